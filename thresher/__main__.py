@@ -1,0 +1,1 @@
+from thresher.cli import main; import sys; sys.exit(main())

@@ -1,0 +1,135 @@
+"""Read every input file once: decode it fully (the corruption check) and hash its bytes.
+
+One pass serves two stages: corrupt files are excluded with a reason, and the content hashes
+feed exact-duplicate removal. Decoding and hashing release the GIL (Pillow's decoders and
+hashlib both do), so a thread pool uses every core without copying bytes between processes, and
+it works for any fsspec location, ``memory://`` included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from thresher.errors import CorruptMediaError
+from thresher.storage.location import Location
+
+# Pillow warns above MAX_IMAGE_PIXELS and raises above twice that. Treat the warning as an error:
+# a decompression bomb is corrupt input, not something to decode.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What one file's scan found."""
+
+    name: str
+    size: int
+    sha256: str
+    corrupt_reason: str | None  # None when the file decoded fine (or the check was off)
+
+
+def verify_image(data: bytes, name: str) -> None:
+    """Decode ``data`` completely, raising CorruptMediaError with a reason if it cannot be used.
+
+    Catches: empty files, non-image content, truncated data, decompression bombs and decoder
+    errors. Every frame of an animated image is decoded.
+    """
+    if not data:
+        raise CorruptMediaError(name, "empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                img.verify()  # structure and checksums, where the format has them
+            with Image.open(io.BytesIO(data)) as img:
+                w, h = img.size
+                if w <= 0 or h <= 0:
+                    raise CorruptMediaError(name, f"invalid image size {w}x{h}")
+                if w * h > MAX_PIXELS:
+                    raise CorruptMediaError(
+                        name, f"decompression bomb: {w}x{h} pixels exceeds the {MAX_PIXELS} limit"
+                    )
+                for frame in range(getattr(img, "n_frames", 1)):
+                    img.seek(frame)
+                    img.load()
+    except CorruptMediaError:
+        raise
+    except UnidentifiedImageError:
+        raise CorruptMediaError(name, "not an image: the content matches no image format") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise CorruptMediaError(name, f"decompression bomb: {e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as e:
+        msg = str(e) or type(e).__name__
+        if "truncated" in msg.lower():
+            msg = f"truncated: {msg}"
+        raise CorruptMediaError(name, msg) from None
+
+
+def scan_one(location: Location, name: str, check_corruption: bool) -> ScanResult:
+    """Read, hash and (optionally) verify one file. Unreadable files count as corrupt."""
+    try:
+        data = location.read_bytes(name)
+    except OSError as e:
+        return ScanResult(name, 0, "", f"unreadable: {e}")
+    digest = hashlib.sha256(data).hexdigest()
+    reason = None
+    if check_corruption:
+        try:
+            verify_image(data, name)
+        except CorruptMediaError as e:
+            reason = e.reason
+    return ScanResult(name, len(data), digest, reason)
+
+
+def scan_files(
+    location: Location,
+    names: Sequence[str],
+    *,
+    check_corruption: bool = True,
+    num_threads: int = -1,
+    progress: Callable[[int], None] | None = None,
+) -> list[ScanResult]:
+    """Scan ``names`` in ``location`` in parallel. Results keep the order of ``names``.
+
+    Args:
+        location: Where the files are (read-only is fine).
+        names: Relative filenames.
+        check_corruption: Decode each file fully; off, only hashes are computed.
+        num_threads: Worker threads; -1 = two per core (I/O overlaps with decoding).
+        progress: Called with 1 after each file.
+    """
+    import os
+
+    workers = num_threads if num_threads > 0 else max(2, 2 * (os.cpu_count() or 1))
+    results: list[ScanResult] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thresher-scan") as pool:
+        for res in pool.map(lambda n: scan_one(location, n, check_corruption), names):
+            results.append(res)
+            if progress:
+                progress(1)
+    return results
+
+
+def find_exact_duplicates(results: Sequence[ScanResult]) -> dict[str, str]:
+    """Map each exact duplicate to the file it duplicates.
+
+    Byte-identical files (same SHA-256) are duplicates; the first by sorted filename stays.
+    Corrupt files never take part: they are already excluded with their own reason.
+    """
+    first: dict[str, str] = {}
+    dups: dict[str, str] = {}
+    for r in sorted(results, key=lambda r: r.name):
+        if r.corrupt_reason is not None:
+            continue
+        if r.sha256 in first:
+            dups[r.name] = first[r.sha256]
+        else:
+            first[r.sha256] = r.name
+    return dups

@@ -1,0 +1,162 @@
+"""The three configs a run takes, validated once at the edge (CLI, flow parameter, client).
+
+>>> cfg = load_configs(selection_config={"n_samples": 50})
+>>> cfg.selection.n_samples
+50
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from thresher.config._base import closest, parse_config
+from thresher.config.lightly import LightlyConfig
+from thresher.config.selection import SelectionConfig
+from thresher.config.worker import WorkerConfig, check_supported
+from thresher.errors import ConfigError
+
+__all__ = [
+    "LightlyConfig",
+    "RunConfig",
+    "SelectionConfig",
+    "WorkerConfig",
+    "load_config_file",
+    "load_configs",
+]
+
+CONFIG_KEYS = ("worker_config", "selection_config", "lightly_config")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The validated configs of one run."""
+
+    worker: WorkerConfig
+    selection: SelectionConfig
+    lightly: LightlyConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effective configs (defaults filled in), JSON-safe, as report.json shows them."""
+        return {
+            "worker_config": self.worker.model_dump(mode="json", exclude_none=True),
+            "selection_config": self.selection.model_dump(mode="json", exclude_none=True),
+            "lightly_config": self.lightly.model_dump(mode="json", exclude_none=True),
+        }
+
+    def user_dict(self) -> dict[str, Any]:
+        """Only what the user set: the form to pass back in to reproduce a run."""
+        return {
+            "worker_config": self.worker.model_dump(mode="json", exclude_unset=True),
+            "selection_config": self.selection.model_dump(mode="json", exclude_unset=True),
+            "lightly_config": self.lightly.model_dump(mode="json", exclude_unset=True),
+        }
+
+
+def _legacy_selection(worker: WorkerConfig) -> dict[str, Any] | None:
+    """Translate the 2022 keys ``method`` and ``stopping_condition`` into a selection_config."""
+    if worker.stopping_condition is None and worker.method is None:
+        return None
+    stop = worker.stopping_condition
+    n = stop.n_samples if stop else -1
+    sel: dict[str, Any] = {}
+    if n is None or n < 0:
+        raise ConfigError(
+            "worker_config.stopping_condition.n_samples: set a count (e.g. 50) or a fraction "
+            "(e.g. 0.1), or use selection_config={'n_samples': 50} instead."
+        )
+    if 0 < n < 1:
+        sel["proportion_samples"] = float(n)
+    else:
+        if n != int(n):
+            raise ConfigError(
+                f"worker_config.stopping_condition.n_samples: {n} is neither a whole count "
+                "nor a fraction in [0, 1]."
+            )
+        sel["n_samples"] = int(n)
+    if worker.method == "random":
+        sel["strategies"] = [
+            {"input": {"type": "RANDOM"}, "strategy": {"type": "WEIGHTS"}},
+        ]
+    else:
+        strategy: dict[str, Any] = {"type": "DIVERSITY"}
+        if stop and stop.min_distance > 0:
+            strategy["stopping_condition_minimum_distance"] = stop.min_distance
+        sel["strategies"] = [{"input": {"type": "EMBEDDINGS"}, "strategy": strategy}]
+    return sel
+
+
+def load_configs(
+    worker_config: Any = None,
+    selection_config: Any = None,
+    lightly_config: Any = None,
+    *,
+    check: bool = True,
+) -> RunConfig:
+    """Validate the three configs, as dicts or models.
+
+    Args:
+        worker_config: The ``worker_config`` dict (None = all defaults).
+        selection_config: The ``selection_config`` dict. Required, unless the 2022 keys
+            ``worker_config.stopping_condition``/``method`` say what to select.
+        lightly_config: The ``lightly_config`` dict (None = all defaults).
+        check: Refuse keys thresher does not implement yet (``not supported yet: KEY``).
+
+    Raises:
+        ConfigError: naming the wrong key and what would be accepted.
+    """
+    worker = parse_config(WorkerConfig, worker_config, "worker_config")
+    legacy = _legacy_selection(worker)
+    if legacy is not None and selection_config:
+        raise ConfigError(
+            "worker_config.stopping_condition/method (2022 keys) and selection_config are both "
+            "set. Keep only selection_config."
+        )
+    sel_data = selection_config if selection_config is not None else legacy
+    if sel_data is None:
+        raise ConfigError(
+            "selection_config is required: say how many samples to select, e.g. "
+            "{'n_samples': 50} or {'proportion_samples': 0.1} (CLI: --n-samples 50)."
+        )
+    selection = parse_config(SelectionConfig, sel_data, "selection_config")
+    lightly = parse_config(LightlyConfig, lightly_config, "lightly_config")
+    if worker.enable_training and worker.embeddings:
+        raise ConfigError(
+            "worker_config.enable_training and worker_config.embeddings cannot be combined: "
+            "precomputed embeddings replace the model. Drop one of them."
+        )
+    if check:
+        check_supported(worker)
+    return RunConfig(worker, selection, lightly)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON file with the keys worker_config, selection_config, lightly_config."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"Cannot read the config file {p}: {e.strerror or e}.") from None
+    try:
+        if p.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except (ValueError, ImportError) as e:
+        raise ConfigError(f"{p} is not valid YAML/JSON: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping with keys {', '.join(CONFIG_KEYS)}.")
+    for key in data:
+        if key not in CONFIG_KEYS:
+            guess = closest(str(key), list(CONFIG_KEYS))
+            hint = f" Did you mean '{guess}'?" if guess else ""
+            raise ConfigError(
+                f"{p}: unknown top-level key '{key}'.{hint} Valid keys: {', '.join(CONFIG_KEYS)}."
+            )
+    return data

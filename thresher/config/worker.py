@@ -1,0 +1,178 @@
+"""``worker_config``: what a run does, with the Lightly Worker's key names and defaults.
+
+Both config generations are accepted (reference section 0): the final typed V4 keys and the
+2022 flat keys (``method``, ``stopping_condition``, ...). Keys thresher does not implement yet
+are accepted by the schema and refused by :func:`check_supported` with a clear
+``not supported yet: KEY`` when set to anything but their default, so nothing is silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from thresher.config._base import StrictModel
+from thresher.errors import NotSupportedYetError
+
+
+class CorruptnessCheck(StrictModel):
+    corruption_threshold: float = Field(0.1, ge=0.0, le=1.0)
+
+
+class InputExpiration(StrictModel):
+    min_days_to_expiration: int = Field(0, ge=0)
+    handling_strategy: Literal["SKIP", "ABORT"] = "SKIP"
+
+
+class Datasource(StrictModel):
+    dataset_id: str = ""
+    process_all: bool = False
+    enable_datapool_update: bool = True
+    bypass_verify: bool = False
+    use_frame_count_metadata: bool = False
+    use_redirected_read_url: bool = False
+    input_expiration: InputExpiration | None = None
+
+
+class Crops(StrictModel):
+    enable_upload: bool = True
+    enable_upload_for_tasks: list[str] = Field(default_factory=list)
+
+
+class Training(StrictModel):
+    task_name: str = ""
+
+
+class StoppingCondition(StrictModel):
+    """2022 key: ``n_samples`` is a count (int), a fraction (float in [0,1]) or -1 (off)."""
+
+    n_samples: float = -1
+    min_distance: float = -1.0
+
+
+class ObjectLevel(StrictModel):
+    task_name: str = ""
+    crop_dataset_name: str = ""
+    padding: float = 0.0
+
+
+class ActiveLearning(StrictModel):
+    task_name: str = ""
+    score_name: str = "uncertainty_margin"
+
+
+class ScorerConfig(StrictModel):
+    frequency_penalty: float = 0.25
+    min_score: float = 0.9
+
+
+class LegacyDatapool(StrictModel):
+    name: str = ""
+    keep_history: bool = True
+    dataset_id: str = ""
+
+
+class WorkerConfig(StrictModel):
+    """The ``worker_config`` dict. Field names are the keys users write."""
+
+    # What the run does.
+    enable_corruptness_check: bool = True
+    corruptness_check: CorruptnessCheck = Field(default_factory=CorruptnessCheck)
+    remove_exact_duplicates: bool = True
+    relevant_filenames_file: str = ""
+    # Model inputs.
+    enable_training: bool = False
+    training: Training = Field(default_factory=Training)
+    checkpoint: str = ""
+    checkpoint_run_id: str = ""
+    embeddings: str = ""
+    normalize_embeddings: bool = True
+    # Features.
+    selected_sequence_length: int = Field(1, ge=1)
+    use_datapool: bool = False
+    datasource: Datasource = Field(default_factory=Datasource)
+    pretagging: bool = False
+    pretagging_upload: bool = False
+    pretagging_debug: bool = False
+    pretagging_config: str = ""
+    crops: Crops = Field(default_factory=Crops)
+    # Resources and output.
+    num_processes: int = Field(-1, ge=-1)
+    num_threads: int = Field(-1, ge=-1)
+    cache_size: int = Field(-1, ge=-1)
+    output_image_format: str = "png"
+    output_image_size: int | list[int] = -1
+    dump_dataset: bool = False
+    dump_sampled_embeddings: bool = True
+    upload_dataset: bool = False
+    upload_report: bool = True
+    shutdown_when_job_finished: bool = False
+    n_example_images: int = Field(6, ge=0)
+    memory_requirement_in_GB: float = Field(2.0, gt=0)
+    show_video_sampling_timeline: bool = True
+    run_directory: str = ""
+    # 2022 generation (reference 1.2); translated into selection_config when that is absent.
+    method: Literal["coreset", "random"] | None = None
+    stopping_condition: StoppingCondition | None = None
+    object_level: ObjectLevel | None = None
+    active_learning: ActiveLearning | None = None
+    scorer: str = "object-frequency"
+    scorer_config: ScorerConfig = Field(default_factory=ScorerConfig)
+    datapool: LegacyDatapool | None = None
+    append_weak_labels: bool = False
+
+    @field_validator("n_example_images")
+    @classmethod
+    def _even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(
+                "must be an even number (examples come in selected/removed pairs); "
+                f"use {v + 1} or {v - 1}"
+            )
+        return v
+
+    @field_validator("output_image_format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        allowed = ("png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff")
+        if v.lower() not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return v.lower()
+
+    @field_validator("run_directory")
+    @classmethod
+    def _run_dir(cls, v: str) -> str:
+        if v and (v.startswith((".", "/")) or "/" in v or "\\" in v):
+            raise ValueError("must be a plain folder name such as 'nightly-2026-11-25'")
+        return v
+
+
+# Key path -> (the value that is allowed, a hint). Any other value is refused until it works.
+_NOT_YET: dict[str, tuple[Any, str]] = {
+    "selected_sequence_length": (1, "sequence selection needs video input"),
+    "use_datapool": (False, "datapool runs are planned; run without use_datapool"),
+    "pretagging": (False, "no built-in detector ships offline"),
+    "pretagging_upload": (False, "no built-in detector ships offline"),
+    "pretagging_debug": (False, "no built-in detector ships offline"),
+    "pretagging_config": ("", "no built-in detector ships offline"),
+    "dump_dataset": (False, "copy the files listed in filenames/selected.txt instead"),
+    "upload_dataset": (False, "the platform upload is planned"),
+    "object_level": (None, "object-level selection is planned"),
+    "active_learning": (None, "use a SCORES input in selection_config"),
+    "training.task_name": ("", "object-level training is planned"),
+    "append_weak_labels": (False, "an archive feature"),
+}
+
+
+def _get(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def check_supported(cfg: WorkerConfig, *, not_yet: dict[str, tuple[Any, str]] | None = None) -> None:
+    """Raise NotSupportedYetError for the first key set to a value thresher cannot honour yet."""
+    for path, (allowed, hint) in (not_yet if not_yet is not None else _NOT_YET).items():
+        if _get(cfg, path) != allowed:
+            raise NotSupportedYetError(f"worker_config.{path}", hint)

@@ -1,0 +1,114 @@
+"""Stage 1: list the INPUT location and apply ``relevant_filenames_file``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from thresher.caching import digest, stage_dir, stage_key
+from thresher.errors import ConfigError, InputError, StorageError
+from thresher.stages import _store
+from thresher.storage.location import IMAGE_EXTENSIONS, Location
+from thresher.storage.relevant import RelevantFilenames
+
+log = logging.getLogger("thresher.stages")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The files a run works on. ``key`` fingerprints names, sizes and change tokens."""
+
+    key: str
+    input_url: str
+    lightly_url: str
+    n_input: int  # media files found (before relevant_filenames)
+    n_filtered: int  # dropped by relevant_filenames_file
+    n_relevant: int
+
+    def names(self) -> list[str]:
+        return _store.read_json(_store.lightly_location(self.lightly_url),
+                                f"{stage_dir(self.key)}/names.json")["names"]  # type: ignore[no-any-return]
+
+    def filtered(self) -> list[str]:
+        return _store.read_json(_store.lightly_location(self.lightly_url),
+                                f"{stage_dir(self.key)}/names.json")["filtered"]  # type: ignore[no-any-return]
+
+
+def check_locations(inp: Location, lightly: Location) -> None:
+    """INPUT must exist and LIGHTLY must be writable and outside INPUT (INPUT is never written)."""
+    if not inp.exists():
+        raise InputError(
+            f"The INPUT location {inp.display} does not exist. Check the path or URL "
+            "(and the credentials for a bucket)."
+        )
+    if type(inp.fs) is type(lightly.fs):
+        a, b = inp.root.rstrip("/") + "/", lightly.root.rstrip("/") + "/"
+        if b.startswith(a):
+            raise ConfigError(
+                f"The LIGHTLY location {lightly.display} is inside the INPUT location "
+                f"{inp.display}, but INPUT is never written. Put LIGHTLY beside it, e.g. "
+                f"{inp.display.rstrip('/')}-lightly."
+            )
+    lightly.check_writable()
+
+
+def read_relevant(lightly: Location, path: str) -> RelevantFilenames:
+    if path.startswith(("/", "./", "../")) or "://" in path:
+        raise ConfigError(
+            f"worker_config.relevant_filenames_file: '{path}' must be a path relative to the "
+            "LIGHTLY location, such as '.lightly/relevant_filenames.txt'."
+        )
+    try:
+        text = lightly.read_text(path)
+    except StorageError:
+        raise ConfigError(
+            f"worker_config.relevant_filenames_file: '{path}' was not found in the LIGHTLY "
+            f"location {lightly.display}. Upload it there (e.g. .lightly/relevant_filenames.txt)."
+        ) from None
+    return RelevantFilenames.parse(text, source=path)
+
+
+def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = "") -> Listing:
+    """List every image below INPUT (recursively, sorted) and keep the relevant ones.
+
+    Raises:
+        InputError: INPUT is missing or holds no image.
+        ConfigError: the relevant filenames file is missing or malformed.
+    """
+    inp = Location(input_url)
+    lightly = _store.lightly_location(lightly_url)
+    check_locations(inp, lightly)
+    files = inp.list_files(IMAGE_EXTENSIONS)
+    if not files:
+        raise InputError(
+            f"No images found in {inp.display} (looked recursively for "
+            f"{', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)}, any case)."
+        )
+    names = [f.name for f in files]
+    filtered: list[str] = []
+    rules_digest = ""
+    if relevant_filenames_file:
+        rules = read_relevant(lightly, relevant_filenames_file)
+        rules_digest = digest([r.__dict__ for r in rules.rules])
+        names, filtered = rules.filter(names)
+        missing = sorted(rules.exact_names - set(names) - set(filtered))
+        if missing:
+            log.warning("%d name(s) in %s are not in INPUT, e.g. %s", len(missing),
+                        relevant_filenames_file, ", ".join(missing[:5]))
+        if not names:
+            raise InputError(
+                f"{relevant_filenames_file} matches none of the {len(files)} images in "
+                f"{inp.display}. Check the names: they are relative to the INPUT root."
+            )
+    keep = set(names)
+    fingerprint = digest(inp.display, [(f.name, f.size, f.token) for f in files if f.name in keep],
+                         rules_digest)
+    key = stage_key("list", fingerprint)
+    listing = Listing(key, input_url, lightly_url, len(files), len(filtered), len(names))
+    if not _store.is_complete(lightly, key):
+        _store.write_json(lightly, f"{stage_dir(key)}/names.json",
+                          {"names": names, "filtered": filtered})
+        _store.finish(lightly, key, {"n_input": len(files), "n_filtered": len(filtered)})
+    log.info("listed %d images in %s (%d filtered out by relevant filenames)",
+             len(files), inp.display, len(filtered))
+    return listing

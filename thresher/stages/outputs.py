@@ -1,0 +1,231 @@
+"""Final stages: the report and the run's results in the ``.lightly/`` layout.
+
+Layout (PRODUCT.md)::
+
+    .lightly/runs/<run_id>/ report.pdf report.json plots/ log.txt memlog.txt config.json
+                            embeddings.csv embeddings.parquet corruptness_check_information.json
+                            filenames/{selected,removed,duplicate,corrupt,filtered}.txt
+    .lightly/tags/initial-tag.txt (first run), .lightly/tags/<run_id>.txt
+
+Every file is written atomically. ``selected.txt`` lists the picks in pick order (the first line
+is the most wanted), so a smaller labeling budget can take the first lines.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thresher.config import RunConfig
+from thresher.stages import _store
+from thresher.stages.embed import Embedded
+from thresher.stages.listing import Listing
+from thresher.stages.scan import Dedup, Scan
+from thresher.stages.select import Selected
+from thresher.storage.location import Location
+
+log = logging.getLogger("thresher.stages")
+
+INITIAL_TAG = "initial-tag"
+
+
+def run_dir(run_id: str) -> str:
+    return f".lightly/runs/{run_id}"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    n_input: int
+    n_filtered: int
+    n_corrupt: int
+    n_duplicate: int
+    n_removed: int
+    n_selected: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def sizes(listing: Listing, scan: Scan, dedup: Dedup, selected: Selected) -> Sizes:
+    s = Sizes(listing.n_input, listing.n_filtered, scan.n_corrupt, dedup.n_duplicate,
+              dedup.n_kept - selected.n_selected, selected.n_selected)
+    total = s.n_filtered + s.n_corrupt + s.n_duplicate + s.n_removed + s.n_selected
+    if total != s.n_input:  # a bug, never user error: refuse to write an inconsistent result
+        raise RuntimeError(f"file accounting does not add up: {s} sums to {total}")
+    return s
+
+
+@dataclass
+class RunOutputs:
+    """What a run produced. Returned by the flow; everything in it is JSON-safe."""
+
+    run_id: str
+    lightly: str
+    run_dir: str
+    sizes: dict[str, int]
+    report_pdf: str
+    report_json: str
+    tags: list[str] = field(default_factory=list)
+    peak_memory_mb: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.sizes
+
+
+def write_report(
+    run_id: str,
+    *,
+    started_at: datetime,
+    ended_at: datetime,
+    stage_seconds: dict[str, float],
+    versions: dict[str, str],
+    cfg: RunConfig,
+    listing: Listing,
+    scan: Scan,
+    dedup: Dedup,
+    embedded: Embedded,
+    selected: Selected,
+) -> list[str]:
+    """Build report.json, report.pdf and plots/ and copy them into the run folder atomically."""
+    from PIL import Image
+
+    from thresher.reports import ReportInputs, build_report
+
+    lightly = _store.lightly_location(listing.lightly_url)
+    inp = Location(listing.input_url)
+
+    def load_image(name: str) -> Image.Image:
+        return Image.open(io.BytesIO(inp.read_bytes(name)))
+
+    s = sizes(listing, scan, dedup, selected)
+    inputs = ReportInputs(
+        run_id=run_id,
+        started_at=started_at,
+        ended_at=ended_at,
+        stage_seconds=stage_seconds,
+        versions=versions,
+        config=cfg.to_dict(),
+        input_url=inp.display,
+        sizes=s.as_dict(),
+        filenames=embedded.filenames(),
+        embeddings=embedded.embeddings(),
+        selected=selected.indices(),
+        corrupt=scan.corrupt(),
+        duplicates=dedup.duplicates(),
+        load_image=load_image,
+        distributions=selected.distributions(),
+        seed=cfg.lightly.seed,
+        n_example_images=cfg.worker.n_example_images,
+        memory_requirement_in_GB=cfg.worker.memory_requirement_in_GB,
+        strategies=[e.model_dump(mode="json", exclude_none=True)
+                    for e in cfg.selection.effective_strategies()],
+    )
+    written = []
+    with tempfile.TemporaryDirectory(prefix="thresher-report-") as tmp:
+        build_report(inputs, Path(tmp))
+        for path in sorted(Path(tmp).rglob("*")):
+            if path.is_file():
+                rel = f"{run_dir(run_id)}/{path.relative_to(tmp).as_posix()}"
+                lightly.put_file(str(path), rel)
+                written.append(rel)
+    return written
+
+
+def _embeddings_parquet(names: list[str], emb: np.ndarray) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    flat = pa.array(emb.reshape(-1), type=pa.float32())
+    vectors = pa.FixedSizeListArray.from_arrays(flat, emb.shape[1])
+    table = pa.table({"filename": pa.array(names, type=pa.string()), "embedding": vectors})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def _lines(names: list[str]) -> str:
+    return "".join(f"{n}\n" for n in names)
+
+
+def write_results(
+    run_id: str,
+    *,
+    cfg: RunConfig,
+    listing: Listing,
+    scan: Scan,
+    dedup: Dedup,
+    embedded: Embedded,
+    selected: Selected,
+    versions: dict[str, str],
+    extra_files: dict[str, str] | None = None,
+) -> RunOutputs:
+    """Write filenames/*.txt, embeddings, config.json, the corruptness info and the tags."""
+    from thresher.storage.embeddings_csv import write_embeddings_csv
+
+    lightly = _store.lightly_location(listing.lightly_url)
+    base = run_dir(run_id)
+    names = embedded.filenames()
+    emb = embedded.embeddings()
+    idx = selected.indices()
+    chosen = [names[i] for i in idx]
+    chosen_set = set(chosen)
+    removed = [n for n in names if n not in chosen_set]
+    corrupt = scan.corrupt()
+    duplicates = dedup.duplicates()
+
+    lightly.write_text(f"{base}/filenames/selected.txt", _lines(chosen))
+    lightly.write_text(f"{base}/filenames/removed.txt", _lines(removed))
+    lightly.write_text(f"{base}/filenames/duplicate.txt", _lines(sorted(duplicates)))
+    lightly.write_text(f"{base}/filenames/corrupt.txt", _lines(sorted(corrupt)))
+    lightly.write_text(f"{base}/filenames/filtered.txt", _lines(listing.filtered()))
+    _store.write_json(lightly, f"{base}/corruptness_check_information.json",
+                      {"corrupt_samples": corrupt})
+    _store.write_json(lightly, f"{base}/duplicates.json", {"duplicates": duplicates})
+
+    csv_buf = io.StringIO()
+    write_embeddings_csv(csv_buf, names, emb)
+    lightly.write_text(f"{base}/embeddings.csv", csv_buf.getvalue())
+    lightly.write_bytes(f"{base}/embeddings.parquet", _embeddings_parquet(names, emb))
+
+    s = sizes(listing, scan, dedup, selected)
+    config_doc: dict[str, Any] = {
+        "run_id": run_id,
+        "input": Location(listing.input_url).display,
+        "lightly": lightly.display,
+        "input_fingerprint": listing.key,
+        "stage_keys": {"list": listing.key, "scan": scan.key, "dedup": dedup.key,
+                       "embed": embedded.key, "select": selected.key},
+        "seed": cfg.lightly.seed,
+        "versions": versions,
+        "model": embedded.model,
+        "sizes": s.as_dict(),
+        "user_config": cfg.user_dict(),
+        **cfg.to_dict(),
+    }
+    lightly.write_text(f"{base}/config.json", json.dumps(config_doc, indent=2))
+    for rel, local in (extra_files or {}).items():
+        lightly.put_file(local, f"{base}/{rel}")
+
+    tags = [run_id]
+    if not lightly.exists(f".lightly/tags/{INITIAL_TAG}.txt"):
+        tags.insert(0, INITIAL_TAG)
+    for tag in tags:
+        lightly.write_text(f".lightly/tags/{tag}.txt", _lines(chosen))
+    return RunOutputs(
+        run_id=run_id,
+        lightly=lightly.display,
+        run_dir=lightly.child(base).display,
+        sizes=s.as_dict(),
+        report_pdf=lightly.child(f"{base}/report.pdf").display,
+        report_json=lightly.child(f"{base}/report.json").display,
+        tags=tags,
+    )

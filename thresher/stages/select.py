@@ -1,0 +1,78 @@
+"""Stage: pick the samples with the selection engine."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from thresher.caching import digest, stage_dir, stage_key
+from thresher.config import SelectionConfig
+from thresher.progress import ProgressFactory, null_progress
+from thresher.stages import _store
+from thresher.stages.embed import Embedded
+from thresher.stages.listing import Listing
+
+log = logging.getLogger("thresher.stages")
+
+# The user-provided inputs a selection may read; their listing is part of the cache key.
+_AUX_DIRS = (".lightly/predictions", ".lightly/metadata", ".lightly/tags")
+
+
+@dataclass(frozen=True)
+class Selected:
+    key: str
+    lightly_url: str
+    n_selected: int
+
+    def indices(self) -> np.ndarray:
+        lightly = _store.lightly_location(self.lightly_url)
+        return _store.read_npy(lightly, f"{stage_dir(self.key)}/selected.npy")
+
+    def distributions(self) -> dict[str, Any]:
+        lightly = _store.lightly_location(self.lightly_url)
+        return _store.read_json(lightly, f"{stage_dir(self.key)}/distributions.json")  # type: ignore[no-any-return]
+
+
+def _aux_fingerprint(listing: Listing) -> str:
+    lightly = _store.lightly_location(listing.lightly_url)
+    parts = []
+    for rel in _AUX_DIRS:
+        if lightly.exists(rel):
+            sub = lightly.child(rel)
+            parts.append([rel, [(f.name, f.size, f.token) for f in sub.list_files(skip_dirs=())]])
+    return digest(parts)
+
+
+def select_samples(
+    listing: Listing,
+    embedded: Embedded,
+    selection: SelectionConfig,
+    *,
+    seed: int,
+    progress: ProgressFactory = null_progress,
+) -> Selected:
+    """Run the selection engine over the embeddings (and whatever inputs the config names)."""
+    from thresher.selection import gather_inputs, report_distributions, select
+
+    lightly = _store.lightly_location(listing.lightly_url)
+    sel_json = selection.model_dump(mode="json", exclude_none=True)
+    key = stage_key("select", embedded.key, sel_json, seed, _aux_fingerprint(listing))
+    if _store.is_complete(lightly, key):
+        return Selected(key, listing.lightly_url, _store.manifest(lightly, key)["n_selected"])
+    emb = embedded.embeddings()
+    names = embedded.filenames()
+    inputs = gather_inputs(selection, input_url=listing.input_url, lightly_url=listing.lightly_url,
+                           filenames=names, embeddings=emb)
+    with progress("select", 1, unit="run") as advance:
+        idx = np.asarray(select(selection, embeddings=emb, filenames=names, seed=seed, **inputs),
+                         dtype=np.int64)
+        advance(1)
+    dists = report_distributions(selection, inputs, idx, seed)
+    _store.write_npy(lightly, f"{stage_dir(key)}/selected.npy", idx)
+    _store.write_json(lightly, f"{stage_dir(key)}/distributions.json", dists)
+    _store.finish(lightly, key, {"n_selected": len(idx)})
+    log.info("selected %d of %d samples", len(idx), len(names))
+    return Selected(key, listing.lightly_url, len(idx))

@@ -1,0 +1,219 @@
+"""Locations: an fsspec URL plus its (secret) storage options, read-only or read-write.
+
+INPUT is opened read-only, so the code cannot write to it by mistake; LIGHTLY is read-write and
+every write is atomic (temporary name, then a move), so a run that dies leaves no half-written
+file in place. Nothing here branches on the URL scheme: fsspec picks the backend, and a missing
+backend package gives an install hint.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import IO, Any
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from thresher.errors import StorageError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".hevc", ".mpg", ".mpeg", ".avi", ".mov", ".webm")
+
+_CLOUD_HINTS = {
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "az": "adlfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+}
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials: user info and query strings (SAS tokens) are removed."""
+    url = re.sub(r"(?<=://)[^/@]*@", "", url)
+    return url.split("?", 1)[0]
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One listed file: its name relative to the location root, size and a change token."""
+
+    name: str
+    size: int
+    token: str  # etag / mtime: anything that changes when the content changes
+
+
+@dataclass(eq=False)
+class Location:
+    """A folder addressed by an fsspec URL.
+
+    Args:
+        url: A local path or fsspec URL (``s3://bucket/prefix``, ``memory://x``...).
+        storage_options: Passed to the fsspec filesystem. Never logged or shown.
+        writable: False for INPUT: every write method then raises StorageError.
+    """
+
+    url: str
+    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
+    writable: bool = False
+
+    def __repr__(self) -> str:
+        mode = "rw" if self.writable else "ro"
+        return f"Location({redact_url(self.url)!r}, {mode})"
+
+    @property
+    def display(self) -> str:
+        """The URL as it may be shown in logs and reports."""
+        return redact_url(self.url)
+
+    @cached_property
+    def _fs_root(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        try:
+            fs, root = url_to_fs(self.url, **self.storage_options)
+        except (ImportError, ValueError) as e:
+            proto = self.url.split("://", 1)[0] if "://" in self.url else ""
+            pkg = _CLOUD_HINTS.get(proto)
+            hint = f" Install it with: pip install 'thresher[cloud]' (needs {pkg})." if pkg else ""
+            raise StorageError(f"Cannot open {self.display}: {e}.{hint}") from None
+        return fs, root.rstrip("/") or "/"
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        return self._fs_root[0]
+
+    @property
+    def root(self) -> str:
+        return self._fs_root[1]
+
+    def path(self, rel: str = "") -> str:
+        """The filesystem path of ``rel`` (a forward-slash name relative to the root)."""
+        if not rel:
+            return self.root
+        return posixpath.join(self.root, rel) if self.root != "/" else "/" + rel
+
+    def child(self, rel: str) -> Location:
+        """A location for a subfolder, with the same options and mode."""
+        return Location(self.url.rstrip("/") + "/" + rel, self.storage_options, self.writable)
+
+    # -- reading -------------------------------------------------------------------------------
+    def exists(self, rel: str = "") -> bool:
+        try:
+            return bool(self.fs.exists(self.path(rel)))
+        except OSError as e:
+            raise StorageError(f"Cannot reach {self.display}: {e}") from None
+
+    def isdir(self, rel: str = "") -> bool:
+        return bool(self.fs.isdir(self.path(rel)))
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            return bytes(self.fs.cat_file(self.path(rel)))
+        except FileNotFoundError:
+            raise StorageError(f"File not found: {rel} in {self.display}") from None
+
+    def read_text(self, rel: str) -> str:
+        return self.read_bytes(rel).decode("utf-8")
+
+    def open(self, rel: str, mode: str = "rb") -> IO[Any]:
+        if "r" not in mode:
+            self._check_writable(rel)
+        return self.fs.open(self.path(rel), mode)  # type: ignore[no-any-return]
+
+    def list_files(
+        self, extensions: tuple[str, ...] | None = None, *, skip_dirs: tuple[str, ...] = (".lightly",)
+    ) -> list[FileInfo]:
+        """Every file below the root, recursively, sorted by relative name.
+
+        Args:
+            extensions: Lower-case suffixes to keep (any case matches); None keeps all.
+            skip_dirs: Folder names whose contents are never listed (thresher's own outputs).
+        """
+        try:
+            found = self.fs.find(self.root, withdirs=False, detail=True)
+        except FileNotFoundError:
+            raise StorageError(f"{self.display} does not exist.") from None
+        except OSError as e:
+            raise StorageError(f"Cannot list {self.display}: {e}") from None
+        prefix = self.root.rstrip("/") + "/"
+        out: list[FileInfo] = []
+        for path, info in found.items():
+            if info.get("type") == "directory":
+                continue
+            rel = path[len(prefix) :] if path.startswith(prefix) else posixpath.basename(path)
+            parts = rel.split("/")
+            if any(p in skip_dirs for p in parts[:-1]):
+                continue
+            if extensions is not None and not rel.lower().endswith(extensions):
+                continue
+            token = str(
+                info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("created")
+                or info.get("LastModified") or info.get("last_modified") or ""
+            )
+            out.append(FileInfo(rel, int(info.get("size") or 0), token))
+        out.sort(key=lambda f: f.name)
+        return out
+
+    def iter_lines(self, rel: str) -> Iterator[str]:
+        yield from self.read_text(rel).splitlines()
+
+    # -- writing (atomic) -----------------------------------------------------------------------
+    def _check_writable(self, rel: str) -> None:
+        if not self.writable:
+            raise StorageError(
+                f"Refusing to write {rel} into {self.display}: this location is read-only "
+                "(INPUT is never written)."
+            )
+
+    def makedirs(self, rel: str = "") -> None:
+        self._check_writable(rel)
+        self.fs.makedirs(self.path(rel), exist_ok=True)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write ``data`` to ``rel`` atomically: a temporary sibling, then a move into place."""
+        self._check_writable(rel)
+        final = self.path(rel)
+        parent = posixpath.dirname(final)
+        tmp = posixpath.join(parent, f".{posixpath.basename(final)}.tmp-{uuid.uuid4().hex[:12]}")
+        try:
+            self.fs.makedirs(parent, exist_ok=True)
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, final)
+        except OSError as e:
+            try:
+                if self.fs.exists(tmp):
+                    self.fs.rm_file(tmp)
+            except OSError:
+                pass  # the original error is the one to report
+            raise StorageError(f"Cannot write {rel} to {self.display}: {e}") from None
+
+    def write_text(self, rel: str, text: str) -> None:
+        self.write_bytes(rel, text.encode("utf-8"))
+
+    def put_file(self, local_path: str, rel: str) -> None:
+        """Copy a local file to ``rel`` atomically."""
+        with open(local_path, "rb") as fh:
+            self.write_bytes(rel, fh.read())
+
+    def remove(self, rel: str) -> None:
+        self._check_writable(rel)
+        if self.fs.exists(self.path(rel)):
+            self.fs.rm(self.path(rel), recursive=True)
+
+    def check_writable(self) -> None:
+        """Prove the location can be written, with a message that says how to fix it if not."""
+        probe = f".lightly/.write-check-{uuid.uuid4().hex[:8]}"
+        try:
+            self.write_bytes(probe, b"ok")
+            self.fs.rm_file(self.path(probe))
+        except (StorageError, OSError) as e:
+            raise StorageError(
+                f"The LIGHTLY location {self.display} is not writable ({e}). Give thresher "
+                "LIST, READ and WRITE access there, or pass another --lightly location."
+            ) from None
