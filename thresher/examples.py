@@ -1,4 +1,4 @@
-"""A small example dataset with planted defects, made from real images shipped in scikit-learn.
+"""A small example dataset with planted defects, made from real photos shipped in scikit-image.
 
 Used by ``thresher example`` (the README's first command) and by the tests. The answer is known by
 construction: which files are corrupt, which are exact duplicates of which, and which visual
@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-# One colour per cluster, so clusters are far apart for any ImageNet model.
-_PALETTE = [(220, 40, 40), (40, 170, 60), (40, 80, 220), (230, 200, 30), (160, 50, 200),
-            (30, 200, 200), (240, 120, 20), (120, 120, 120), (250, 250, 250), (90, 60, 30)]
+# One real photo per cluster (bundled in scikit-image, no download): far apart for any ImageNet
+# model, while the jittered views of one photo stay close together.
+_PHOTOS = ["chelsea", "coffee", "rocket", "astronaut", "immunohistochemistry", "colorwheel",
+           "hubble_deep_field", "brick", "coins", "clock"]
 
 
 @dataclass
@@ -33,17 +34,19 @@ class ExampleDataset:
 
 
 def _cluster_image(cluster: int, variant: int, size: int, rng: np.random.Generator) -> Image.Image:
-    """A digit from scikit-learn's digits on the cluster's colour, with per-image jitter."""
-    from sklearn.datasets import load_digits
+    """A random crop (80-100% of each side) of the cluster's photo, with brightness and noise."""
+    import skimage.data
 
-    digits = load_digits()
-    pool = np.flatnonzero(digits.target == cluster % 10)
-    glyph = digits.images[pool[variant % len(pool)]] / 16.0  # 8x8 in [0, 1]
-    big = np.kron(glyph, np.ones((size // 8, size // 8)))
-    base = np.array(_PALETTE[cluster % len(_PALETTE)], dtype=np.float64)
-    img = (base[None, None, :] * (0.35 + 0.65 * big[..., None]))
-    img += rng.normal(0, 6, img.shape)
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    photo = np.asarray(getattr(skimage.data, _PHOTOS[cluster % len(_PHOTOS)])(), dtype=np.float64)
+    if photo.ndim == 2:
+        photo = np.repeat(photo[..., None], 3, axis=2)
+    h, w = photo.shape[:2]
+    ch, cw = int(h * rng.uniform(0.8, 1.0)), int(w * rng.uniform(0.8, 1.0))
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    crop = photo[y : y + ch, x : x + cw, :3] * rng.uniform(0.9, 1.1)
+    crop += rng.normal(0, 3, crop.shape)
+    img = Image.fromarray(np.clip(crop, 0, 255).astype(np.uint8))
+    return img.resize((size, size), Image.Resampling.BILINEAR)
 
 
 def make_example_dataset(
@@ -52,7 +55,7 @@ def make_example_dataset(
     n_clusters: int = 5,
     per_cluster: int = 12,
     n_duplicates: int = 4,
-    size: int = 64,
+    size: int = 96,
     seed: int = 0,
 ) -> ExampleDataset:
     """Write an example image folder with planted corrupt files and exact duplicates.

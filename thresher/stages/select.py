@@ -67,7 +67,7 @@ def select_samples(
     inputs = gather_inputs(selection, input_url=listing.input_url, lightly_url=listing.lightly_url,
                            filenames=names, embeddings=emb)
     with progress("select", 1, unit="run") as advance:
-        idx = np.asarray(select(selection, embeddings=emb, filenames=names, seed=seed, **inputs),
+        idx = np.asarray(select(selection, seed=seed, **inputs),
                          dtype=np.int64)
         advance(1)
     dists = report_distributions(selection, inputs, idx, seed)

@@ -136,6 +136,8 @@ class Location:
             skip_dirs: Folder names whose contents are never listed (thresher's own outputs).
         """
         try:
+            if not self.fs.exists(self.root):
+                raise FileNotFoundError(self.root)
             found = self.fs.find(self.root, withdirs=False, detail=True)
         except FileNotFoundError:
             raise StorageError(f"{self.display} does not exist.") from None

@@ -1,0 +1,138 @@
+"""Synthetic run data for the report tests: clustered embeddings and generated images."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+
+import numpy as np
+from PIL import Image
+
+from thresher.reports import ReportInputs
+
+
+def clustered_embeddings(n: int, dim: int = 8, k: int = 4, seed: int = 0) -> np.ndarray:
+    """``n`` L2-normalised points around ``k`` centres, one cluster much denser than the rest."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim))
+    # Half the points sit in cluster 0 with a small spread: a dense region a selection thins out.
+    labels = np.where(np.arange(n) < n // 2, 0, rng.integers(1, k, size=n))
+    spread = np.where(labels == 0, 0.05, 0.4)[:, None]
+    x = centres[labels] + spread * rng.normal(size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def farthest_point_selection(x: np.ndarray, n: int) -> np.ndarray:
+    """Greedy k-center pick (a stand-in for the selection engine)."""
+    picked = [0]
+    d = np.linalg.norm(x - x[0], axis=1)
+    for _ in range(n - 1):
+        j = int(np.argmax(d))
+        picked.append(j)
+        d = np.minimum(d, np.linalg.norm(x - x[j], axis=1))
+    return np.array(picked, dtype=np.int64)
+
+
+def make_image(name: str) -> Image.Image:
+    """A small image whose colour depends on the name; names containing 'broken' fail."""
+    if "broken" in name:
+        raise OSError(f"cannot identify image file {name!r}")
+    h = zlib.crc32(name.encode()) % 255
+    img = Image.new("RGB", (64, 48), (h, 255 - h, (h * 7) % 255))
+    for i in range(0, 48, 6):
+        img.paste((255, 255, 255), (0, i, 64, i + 2))
+    return img
+
+
+def synthetic_inputs(n: int = 300, n_selected: int = 40, seed: int = 0) -> ReportInputs:
+    """A complete, consistent ReportInputs for a run over ``n`` embedded images."""
+    x = clustered_embeddings(n, seed=seed)
+    sel = farthest_point_selection(x, n_selected)
+    filenames = [f"images/cluster_ä/img_{i:04d}.jpg" for i in range(n)]
+    filenames[1] = "images/broken_ünïcødé_名前.jpg"
+    rng = np.random.default_rng(seed)
+    sharp = rng.gamma(2.0, 1.0, size=n)
+    edges = np.linspace(0, float(sharp.max()), 11)
+
+    def numeric(v: np.ndarray) -> dict:
+        c, _ = np.histogram(v, bins=edges)
+        return {
+            "counts": c.tolist(),
+            "metrics": {
+                "mean": float(v.mean()),
+                "std": float(v.std()),
+                "min": float(v.min()),
+                "median": float(np.median(v)),
+                "max": float(v.max()),
+            },
+        }
+
+    rand = rng.choice(n, n_selected, replace=False)
+    weather = np.array(["sunny", "rainy", "snowy"])[rng.integers(0, 3, size=n)]
+
+    def categorical(v: np.ndarray) -> dict:
+        cats, counts = np.unique(v, return_counts=True)
+        return {
+            "counts": {str(c): int(k) for c, k in zip(cats, counts, strict=True)},
+            "metrics": {"giniImbalance": 0.1, "normalizedEntropy": float("nan")},
+        }
+
+    corrupt = {f"bad/file_{i}.png": "image file is truncated" for i in range(3)}
+    duplicates = {f"dup/copy_{i}.jpg": filenames[i] for i in range(5)}
+    start = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
+    return ReportInputs(
+        run_id="run-0001",
+        started_at=start,
+        ended_at=start + dt.timedelta(seconds=95.5),
+        stage_seconds={
+            "list": 0.1,
+            "corruption_check": 3.2,
+            "dedupe": 0.1,
+            "embed": 40.0,
+            "select": 0.3,
+        },
+        versions={"thresher": "0.1.0", "torch": "2.14.1", "model": "efficientnet-lite0"},
+        config={
+            "worker_config": {"enable_corruptness_check": True, "remove_exact_duplicates": True},
+            "selection_config": {
+                "n_samples": n_selected,
+                "strategies": [
+                    {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}
+                ],
+            },
+            "lightly_config": {"seed": 0, "loader": {"batch_size": 16}},
+        },
+        input_url="file:///data/input",
+        sizes={
+            "n_input": n + 3 + 5 + 2,
+            "n_filtered": 2,
+            "n_corrupt": 3,
+            "n_duplicate": 5,
+            "n_removed": n - n_selected,
+            "n_selected": n_selected,
+        },
+        filenames=filenames,
+        embeddings=x,
+        selected=sel,
+        corrupt=corrupt,
+        duplicates=duplicates,
+        load_image=make_image,
+        distributions={
+            "METADATA lightly.sharpness": {
+                "type": "numeric",
+                "bins": edges.tolist(),
+                "range": [0.0, float(edges[-1])],
+                "input": numeric(sharp),
+                "selected": numeric(sharp[sel]),
+                "random": numeric(sharp[rand]),
+            },
+            "METADATA weather": {
+                "type": "categorical",
+                "input": categorical(weather),
+                "selected": categorical(weather[sel]),
+                "random": categorical(weather[rand]),
+            },
+            "SCORES my_task/uncertainty_margin": {"type": "mystery", "input": {"x": [1, 2]}},
+        },
+        strategies=[{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+    )

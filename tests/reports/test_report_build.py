@@ -1,0 +1,220 @@
+"""build_report end to end on synthetic clustered embeddings and generated images."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from report_synthetic import synthetic_inputs
+
+from thresher.reports import ReportInputs, build_report
+
+needs_poppler = pytest.mark.skipif(
+    shutil.which("pdfinfo") is None or shutil.which("pdftoppm") is None,
+    reason="poppler-utils (pdfinfo, pdftoppm) not installed",
+)
+
+
+def _strict_json(path):
+    def no_constants(name):
+        raise AssertionError(f"report.json contains {name}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constants)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    inputs = synthetic_inputs(n=300, n_selected=40)
+    return inputs, build_report(inputs, out), out
+
+
+def test_report_json_is_strict_and_equals_the_returned_dict(built):
+    _, report, out = built
+    assert _strict_json(out / "report.json") == report
+
+
+def test_general_information(built):
+    inputs, report, _ = built
+    gi = report["generalInformation"]
+    run = gi["runInformation"]
+    assert run["runId"] == "run-0001"
+    assert run["totalProcessingTimeS"] == pytest.approx(95.5)
+    assert run["endTimestamp"] - run["startTimestamp"] in (95, 96)
+    assert run["startTime"].startswith("2024-05-01T12:00:00")
+    sizes = gi["datasetInformation"]["datasetSizes"]
+    # 300 embedded + 3 corrupt + 5 duplicates + 2 filtered = 310 input files.
+    assert sizes == {
+        "nInput": 310,
+        "nFiltered": 2,
+        "nCorrupt": 3,
+        "nDuplicate": 5,
+        "nRemoved": 260,
+        "nSelected": 40,
+    }
+    parts = ("nFiltered", "nCorrupt", "nDuplicate", "nRemoved", "nSelected")
+    assert sum(sizes[k] for k in parts) == sizes["nInput"]
+    examples = gi["selectedAndRemovedImageExamples"]
+    assert len(examples) == inputs.n_example_images == 6
+    selected = {inputs.filenames[i] for i in inputs.selected}
+    for e in examples:
+        assert e["selectedImage"] in selected and e["removedImage"] not in selected
+        i, j = e["removedIndex"], e["selectedIndex"]
+        d = float(np.linalg.norm(inputs.embeddings[i] - inputs.embeddings[j]))
+        assert e["distance"] == pytest.approx(d, abs=1e-4)
+
+
+def test_run_metadata_is_copied(built):
+    inputs, report, _ = built
+    assert report["config"] == inputs.config
+    assert report["versions"] == inputs.versions
+    assert report["stageSeconds"] == inputs.stage_seconds
+    assert report["strategies"] == inputs.strategies
+    assert report["corruptSamples"] == inputs.corrupt
+    assert report["duplicateSamples"]["nTotal"] == 5
+    assert report["duplicateSamples"]["examples"] == inputs.duplicates
+
+
+def test_embedding_information(built):
+    _, report, _ = built
+    hists = report["distanceHistograms"]
+    for key, n in (("before", 300), ("after", 40)):
+        h = hists[key]
+        assert h["range"] == [0.0, 2.0]  # normalised embeddings
+        assert len(h["bins"]) == len(h["counts"]) + 1
+        assert sum(h["counts"]) == h["nPairs"] == n * (n - 1) // 2
+    emb = report["datasetAnalysis"]["embeddingInformation"]
+    assert emb["normalized"] and emb["embeddingDimension"] == 8
+    nn = emb["distanceToNearestNeighborInSet"]
+    # A diverse selection is less crowded than the input, half of which is one dense cluster.
+    assert nn["selected"]["metrics"]["median"] > nn["input"]["metrics"]["median"]
+    cov = emb["distanceToCoverInput"]
+    assert cov["exact"] and cov["nQueries"] == 300 and cov["metrics"]["min"] == 0.0
+    pca = emb["scatterPlotData"]["pcaEmbeddingData"]
+    assert len(pca["input2dEmbeddings"]) == 300
+    assert len(pca["selectedExcludingDatapool2dEmbeddings"]) == 40
+    assert all(len(p) == 2 for p in pca["input2dEmbeddings"])
+
+
+def test_distributions_are_placed_report_v2_style(built):
+    inputs, report, _ = built
+    da = report["datasetAnalysis"]
+    meta = da["metadataInformation"]
+    sharp = meta["lightlyNumeric"]["lightly.sharpness"]
+    assert (
+        sharp["input"]["counts"]
+        == inputs.distributions["METADATA lightly.sharpness"]["input"]["counts"]
+    )
+    weather = meta["customCategorical"]["weather"]
+    assert weather["selected"]["metrics"]["normalizedEntropy"] is None  # NaN -> null
+    task = da["predictionTaskInformation"]["my_task"]
+    assert task["activeLearningScoreDistributions"]["uncertainty_margin"]["type"] == "mystery"
+    assert set(da["distributionLocations"]) == set(inputs.distributions)
+
+
+def test_plots_are_written(built):
+    _, report, out = built
+    names = set(report["plots"])
+    assert {
+        "sizes",
+        "distance_distr_before",
+        "distance_distr_after",
+        "scatter_pca",
+        "scatter_pca_no_overlay",
+        "nearest_neighbor_distances",
+        "examples_0",
+    } <= names
+    assert sum(n.startswith("distribution_") for n in names) == 3
+    for rel in report["plots"].values():
+        assert (out / rel).stat().st_size > 1000
+
+
+@needs_poppler
+def test_pdf_has_pages_and_renders(built, tmp_path):
+    _, _, out = built
+    info = subprocess.run(
+        ["pdfinfo", str(out / "report.pdf")], capture_output=True, text=True, check=True
+    ).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages")))
+    assert pages > 1
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "20", str(out / "report.pdf"), str(tmp_path / "p")],
+        check=True,
+        capture_output=True,
+    )
+    assert len(list(tmp_path.glob("p-*.png"))) == pages
+
+
+def test_images_that_fail_to_open_become_placeholders(tmp_path):
+    def broken(name):
+        raise OSError(f"cannot open {name}")
+
+    inputs = dataclasses.replace(synthetic_inputs(n=60, n_selected=10), load_image=broken)
+    report = build_report(inputs, tmp_path)
+    assert (tmp_path / report["plots"]["examples_0"]).exists()
+    assert (tmp_path / "report.pdf").stat().st_size > 0
+
+
+def _tiny(n: int, n_selected: int, **kw) -> ReportInputs:
+    base = synthetic_inputs(n=max(n, 10), n_selected=min(max(n_selected, 1), 5))
+    x = np.random.default_rng(1).normal(size=(n, 3)).astype(np.float32) * 4
+    sizes = {
+        "n_input": n + 1,
+        "n_filtered": 0,
+        "n_corrupt": 1,
+        "n_duplicate": 0,
+        "n_removed": n - n_selected,
+        "n_selected": n_selected,
+    }
+    fields = dict(
+        filenames=[f"f{i}.png" for i in range(n)],
+        embeddings=x,
+        selected=np.arange(n_selected),
+        sizes=sizes,
+        corrupt={"bad.png": "truncated"},
+        duplicates={},
+        distributions={},
+        strategies=[],
+        load_image=None,
+    )
+    fields.update(kw)
+    return dataclasses.replace(base, **fields)
+
+
+@pytest.mark.parametrize(("n", "n_selected"), [(0, 0), (1, 1), (5, 2)])
+def test_degenerate_runs_still_produce_a_report(tmp_path, n, n_selected):
+    report = build_report(_tiny(n, n_selected), tmp_path)
+    assert _strict_json(tmp_path / "report.json") == report
+    assert report["generalInformation"]["datasetInformation"]["datasetSizes"]["nSelected"] == (
+        n_selected
+    )
+    assert (tmp_path / "report.pdf").exists()
+
+
+def test_unnormalised_embeddings_use_zero_to_max_bins(tmp_path):
+    report = build_report(_tiny(5, 2), tmp_path)
+    h = report["distanceHistograms"]
+    assert not report["datasetAnalysis"]["embeddingInformation"]["normalized"]
+    assert h["before"]["range"][0] == 0.0
+    assert h["before"]["range"][1] == pytest.approx(
+        max(h["before"]["metrics"]["max"], h["after"]["metrics"]["max"])
+    )
+    assert not math.isnan(h["before"]["range"][1])
+
+
+def test_inconsistent_inputs_are_rejected(tmp_path):
+    good = _tiny(5, 2)
+    with pytest.raises(ValueError, match="do not add up"):
+        build_report(dataclasses.replace(good, sizes={**good.sizes, "n_input": 99}), tmp_path)
+    with pytest.raises(ValueError, match="sizes disagree"):
+        build_report(dataclasses.replace(good, selected=np.arange(3)), tmp_path)
+    with pytest.raises(ValueError, match="unique"):
+        build_report(dataclasses.replace(good, selected=np.array([1, 1])), tmp_path)
+    with pytest.raises(ValueError, match="shape"):
+        build_report(dataclasses.replace(good, embeddings=good.embeddings[:4]), tmp_path)
+    assert not (tmp_path / "report.json").exists()

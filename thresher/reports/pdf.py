@@ -1,0 +1,505 @@
+"""Assemble report.pdf with fpdf2 from the report dict and the PNG figures.
+
+Text is set in DejaVu Sans (shipped with matplotlib) so that any filename renders; the
+configuration is shown as pretty JSON in DejaVu Sans Mono.
+
+Example:
+    >>> write_pdf(report, plots, pathlib.Path("out/report.pdf"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+from fpdf import FPDF
+from PIL import Image
+
+from thresher.reports.figures import flatten
+
+FONT_DIR = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+#: Rows of long lists (corrupt files, duplicates) printed in the PDF; report.json has all.
+MAX_LIST_ROWS = 40
+
+CAPTIONS = {
+    "sizes": (
+        "Every input file ends in exactly one stage: filtered out by relevant_filenames, "
+        "corrupt, exact duplicate, removed by the selection, or selected."
+    ),
+    "distance": (
+        "Distances between pairs of images in embedding space, before (left) and after (right) "
+        "selection, on the same bins, counts in log scale. A heavy tail at short distances means "
+        "dense clusters of near-identical images; a good selection thins it out and makes the "
+        "histogram more symmetric. A heavy tail at long distances points to outliers."
+    ),
+    "nearest_neighbor": (
+        "Left: distance from each image to its nearest neighbour in the same set; the selection "
+        "should sit further right than the input (fewer near-copies). Right: distance from each "
+        "input image to its nearest selected image; small values mean the selection covers the "
+        "input well, and the maximum is the worst-covered image."
+    ),
+    "pca": (
+        "The embeddings projected onto their two main directions (PCA). Selected images "
+        "(orange) should spread over the whole cloud, sparse regions included, rather than "
+        "pile up where the data is dense. Far-apart points in 2-D are far apart in embedding "
+        "space, but close points may not be."
+    ),
+    "examples": (
+        "Each column: a removed image (top, grey frame) and the selected image nearest to it "
+        "(bottom, orange frame) with their embedding distance. These are the closest pairs: "
+        "they show why images were dropped, since a near-copy is already selected."
+    ),
+    "distribution": (
+        "Distribution over the input (blue), the selection (orange) and a random pick of the "
+        "same size (green). Where selected differs from random, the selection strategy shaped "
+        "the result."
+    ),
+}
+
+
+class _ReportPDF(FPDF):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.run_id = run_id
+        self.set_margins(15, 15, 15)
+        self.set_auto_page_break(auto=True, margin=15)
+        self.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
+        self.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+        self.add_font("DejaVu", "I", str(FONT_DIR / "DejaVuSans-Oblique.ttf"))
+        self.add_font("DejaVuMono", "", str(FONT_DIR / "DejaVuSansMono.ttf"))
+        self.set_title(f"thresher report {run_id}")
+        self.set_creator("thresher")
+
+    def footer(self) -> None:
+        self.set_y(-11)
+        self.set_font("DejaVu", "", 7)
+        self.set_text_color(120)
+        self.cell(
+            0,
+            5,
+            f"thresher curation report · run {self.run_id} · page {self.page_no()}/{{nb}}",
+            align="C",
+        )
+        self.set_text_color(0)
+
+    # -- building blocks -----------------------------------------------------------------------
+
+    def h1(self, text: str) -> None:
+        self.set_font("DejaVu", "B", 18)
+        self.multi_cell(0, 9, text, new_x="LMARGIN", new_y="NEXT")
+        self.ln(1)
+
+    def h2(self, text: str) -> None:
+        if self.will_page_break(30):
+            self.add_page()
+        self.ln(2)
+        self.set_font("DejaVu", "B", 12.5)
+        self.multi_cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
+        self.ln(1)
+
+    def para(self, text: str, size: float = 9, style: str = "") -> None:
+        self.set_font("DejaVu", style, size)
+        self.multi_cell(0, size * 0.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.ln(1)
+
+    def caption(self, text: str) -> None:
+        self.set_text_color(70)
+        self.para(text, size=8, style="I")
+        self.set_text_color(0)
+
+    def mono(self, text: str, size: float = 6.5) -> None:
+        """Preformatted text; long lines are cut to the width and continue indented."""
+        self.set_font("DejaVuMono", "", size)
+        per_line = max(20, int((self.epw - 2 * self.c_margin) / self.get_string_width("M")) - 1)
+        out: list[str] = []
+        for line in text.splitlines():
+            indent = " " * min(len(line) - len(line.lstrip(" ")) + 4, per_line // 2)
+            while len(line) > per_line:
+                out.append(line[:per_line])
+                line = indent + line[per_line:]
+            out.append(line)
+        self.multi_cell(0, size * 0.45, "\n".join(out), align="L", new_x="LMARGIN", new_y="NEXT")
+        self.ln(1)
+
+    def kv_table(
+        self,
+        rows: Sequence[Sequence[str]],
+        header: Sequence[str] | None = None,
+        col_widths: Sequence[float] = (1, 3),
+        size: float = 8,
+    ) -> None:
+        """A simple table; the first row is a bold heading when ``header`` is given."""
+        self.set_font("DejaVu", "", size)
+        data = ([list(header)] if header else []) + [[str(c) for c in r] for r in rows]
+        if not data:
+            return
+        with self.table(
+            col_widths=tuple(col_widths),
+            first_row_as_headings=header is not None,
+            line_height=size * 0.5,
+            padding=0.8,
+            text_align="LEFT",
+        ) as table:
+            for r in data:
+                row = table.row()
+                for c in r:
+                    row.cell(c)
+        self.ln(2)
+
+    def figure(self, path: pathlib.Path, width: float | None = None, caption: str = "") -> None:
+        """An image at full text width (or ``width`` mm), kept on one page with its caption."""
+        w = width or self.epw
+        with Image.open(path) as im:
+            px_w, px_h = im.size
+        h = w * px_h / px_w
+        room = self.eph - 25
+        if h > room:  # too tall for any page: scale down
+            w, h = w * room / h, room
+        if self.will_page_break(h + (12 if caption else 0)):
+            self.add_page()
+        x = self.l_margin + (self.epw - w) / 2
+        self.image(str(path), x=x, y=self.y, w=w, h=h)
+        self.set_y(self.y + h + 1)
+        if caption:
+            self.caption(caption)
+
+    def figure_pair(self, left: pathlib.Path, right: pathlib.Path, caption: str) -> None:
+        """Two images side by side at half width each, with one caption."""
+        w = (self.epw - 4) / 2
+        hs = []
+        for p in (left, right):
+            with Image.open(p) as im:
+                hs.append(w * im.size[1] / im.size[0])
+        h = max(hs)
+        if self.will_page_break(h + 14):
+            self.add_page()
+        y = self.y
+        self.image(str(left), x=self.l_margin, y=y, w=w)
+        self.image(str(right), x=self.l_margin + w + 4, y=y, w=w)
+        self.set_y(y + h + 1)
+        self.caption(caption)
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "–"
+    try:
+        return dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    except ValueError:
+        return iso
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.1f} s"
+    return f"{s:.0f} s ({dt.timedelta(seconds=round(s))})"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def write_pdf(report: dict[str, Any], plots: dict[str, pathlib.Path], path: pathlib.Path) -> None:
+    """Write report.pdf.
+
+    Args:
+        report: The JSON-safe report dict built by :func:`thresher.reports.build_report`.
+        plots: Figure name -> PNG path, as drawn by the build (missing names are skipped).
+        path: Target PDF file.
+    """
+    gi = report["generalInformation"]
+    run = gi["runInformation"]
+    pdf = _ReportPDF(str(run.get("runId", "")))
+    _run_page(pdf, report, plots)
+    _config_section(pdf, report)
+    _embedding_section(pdf, report, plots)
+    _examples_section(pdf, report, plots)
+    _distribution_section(pdf, report, plots)
+    _removed_files_section(pdf, report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+
+
+def _run_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]) -> None:
+    gi = report["generalInformation"]
+    run = gi["runInformation"]
+    pdf.add_page()
+    pdf.h1("Curation report")
+    pdf.para(f"Run {run.get('runId')}", size=11)
+    pdf.h2("Run information")
+    rows = [
+        ("Run id", run.get("runId")),
+        ("Started", _when(run.get("startTime"))),
+        ("Ended", _when(run.get("endTime"))),
+        ("Duration", _duration(run.get("totalProcessingTimeS"))),
+        ("Input", run.get("inputUrl")),
+    ]
+    rows += [(f"Version: {k}", v) for k, v in report.get("versions", {}).items()]
+    pdf.kv_table([(k, _fmt(v)) for k, v in rows])
+
+    stages = report.get("stageSeconds", {})
+    if stages:
+        total = sum(v for v in stages.values() if v is not None) or 1.0
+        pdf.h2("Time per stage")
+        pdf.kv_table(
+            [(k, f"{v:.2f}", f"{100 * v / total:.1f}%") for k, v in stages.items()],
+            header=("stage", "seconds", "share"),
+            col_widths=(2, 1, 1),
+        )
+
+    sizes = gi["datasetInformation"]["datasetSizes"]
+    pdf.h2("Dataset sizes")
+    n_in = sizes.get("nInput") or 0
+    labels = {
+        "nInput": "input files",
+        "nFiltered": "filtered out by relevant_filenames",
+        "nCorrupt": "corrupt",
+        "nDuplicate": "exact duplicates",
+        "nRemoved": "removed by the selection",
+        "nSelected": "selected",
+    }
+    pdf.kv_table(
+        [
+            (labels.get(k, k), k, _fmt(v), f"{100 * v / n_in:.1f}%" if n_in else "–")
+            for k, v in sizes.items()
+        ],
+        header=("stage", "key", "files", "share of input"),
+        col_widths=(3, 1.5, 1.2, 1.3),
+    )
+    if "sizes" in plots:
+        pdf.figure(plots["sizes"], width=pdf.epw * 0.85, caption=CAPTIONS["sizes"])
+
+
+def _config_section(pdf: _ReportPDF, report: dict[str, Any]) -> None:
+    pdf.add_page()
+    pdf.h1("Configuration")
+    strategies = report.get("strategies") or []
+    pdf.h2("Selection strategies")
+    if strategies:
+        rows = []
+        for i, s in enumerate(strategies):
+            inp = s.get("input", {}) if isinstance(s, dict) else {}
+            strat = s.get("strategy", {}) if isinstance(s, dict) else {}
+            rows.append(
+                (
+                    str(i + 1),
+                    json.dumps(inp, ensure_ascii=False) if inp else json.dumps(s, default=str),
+                    json.dumps(strat, ensure_ascii=False) if strat else "",
+                )
+            )
+        pdf.kv_table(rows, header=("#", "input", "strategy"), col_widths=(0.3, 3, 3))
+    else:
+        pdf.para("No strategies were recorded for this run.")
+    pdf.h2("Effective configuration")
+    pdf.para(
+        "The configuration the run used (worker_config, selection_config, lightly_config), "
+        "as the flow received it after validation.",
+        size=8,
+    )
+    pdf.mono(json.dumps(report.get("config", {}), indent=2, ensure_ascii=False, sort_keys=False))
+
+
+def _metric_rows(named: dict[str, dict[str, Any]], keys: Sequence[str]) -> list[list[str]]:
+    return [[name] + [_fmt((m or {}).get(k)) for k in keys] for name, m in named.items()]
+
+
+def _embedding_section(
+    pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]
+) -> None:
+    pdf.add_page()
+    pdf.h1("Embeddings before and after selection")
+    emb = report["datasetAnalysis"]["embeddingInformation"]
+    hists = report["distanceHistograms"]
+    if "scatterPlotData" not in emb:  # nothing was embedded: no distances to show
+        pdf.para("No images were embedded in this run, so there are no embeddings to show.")
+        return
+    pdf.para(
+        f"Embedding dimension {emb.get('embeddingDimension')}, "
+        f"{'L2-normalised (distances in [0, 2])' if emb.get('normalized') else 'not normalised'}."
+        f" Pairwise statistics use {_fmt(hists['before'].get('nPoints'))} input and "
+        f"{_fmt(hists['after'].get('nPoints'))} selected points"
+        f"{' (seeded subsample)' if hists['before'].get('subsampled') else ''}.",
+        size=8.5,
+    )
+    pdf.h2("Pairwise distances")
+    if "distance_distr_before" in plots and "distance_distr_after" in plots:
+        pdf.figure_pair(
+            plots["distance_distr_before"], plots["distance_distr_after"], CAPTIONS["distance"]
+        )
+    keys = ("mean", "std", "min", "median", "max")
+    pdf.kv_table(
+        _metric_rows(
+            {
+                "pairwise, before": hists["before"].get("metrics"),
+                "pairwise, after": hists["after"].get("metrics"),
+                "nearest neighbour, input": emb["distanceToNearestNeighborInSet"]["input"].get(
+                    "metrics"
+                ),
+                "nearest neighbour, selected": emb["distanceToNearestNeighborInSet"][
+                    "selected"
+                ].get("metrics"),
+                "input to nearest selected": emb["distanceToCoverInput"].get("metrics"),
+            },
+            keys,
+        ),
+        header=("distance", *keys),
+        col_widths=(2.6, 1, 1, 1, 1, 1),
+    )
+    if "nearest_neighbor_distances" in plots:
+        pdf.h2("Nearest neighbours and coverage")
+        cov = emb["distanceToCoverInput"]
+        m = cov.get("metrics") or {}
+        pdf.figure(plots["nearest_neighbor_distances"], caption=CAPTIONS["nearest_neighbor"])
+        pdf.para(
+            f"Coverage over {_fmt(cov.get('nQueries'))} input points"
+            f"{'' if cov.get('exact') else ' (seeded subsample)'}: mean {_fmt(m.get('mean'))}, "
+            f"95th percentile {_fmt(m.get('p95'))}, 99th {_fmt(m.get('p99'))}, "
+            f"max {_fmt(m.get('max'))}.",
+            size=8.5,
+        )
+    if "scatter_pca" in plots:
+        pca = emb["scatterPlotData"]["pcaEmbeddingData"]
+        pdf.add_page()
+        pdf.h2("2-D map of the embeddings (PCA)")
+        pdf.figure(plots["scatter_pca"], width=pdf.epw * 0.85, caption=CAPTIONS["pca"])
+        shown = len(pca.get("input2dEmbeddings", []))
+        pdf.para(
+            f"{_fmt(shown)} of {_fmt(pca.get('nInput'))} input points and "
+            f"{_fmt(len(pca.get('selectedExcludingDatapool2dEmbeddings', [])))} of "
+            f"{_fmt(pca.get('nSelected'))} selected points drawn.",
+            size=8,
+        )
+
+
+def _examples_section(
+    pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]
+) -> None:
+    pairs = report["generalInformation"]["selectedAndRemovedImageExamples"]
+    if not pairs:
+        return
+    pdf.add_page()
+    pdf.h1("Selected vs removed examples")
+    for name in sorted(p for p in plots if p.startswith("examples_")):
+        pdf.figure(plots[name])
+    pdf.caption(CAPTIONS["examples"])
+    pdf.kv_table(
+        [(p["removedImage"], p["selectedImage"], _fmt(p["distance"])) for p in pairs],
+        header=("removed image", "nearest selected image", "distance"),
+        col_widths=(3, 3, 1),
+        size=7,
+    )
+
+
+def _distribution_section(
+    pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]
+) -> None:
+    da = report["datasetAnalysis"]
+    where = da.get("distributionLocations", {})
+    names = list(where)
+    dist_plots = [p for p in plots if p.startswith("distribution_")]
+    if not names:
+        return
+    pdf.add_page()
+    pdf.h1("Selection inputs: metadata, scores, predictions")
+    pdf.caption(CAPTIONS["distribution"])
+    for name, plot in zip(names, dist_plots, strict=False):
+        dist = _lookup(report, where[name])
+        pdf.h2(name)
+        if isinstance(dist, dict) and dist.get("type") in ("numeric", "categorical"):
+            pdf.figure(plots[plot])
+            _distribution_table(pdf, dist)
+        else:  # an unknown shape: its values as a table, never a crash
+            kind = dist.get("type") if isinstance(dist, dict) else type(dist).__name__
+            pdf.para(f"Type {kind!r} has no plot; its values:", size=8)
+            rows = flatten(dist)
+            pdf.kv_table(rows[:MAX_LIST_ROWS], header=("key", "value"), size=7)
+        pdf.para(f"report.json: {where[name]}", size=6.5)
+
+
+def _lookup(report: dict[str, Any], dotted: str) -> Any:
+    """Follow a path like ``datasetAnalysis.metadataInformation.customNumeric.a.b``."""
+    node: Any = report
+    parts = dotted.split(".")
+    i = 0
+    while i < len(parts):
+        # Keys may themselves contain dots (``lightly.sharpness``): take the longest match.
+        for j in range(len(parts), i, -1):
+            key = ".".join(parts[i:j])
+            if isinstance(node, dict) and key in node:
+                node, i = node[key], j
+                break
+        else:
+            return None
+    return node
+
+
+def _distribution_table(pdf: _ReportPDF, dist: Any) -> None:
+    if not isinstance(dist, dict):
+        return
+    sets = [s for s in ("input", "selected", "random") if isinstance(dist.get(s), dict)]
+    keys: list[str] = []
+    for s in sets:
+        for k in dist[s].get("metrics") or {}:
+            if k not in keys:
+                keys.append(k)
+    if not keys:
+        return
+    pdf.kv_table(
+        _metric_rows({s: dist[s].get("metrics") for s in sets}, keys),
+        header=["set", *keys],
+        col_widths=[1.2] + [1] * len(keys),
+        size=7.5,
+    )
+
+
+def _removed_files_section(pdf: _ReportPDF, report: dict[str, Any]) -> None:
+    corrupt = report.get("corruptSamples") or {}
+    dups = report.get("duplicateSamples") or {}
+    examples = dups.get("examples") or {}
+    if not corrupt and not examples:
+        return
+    pdf.add_page()
+    pdf.h1("Corrupt files and duplicates")
+    if corrupt:
+        pdf.h2(f"Corrupt files ({len(corrupt):,})")
+        items = list(corrupt.items())
+        pdf.kv_table(items[:MAX_LIST_ROWS], header=("file", "reason"), col_widths=(1, 1), size=7)
+        if len(items) > MAX_LIST_ROWS:
+            pdf.para(
+                f"… and {len(items) - MAX_LIST_ROWS:,} more in report.json (corruptSamples).",
+                size=7.5,
+            )
+    if examples:
+        pdf.h2(f"Exact duplicates ({dups.get('nTotal', len(examples)):,})")
+        items = list(examples.items())
+        pdf.kv_table(
+            items[:MAX_LIST_ROWS],
+            header=("duplicate (removed)", "kept original"),
+            col_widths=(1, 1),
+            size=7,
+        )
+        if dups.get("nTotal", 0) > MAX_LIST_ROWS:
+            pdf.para(
+                f"… {dups['nTotal'] - MAX_LIST_ROWS:,} more; report.json lists the first "
+                f"{len(examples):,} (duplicateSamples), filenames/duplicate.txt all of them.",
+                size=7.5,
+            )
