@@ -40,7 +40,9 @@ def _merge(base: dict[str, Any] | None, extra: dict[str, Any] | None) -> dict[st
         return base
     out = dict(base)
     for k, v in extra.items():
-        out[k] = _merge(out.get(k), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            _merge(out.get(k), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 
@@ -49,8 +51,9 @@ def _configs(args: argparse.Namespace) -> dict[str, Any]:
 
     file_cfg = load_config_file(args.config) if args.config else {}
     worker = _merge(file_cfg.get("worker_config"), _json_arg("--worker-config", args.worker_config))
-    selection = _merge(file_cfg.get("selection_config"),
-                       _json_arg("--selection-config", args.selection_config))
+    selection = _merge(
+        file_cfg.get("selection_config"), _json_arg("--selection-config", args.selection_config)
+    )
     if args.n_samples is not None or args.proportion_samples is not None:
         selection = dict(selection or {})
         selection.pop("n_samples", None)
@@ -59,34 +62,55 @@ def _configs(args: argparse.Namespace) -> dict[str, Any]:
             selection["n_samples"] = args.n_samples
         else:
             selection["proportion_samples"] = args.proportion_samples
-    lightly = _merge(file_cfg.get("lightly_config"), _json_arg("--lightly-config", args.lightly_config))
-    cfg = load_configs(worker, selection, lightly)  # validate here: clear errors before Prefect starts
-    return {"worker_config": cfg.worker, "selection_config": cfg.selection,
-            "lightly_config": cfg.lightly}
+    lightly = _merge(
+        file_cfg.get("lightly_config"), _json_arg("--lightly-config", args.lightly_config)
+    )
+    cfg = load_configs(
+        worker, selection, lightly
+    )  # validate here: clear errors before Prefect starts
+    return {
+        "worker_config": cfg.worker,
+        "selection_config": cfg.selection,
+        "lightly_config": cfg.lightly,
+    }
 
 
 def _summary(result: Any) -> str:
     s = result.sizes
-    rows = [("input", s["n_input"]), ("filtered (relevant filenames)", s["n_filtered"]),
-            ("corrupt", s["n_corrupt"]), ("duplicate", s["n_duplicate"]),
-            ("removed (not selected)", s["n_removed"]), ("selected", s["n_selected"])]
+    rows = [
+        ("input", s["n_input"]),
+        ("filtered (relevant filenames)", s["n_filtered"]),
+        ("corrupt", s["n_corrupt"]),
+        ("duplicate", s["n_duplicate"]),
+        ("removed (not selected)", s["n_removed"]),
+        ("selected", s["n_selected"]),
+    ]
     width = max(len(r[0]) for r in rows)
     lines = [f"\nthresher run {result.run_id} finished"]
     lines += [f"  {name:<{width}}  {count:>8}" for name, count in rows]
-    lines += [f"  outputs: {result.run_dir}", f"  report:  {result.report_pdf}",
-              f"  tags:    {', '.join(result.tags)}", f"  peak memory: {result.peak_memory_mb:.0f} MB"]
+    lines += [
+        f"  outputs: {result.run_dir}",
+        f"  report:  {result.report_pdf}",
+        f"  tags:    {', '.join(result.tags)}",
+        f"  peak memory: {result.peak_memory_mb:.0f} MB",
+    ]
     return "\n".join(lines)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if args.verbose else "WARNING")
+    if not args.verbose:
+        # The run's full log goes to log.txt; the terminal gets progress bars and warnings only.
+        os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "")
     configs = _configs(args)
     input_url = args.input
     if "://" not in input_url:
         input_url = os.path.abspath(input_url)
         if not os.path.isdir(input_url):
-            raise ThresherError(f"INPUT {args.input} is not a folder. Pass a folder of images "
-                                "or a bucket URL such as s3://bucket/images.")
+            raise ThresherError(
+                f"INPUT {args.input} is not a folder. Pass a folder of images "
+                "or a bucket URL such as s3://bucket/images."
+            )
     lightly = args.lightly
     if lightly and "://" not in lightly:
         lightly = os.path.abspath(lightly)
@@ -102,8 +126,10 @@ def cmd_example(args: argparse.Namespace) -> int:
     from thresher.examples import make_example_dataset
 
     ds = make_example_dataset(args.dir, n_clusters=args.clusters, per_cluster=args.per_cluster)
-    print(f"wrote {len(ds.all_files)} files to {args.dir}: {ds.n_clusters} clusters, "
-          f"{len(ds.duplicates)} exact duplicates, {len(ds.corrupt)} corrupt files")
+    print(
+        f"wrote {len(ds.all_files)} files to {args.dir}: {ds.n_clusters} clusters, "
+        f"{len(ds.duplicates)} exact duplicates, {len(ds.corrupt)} corrupt files"
+    )
     return 0
 
 
@@ -116,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     size = r.add_mutually_exclusive_group()
     size.add_argument("--n-samples", type=int, help="how many samples to select")
     size.add_argument("--proportion-samples", type=float, help="fraction of samples to select")
-    r.add_argument("--config", help="YAML/JSON file with worker_config, selection_config, lightly_config")
+    r.add_argument(
+        "--config", help="YAML/JSON file with worker_config, selection_config, lightly_config"
+    )
     r.add_argument("--worker-config", help="worker_config as JSON")
     r.add_argument("--selection-config", help="selection_config as JSON")
     r.add_argument("--lightly-config", help="lightly_config as JSON")
@@ -137,12 +165,18 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except ThresherError as e:
         msg = str(e)
-        print("\n".join(["thresher: error:", *(textwrap.fill(line, 100) for line in msg.splitlines())]),
-              file=sys.stderr)
+        print(
+            "\n".join(
+                ["thresher: error:", *(textwrap.fill(line, 100) for line in msg.splitlines())]
+            ),
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
-        print("thresher: interrupted; finished stages are cached and a re-run resumes.",
-              file=sys.stderr)
+        print(
+            "thresher: interrupted; finished stages are cached and a re-run resumes.",
+            file=sys.stderr,
+        )
         return 130
 
 

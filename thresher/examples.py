@@ -16,8 +16,18 @@ from PIL import Image
 
 # One real photo per cluster (bundled in scikit-image, no download): far apart for any ImageNet
 # model, while the jittered views of one photo stay close together.
-_PHOTOS = ["chelsea", "coffee", "rocket", "astronaut", "immunohistochemistry", "colorwheel",
-           "hubble_deep_field", "brick", "coins", "clock"]
+_PHOTOS = [
+    "chelsea",
+    "coffee",
+    "rocket",
+    "astronaut",
+    "immunohistochemistry",
+    "colorwheel",
+    "hubble_deep_field",
+    "brick",
+    "coins",
+    "clock",
+]
 
 
 @dataclass

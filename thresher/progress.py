@@ -16,7 +16,9 @@ Advance = Callable[[int], None]
 
 
 class ProgressFactory(Protocol):
-    def __call__(self, desc: str, total: int, unit: str = "img") -> contextlib.AbstractContextManager[Advance]: ...
+    def __call__(
+        self, desc: str, total: int, unit: str = "img"
+    ) -> contextlib.AbstractContextManager[Advance]: ...
 
 
 @contextlib.contextmanager
@@ -37,6 +39,13 @@ def tqdm_progress(desc: str, total: int, unit: str = "img") -> Iterator[Advance]
         return
     from tqdm import tqdm
 
-    with tqdm(total=total, desc=f"{desc:<18}", unit=unit, file=sys.stderr, dynamic_ncols=True,
-              mininterval=0.5, leave=True) as bar:
+    with tqdm(
+        total=total,
+        desc=f"{desc:<18}",
+        unit=unit,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.5,
+        leave=True,
+    ) as bar:
         yield bar.update

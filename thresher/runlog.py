@@ -19,9 +19,13 @@ LOGGER_NAME = "thresher"
 
 # Anything that looks like a credential is masked before it reaches a log file.
 _SECRET_PATTERNS = [
-    re.compile(r"(?i)((?:sig|se|sv|sp|skoid|sktid|signature|x-amz-signature|x-amz-credential)=)[^&\s]+"),
-    re.compile(r"(?i)((?:accountkey|sharedaccesssignature|secret_access_key|secret|password|token"
-               r"|access_key|private_key|credentials)\s*[=:]\s*['\"]?)[^'\"\s;,&]+"),
+    re.compile(
+        r"(?i)((?:sig|se|sv|sp|skoid|sktid|signature|x-amz-signature|x-amz-credential)=)[^&\s]+"
+    ),
+    re.compile(
+        r"(?i)((?:accountkey|sharedaccesssignature|secret_access_key|secret|password|token"
+        r"|access_key|private_key|credentials)\s*[=:]\s*['\"]?)[^'\"\s;,&]+"
+    ),
 ]
 
 
@@ -55,7 +59,8 @@ class MemorySampler:
             kids = 0
             for child in self._proc.children(recursive=True):
                 try:
-                    kids += child.memory_info().rss
+                    # USS: forked workers share the parent's pages; RSS would count them twice.
+                    kids += child.memory_full_info().uss
                 except psutil.Error:
                     continue
         except psutil.Error:
@@ -82,7 +87,7 @@ class MemorySampler:
         return max((own + kids for _, own, kids, _ in self.samples), default=0.0)
 
     def text(self) -> str:
-        lines = ["# elapsed_s\trss_mb\tchildren_rss_mb\ttotal_mb\tstage"]
+        lines = ["# elapsed_s\trss_mb\tchildren_uss_mb\ttotal_mb\tstage"]
         for t, own, kids, stage in self.samples:
             lines.append(f"{t:.1f}\t{own:.1f}\t{kids:.1f}\t{own + kids:.1f}\t{stage}")
         lines.append(f"# peak_total_mb\t{self.peak_mb:.1f}")
@@ -119,6 +124,8 @@ class RunLog:
         self.close()
 
     def close(self) -> None:
+        if self._handler not in self._logger.handlers:
+            return  # already closed
         self.memory.stop()
         self._logger.removeHandler(self._handler)
         self._logger.setLevel(self._old_level)

@@ -14,8 +14,11 @@ DIVERSITY = [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def _lines(path: Path) -> list[str]:
@@ -35,10 +38,13 @@ def _task_states(flow_run_id) -> dict[str, str]:
 def first_run(prefect_server, example_dataset, tmp_path_factory):
     lightly = tmp_path_factory.mktemp("out") / "lightly"
     before = _snapshot(example_dataset.root)
-    state = curate(input=str(example_dataset.root), lightly=str(lightly),
-                   worker_config={"enable_corruptness_check": True, "remove_exact_duplicates": True},
-                   selection_config={"n_samples": example_dataset.n_clusters, "strategies": DIVERSITY},
-                   return_state=True)
+    state = curate(
+        input=str(example_dataset.root),
+        lightly=str(lightly),
+        worker_config={"enable_corruptness_check": True, "remove_exact_duplicates": True},
+        selection_config={"n_samples": example_dataset.n_clusters, "strategies": DIVERSITY},
+        return_state=True,
+    )
     assert state.is_completed(), state
     return state, lightly, before
 
@@ -47,8 +53,10 @@ def test_every_file_is_accounted_for_once(first_run, example_dataset):
     state, lightly, _ = first_run
     result = state.result()
     run = lightly / ".lightly" / "runs" / result.run_id
-    groups = {k: _lines(run / "filenames" / f"{k}.txt")
-              for k in ("selected", "removed", "duplicate", "corrupt", "filtered")}
+    groups = {
+        k: _lines(run / "filenames" / f"{k}.txt")
+        for k in ("selected", "removed", "duplicate", "corrupt", "filtered")
+    }
     everything = [n for names in groups.values() for n in names]
     assert sorted(everything) == example_dataset.all_files  # each file exactly once
     assert set(groups["corrupt"]) == set(example_dataset.corrupt)
@@ -60,15 +68,25 @@ def test_one_pick_per_cluster(first_run, example_dataset):
     state, lightly, _ = first_run
     run = lightly / ".lightly" / "runs" / state.result().run_id
     picked = _lines(run / "filenames" / "selected.txt")
-    assert sorted(example_dataset.clusters[n] for n in picked) == list(range(example_dataset.n_clusters))
+    assert sorted(example_dataset.clusters[n] for n in picked) == list(
+        range(example_dataset.n_clusters)
+    )
 
 
 def test_outputs_and_report_are_consistent(first_run, example_dataset):
     state, lightly, _ = first_run
     result = state.result()
     run = lightly / ".lightly" / "runs" / result.run_id
-    for name in ("report.pdf", "report.json", "log.txt", "memlog.txt", "config.json",
-                 "embeddings.csv", "embeddings.parquet", "corruptness_check_information.json"):
+    for name in (
+        "report.pdf",
+        "report.json",
+        "log.txt",
+        "memlog.txt",
+        "config.json",
+        "embeddings.csv",
+        "embeddings.parquet",
+        "corruptness_check_information.json",
+    ):
         assert (run / name).stat().st_size > 0, name
     report = json.loads((run / "report.json").read_text())
     sizes = report["generalInformation"]["datasetInformation"]["datasetSizes"]
@@ -92,11 +110,14 @@ def test_input_is_never_written(first_run, example_dataset):
 
 
 def test_rerun_reuses_cached_stages_and_keeps_initial_tag(first_run, example_dataset):
-    state, lightly, _ = first_run
+    _, lightly, _ = first_run
     initial = (lightly / ".lightly" / "tags" / "initial-tag.txt").read_text()
-    again = curate(input=str(example_dataset.root), lightly=str(lightly),
-                   selection_config={"n_samples": example_dataset.n_clusters, "strategies": DIVERSITY},
-                   return_state=True)
+    again = curate(
+        input=str(example_dataset.root),
+        lightly=str(lightly),
+        selection_config={"n_samples": example_dataset.n_clusters, "strategies": DIVERSITY},
+        return_state=True,
+    )
     states = _task_states(again.state_details.flow_run_id)
     for stage in ("corruption-check", "remove-duplicates", "embed", "select"):
         assert states[stage] == "Cached", states
@@ -106,15 +127,27 @@ def test_rerun_reuses_cached_stages_and_keeps_initial_tag(first_run, example_dat
 
 def test_failed_run_resumes_from_last_finished_stage(prefect_server, example_dataset, tmp_path):
     lightly = tmp_path / "lightly"
-    bad = {"n_samples": 3, "strategies": [{"input": {"type": "METADATA", "key": "weather.temp"},
-                                           "strategy": {"type": "WEIGHTS"}}]}
-    failed = curate(input=str(example_dataset.root), lightly=str(lightly), selection_config=bad,
-                    return_state=True)
+    bad = {
+        "n_samples": 3,
+        "strategies": [
+            {"input": {"type": "METADATA", "key": "weather.temp"}, "strategy": {"type": "WEIGHTS"}}
+        ],
+    }
+    failed = curate(
+        input=str(example_dataset.root),
+        lightly=str(lightly),
+        selection_config=bad,
+        return_state=True,
+    )
     assert failed.is_failed()
     logs = list((lightly / ".lightly" / "runs").glob("*/log.txt"))
     assert logs and "failed" in logs[0].read_text()  # a failed run still leaves its log
-    ok = curate(input=str(example_dataset.root), lightly=str(lightly),
-                selection_config={"n_samples": 3}, return_state=True)
+    ok = curate(
+        input=str(example_dataset.root),
+        lightly=str(lightly),
+        selection_config={"n_samples": 3},
+        return_state=True,
+    )
     assert ok.is_completed()
     states = _task_states(ok.state_details.flow_run_id)
     assert states["embed"] == "Cached" and states["corruption-check"] == "Cached", states
@@ -124,7 +157,9 @@ def test_deleted_cache_is_recomputed(prefect_server, example_dataset, tmp_path):
     import shutil
 
     lightly = tmp_path / "lightly"
-    kw = dict(input=str(example_dataset.root), lightly=str(lightly), selection_config={"n_samples": 4})
+    kw = dict(
+        input=str(example_dataset.root), lightly=str(lightly), selection_config={"n_samples": 4}
+    )
     curate(**kw)
     shutil.rmtree(lightly / ".lightly" / "cache" / "embed")
     result = curate(**kw)
@@ -134,10 +169,15 @@ def test_deleted_cache_is_recomputed(prefect_server, example_dataset, tmp_path):
 def test_relevant_filenames_filter(prefect_server, example_dataset, tmp_path):
     lightly = tmp_path / "lightly"
     (lightly / ".lightly").mkdir(parents=True)
-    (lightly / ".lightly" / "relevant.txt").write_text("cluster_0/* cluster_0/img_00* !cluster_0/img_001.jpg\n")
-    result = curate(input=str(example_dataset.root), lightly=str(lightly),
-                    worker_config={"relevant_filenames_file": ".lightly/relevant.txt"},
-                    selection_config={"n_samples": 2})
+    (lightly / ".lightly" / "relevant.txt").write_text(
+        "cluster_0/* cluster_0/img_00* !cluster_0/img_001.jpg\n"
+    )
+    result = curate(
+        input=str(example_dataset.root),
+        lightly=str(lightly),
+        worker_config={"relevant_filenames_file": ".lightly/relevant.txt"},
+        selection_config={"n_samples": 2},
+    )
     # cluster_0 has img_000..img_011; 'img_00*' drops img_000..img_009 except img_001.jpg: 3 stay.
     assert result.sizes["n_input"] - result.sizes["n_filtered"] == 3
     assert result.sizes["n_selected"] == 2
@@ -145,21 +185,36 @@ def test_relevant_filenames_filter(prefect_server, example_dataset, tmp_path):
 
 def _cli(*args, cwd=None):
     env = {**os.environ, "THRESHER_PROGRESS": "0"}
-    return subprocess.run([sys.executable, "-m", "thresher", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "thresher", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def test_cli_errors_are_one_paragraph_and_nonzero(tmp_path):
     missing = _cli("run", str(tmp_path / "nope"), "--n-samples", "3")
     assert missing.returncode == 2 and "is not a folder" in missing.stderr
     (tmp_path / "empty").mkdir()
-    bad = _cli("run", str(tmp_path / "empty"), "--worker-config", '{"remove_duplicates": true}', "--n-samples", "3")
+    bad = _cli(
+        "run",
+        str(tmp_path / "empty"),
+        "--worker-config",
+        '{"remove_duplicates": true}',
+        "--n-samples",
+        "3",
+    )
     assert bad.returncode == 2 and "Did you mean 'remove_exact_duplicates'" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 
 def test_cli_run_end_to_end(example_dataset, tmp_path):
-    proc = _cli("run", str(example_dataset.root), "--lightly", str(tmp_path / "out"), "--n-samples", "5")
+    proc = _cli(
+        "run", str(example_dataset.root), "--lightly", str(tmp_path / "out"), "--n-samples", "5"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "selected" in proc.stdout and "report.pdf" in proc.stdout
     empty = tmp_path / "no-images"

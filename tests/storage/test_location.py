@@ -15,7 +15,15 @@ def root_url(request, tmp_path):
 
 def test_listing_is_recursive_sorted_relative_any_case(root_url):
     rw = Location(root_url, writable=True)
-    for name in ["b.png", "a/Z.JPG", "a/y.jpeg", "c/d/e.TIFF", "notes.txt", ".lightly/x.png", "w.webp"]:
+    for name in [
+        "b.png",
+        "a/Z.JPG",
+        "a/y.jpeg",
+        "c/d/e.TIFF",
+        "notes.txt",
+        ".lightly/x.png",
+        "w.webp",
+    ]:
         rw.write_bytes(name, b"x")
     names = [f.name for f in Location(root_url).list_files(IMAGE_EXTENSIONS)]
     assert names == ["a/Z.JPG", "a/y.jpeg", "b.png", "c/d/e.TIFF", "w.webp"]

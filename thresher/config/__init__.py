@@ -151,7 +151,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level must be a mapping with keys {', '.join(CONFIG_KEYS)}.")
+        raise ConfigError(
+            f"{p}: the top level must be a mapping with keys {', '.join(CONFIG_KEYS)}."
+        )
     for key in data:
         if key not in CONFIG_KEYS:
             guess = closest(str(key), list(CONFIG_KEYS))

@@ -95,7 +95,9 @@ def parse_config(model: type[M], data: Any, root: str) -> M:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{root}: must be a mapping of keys to values, got {type(data).__name__}.")
+        raise ConfigError(
+            f"{root}: must be a mapping of keys to values, got {type(data).__name__}."
+        )
     try:
         return model.model_validate(data)
     except ValidationError as e:

@@ -171,7 +171,9 @@ def _get(obj: Any, path: str) -> Any:
     return obj
 
 
-def check_supported(cfg: WorkerConfig, *, not_yet: dict[str, tuple[Any, str]] | None = None) -> None:
+def check_supported(
+    cfg: WorkerConfig, *, not_yet: dict[str, tuple[Any, str]] | None = None
+) -> None:
     """Raise NotSupportedYetError for the first key set to a value thresher cannot honour yet."""
     for path, (allowed, hint) in (not_yet if not_yet is not None else _NOT_YET).items():
         if _get(cfg, path) != allowed:

@@ -44,8 +44,13 @@ def _versions(model: str = "") -> dict[str, str]:
     import prefect
     import torch
 
-    v = {"thresher": thresher.__version__, "python": platform.python_version(),
-         "prefect": prefect.__version__, "torch": torch.__version__, "numpy": numpy.__version__}
+    v = {
+        "thresher": thresher.__version__,
+        "python": platform.python_version(),
+        "prefect": prefect.__version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
     if model:
         v["model"] = model
     return v
@@ -110,20 +115,39 @@ def curate(
         try:
             log.info("run %s: %s -> %s", run_id, Location(input).display, lightly_loc.display)
             stages = _Stages(runlog, lightly_url)
-            listing = stages.run("list", tasks.list_input, input, lightly_url,
-                                 w.relevant_filenames_file)
-            scan = stages.run("corruption_check", tasks.check_corruption, listing,
-                              w.enable_corruptness_check, w.num_threads)
+            listing = stages.run(
+                "list", tasks.list_input, input, lightly_url, w.relevant_filenames_file
+            )
+            scan = stages.run(
+                "corruption_check",
+                tasks.check_corruption,
+                listing,
+                w.enable_corruptness_check,
+                w.num_threads,
+            )
             dedup = stages.run("dedupe", tasks.remove_duplicates, scan, w.remove_exact_duplicates)
             embedded = stages.run("embed", tasks.embed, listing, dedup, w, cfg.lightly)
-            selected = stages.run("select", tasks.select, listing, embedded, cfg.selection,
-                                  cfg.lightly.seed)
+            selected = stages.run(
+                "select", tasks.select, listing, embedded, cfg.selection, cfg.lightly.seed
+            )
             versions = _versions(embedded.model)
-            common = dict(cfg=cfg, listing=listing, scan=scan, dedup=dedup, embedded=embedded,
-                          selected=selected)
+            common = dict(
+                cfg=cfg,
+                listing=listing,
+                scan=scan,
+                dedup=dedup,
+                embedded=embedded,
+                selected=selected,
+            )
             runlog.stage("report")
-            tasks.report(run_id, started_at=started, ended_at=datetime.now(UTC),
-                         stage_seconds=stages.seconds, versions=versions, **common)
+            tasks.report(
+                run_id,
+                started_at=started,
+                ended_at=datetime.now(UTC),
+                stage_seconds=stages.seconds,
+                versions=versions,
+                **common,
+            )
             result = tasks.write_results(run_id, versions=versions, **common)
             log.info("run %s finished: %s", run_id, result.sizes)
         except BaseException:
@@ -147,13 +171,27 @@ def _publish_artifacts(result: RunOutputs) -> None:
     """A summary table and a link to the report, shown on the flow run in the Prefect UI."""
     safe: Callable[..., Any]
     for safe, kwargs in (
-        (create_table_artifact, {"key": "curation-summary", "table": [
-            {"stage": k.removeprefix("n_"), "files": v} for k, v in result.sizes.items()]}),
-        (create_markdown_artifact, {"key": "curation-report", "markdown": (
-            f"# Curation run `{result.run_id}`\n\n"
-            f"* report: [{result.report_pdf}]({result.report_pdf})\n"
-            f"* outputs: `{result.run_dir}`\n"
-            f"* selected: **{result.sizes['n_selected']}** of {result.sizes['n_input']}\n")}),
+        (
+            create_table_artifact,
+            {
+                "key": "curation-summary",
+                "table": [
+                    {"stage": k.removeprefix("n_"), "files": v} for k, v in result.sizes.items()
+                ],
+            },
+        ),
+        (
+            create_markdown_artifact,
+            {
+                "key": "curation-report",
+                "markdown": (
+                    f"# Curation run `{result.run_id}`\n\n"
+                    f"* report: [{result.report_pdf}]({result.report_pdf})\n"
+                    f"* outputs: `{result.run_dir}`\n"
+                    f"* selected: **{result.sizes['n_selected']}** of {result.sizes['n_input']}\n"
+                ),
+            },
+        ),
     ):
         try:
             safe(**kwargs)

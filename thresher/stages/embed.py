@@ -61,9 +61,16 @@ def embed(
     csv_rel = f".lightly/embeddings/{worker.embeddings}" if worker.embeddings else ""
     csv_digest = hashlib.sha256(lightly.read_bytes(csv_rel)).hexdigest() if csv_rel else ""
     model_cfg = lightly_cfg.model.model_dump(mode="json", exclude_unset=True)
-    key = stage_key("embed", dedup.key, csv_digest, checkpoint_digest, model_cfg,
-                    lightly_cfg.collate.input_size if checkpoint else None,
-                    worker.normalize_embeddings, worker.enable_training)
+    key = stage_key(
+        "embed",
+        dedup.key,
+        csv_digest,
+        checkpoint_digest,
+        model_cfg,
+        lightly_cfg.collate.input_size if checkpoint else None,
+        worker.normalize_embeddings,
+        worker.enable_training,
+    )
     if _store.is_complete(lightly, key):
         m = _store.manifest(lightly, key)
         return Embedded(key, listing.lightly_url, m["n"], m["dim"], m["model"])
@@ -71,8 +78,9 @@ def embed(
     if csv_rel:
         from thresher.storage.embeddings_csv import match_embeddings, read_embeddings_csv
 
-        csv_names, csv_emb = read_embeddings_csv(lightly.path(csv_rel),
-                                                 storage_options=lightly.storage_options)
+        csv_names, csv_emb = read_embeddings_csv(
+            lightly.path(csv_rel), storage_options=lightly.storage_options
+        )
         emb = match_embeddings(csv_names, csv_emb, names)
         model_name = f"embeddings CSV ({worker.embeddings})"
         log.info("using %d precomputed embeddings from %s", len(names), csv_rel)
@@ -82,12 +90,26 @@ def embed(
         model, spec, model_name = resolve_embedder(
             lightly_cfg, checkpoint=checkpoint, enable_training=worker.enable_training
         )
-        batch = lightly_cfg.loader.batch_size if "batch_size" in lightly_cfg.loader.model_fields_set else 64
-        workers = worker.num_processes if worker.num_processes != -1 else lightly_cfg.loader.num_workers
+        batch = (
+            lightly_cfg.loader.batch_size
+            if "batch_size" in lightly_cfg.loader.model_fields_set
+            else 32
+        )
+        workers = (
+            worker.num_processes if worker.num_processes != -1 else lightly_cfg.loader.num_workers
+        )
         log.info("embedding %d images with %s", len(names), model_name)
         with progress("embed", len(names)) as advance:
-            emb = embed_files(model, spec, listing.input_url, names, batch_size=batch,
-                              num_workers=workers, normalize=False, progress=advance)
+            emb = embed_files(
+                model,
+                spec,
+                listing.input_url,
+                names,
+                batch_size=batch,
+                num_workers=workers,
+                normalize=False,
+                progress=advance,
+            )
     emb = np.asarray(emb, dtype=np.float32)
     if worker.normalize_embeddings:
         emb = _l2(emb)

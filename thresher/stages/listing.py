@@ -26,12 +26,14 @@ class Listing:
     n_relevant: int
 
     def names(self) -> list[str]:
-        return _store.read_json(_store.lightly_location(self.lightly_url),
-                                f"{stage_dir(self.key)}/names.json")["names"]  # type: ignore[no-any-return]
+        return _store.read_json(
+            _store.lightly_location(self.lightly_url), f"{stage_dir(self.key)}/names.json"
+        )["names"]  # type: ignore[no-any-return]
 
     def filtered(self) -> list[str]:
-        return _store.read_json(_store.lightly_location(self.lightly_url),
-                                f"{stage_dir(self.key)}/names.json")["filtered"]  # type: ignore[no-any-return]
+        return _store.read_json(
+            _store.lightly_location(self.lightly_url), f"{stage_dir(self.key)}/names.json"
+        )["filtered"]  # type: ignore[no-any-return]
 
 
 def check_locations(inp: Location, lightly: Location) -> None:
@@ -93,22 +95,32 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
         names, filtered = rules.filter(names)
         missing = sorted(rules.exact_names - set(names) - set(filtered))
         if missing:
-            log.warning("%d name(s) in %s are not in INPUT, e.g. %s", len(missing),
-                        relevant_filenames_file, ", ".join(missing[:5]))
+            log.warning(
+                "%d name(s) in %s are not in INPUT, e.g. %s",
+                len(missing),
+                relevant_filenames_file,
+                ", ".join(missing[:5]),
+            )
         if not names:
             raise InputError(
                 f"{relevant_filenames_file} matches none of the {len(files)} images in "
                 f"{inp.display}. Check the names: they are relative to the INPUT root."
             )
     keep = set(names)
-    fingerprint = digest(inp.display, [(f.name, f.size, f.token) for f in files if f.name in keep],
-                         rules_digest)
+    fingerprint = digest(
+        inp.display, [(f.name, f.size, f.token) for f in files if f.name in keep], rules_digest
+    )
     key = stage_key("list", fingerprint)
     listing = Listing(key, input_url, lightly_url, len(files), len(filtered), len(names))
     if not _store.is_complete(lightly, key):
-        _store.write_json(lightly, f"{stage_dir(key)}/names.json",
-                          {"names": names, "filtered": filtered})
+        _store.write_json(
+            lightly, f"{stage_dir(key)}/names.json", {"names": names, "filtered": filtered}
+        )
         _store.finish(lightly, key, {"n_input": len(files), "n_filtered": len(filtered)})
-    log.info("listed %d images in %s (%d filtered out by relevant filenames)",
-             len(files), inp.display, len(filtered))
+    log.info(
+        "listed %d images in %s (%d filtered out by relevant filenames)",
+        len(files),
+        inp.display,
+        len(filtered),
+    )
     return listing

@@ -55,8 +55,14 @@ class Sizes:
 
 
 def sizes(listing: Listing, scan: Scan, dedup: Dedup, selected: Selected) -> Sizes:
-    s = Sizes(listing.n_input, listing.n_filtered, scan.n_corrupt, dedup.n_duplicate,
-              dedup.n_kept - selected.n_selected, selected.n_selected)
+    s = Sizes(
+        listing.n_input,
+        listing.n_filtered,
+        scan.n_corrupt,
+        dedup.n_duplicate,
+        dedup.n_kept - selected.n_selected,
+        selected.n_selected,
+    )
     total = s.n_filtered + s.n_corrupt + s.n_duplicate + s.n_removed + s.n_selected
     if total != s.n_input:  # a bug, never user error: refuse to write an inconsistent result
         raise RuntimeError(f"file accounting does not add up: {s} sums to {total}")
@@ -126,8 +132,10 @@ def write_report(
         seed=cfg.lightly.seed,
         n_example_images=cfg.worker.n_example_images,
         memory_requirement_in_GB=cfg.worker.memory_requirement_in_GB,
-        strategies=[e.model_dump(mode="json", exclude_none=True)
-                    for e in cfg.selection.effective_strategies()],
+        strategies=[
+            e.model_dump(mode="json", exclude_none=True)
+            for e in cfg.selection.effective_strategies()
+        ],
     )
     written = []
     with tempfile.TemporaryDirectory(prefix="thresher-report-") as tmp:
@@ -187,8 +195,9 @@ def write_results(
     lightly.write_text(f"{base}/filenames/duplicate.txt", _lines(sorted(duplicates)))
     lightly.write_text(f"{base}/filenames/corrupt.txt", _lines(sorted(corrupt)))
     lightly.write_text(f"{base}/filenames/filtered.txt", _lines(listing.filtered()))
-    _store.write_json(lightly, f"{base}/corruptness_check_information.json",
-                      {"corrupt_samples": corrupt})
+    _store.write_json(
+        lightly, f"{base}/corruptness_check_information.json", {"corrupt_samples": corrupt}
+    )
     _store.write_json(lightly, f"{base}/duplicates.json", {"duplicates": duplicates})
 
     csv_buf = io.StringIO()
@@ -202,8 +211,13 @@ def write_results(
         "input": Location(listing.input_url).display,
         "lightly": lightly.display,
         "input_fingerprint": listing.key,
-        "stage_keys": {"list": listing.key, "scan": scan.key, "dedup": dedup.key,
-                       "embed": embedded.key, "select": selected.key},
+        "stage_keys": {
+            "list": listing.key,
+            "scan": scan.key,
+            "dedup": dedup.key,
+            "embed": embedded.key,
+            "select": selected.key,
+        },
         "seed": cfg.lightly.seed,
         "versions": versions,
         "model": embedded.model,

@@ -62,17 +62,26 @@ def check_corruption(
     names = listing.names()
     desc = "corruption check" if enabled else "hashing"
     with progress(desc, len(names)) as advance:
-        results = scan_files(Location(listing.input_url), names, check_corruption=enabled,
-                             num_threads=num_threads, progress=advance)
+        results = scan_files(
+            Location(listing.input_url),
+            names,
+            check_corruption=enabled,
+            num_threads=num_threads,
+            progress=advance,
+        )
     corrupt = {r.name: r.corrupt_reason for r in results if r.corrupt_reason is not None}
     for name, reason in list(corrupt.items())[:20]:
         log.warning("corrupt: %s: %s", name, reason)
-    _store.write_json(lightly, f"{stage_dir(key)}/scan.json", {
-        "names": [r.name for r in results],
-        "sha256": [r.sha256 for r in results],
-        "size": [r.size for r in results],
-        "corrupt": corrupt,
-    })
+    _store.write_json(
+        lightly,
+        f"{stage_dir(key)}/scan.json",
+        {
+            "names": [r.name for r in results],
+            "sha256": [r.sha256 for r in results],
+            "size": [r.size for r in results],
+            "corrupt": corrupt,
+        },
+    )
     _store.finish(lightly, key, {"n_scanned": len(results), "n_corrupt": len(corrupt)})
     log.info("scanned %d files: %d corrupt", len(results), len(corrupt))
     return Scan(key, listing.lightly_url, len(results), len(corrupt))
@@ -87,8 +96,10 @@ def remove_duplicates(scan: Scan, *, enabled: bool = True) -> Dedup:
         return Dedup(key, scan.lightly_url, m["n_duplicate"], m["n_kept"])
     data = _store.read_json(lightly, f"{stage_dir(scan.key)}/scan.json")
     corrupt = data["corrupt"]
-    results = [ScanResult(n, s, h, corrupt.get(n))
-               for n, s, h in zip(data["names"], data["size"], data["sha256"], strict=True)]
+    results = [
+        ScanResult(n, s, h, corrupt.get(n))
+        for n, s, h in zip(data["names"], data["size"], data["sha256"], strict=True)
+    ]
     duplicates = find_exact_duplicates(results) if enabled else {}
     kept = [r.name for r in results if r.corrupt_reason is None and r.name not in duplicates]
     if not kept:
@@ -96,8 +107,9 @@ def remove_duplicates(scan: Scan, *, enabled: bool = True) -> Dedup:
             f"All {len(results)} input files are corrupt or duplicates: nothing is left to "
             "embed. See corruptness_check_information.json for the reasons."
         )
-    _store.write_json(lightly, f"{stage_dir(key)}/dedup.json",
-                      {"kept": kept, "duplicates": duplicates})
+    _store.write_json(
+        lightly, f"{stage_dir(key)}/dedup.json", {"kept": kept, "duplicates": duplicates}
+    )
     _store.finish(lightly, key, {"n_duplicate": len(duplicates), "n_kept": len(kept)})
     log.info("exact duplicates: %d removed, %d kept", len(duplicates), len(kept))
     return Dedup(key, scan.lightly_url, len(duplicates), len(kept))

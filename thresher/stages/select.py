@@ -64,11 +64,15 @@ def select_samples(
         return Selected(key, listing.lightly_url, _store.manifest(lightly, key)["n_selected"])
     emb = embedded.embeddings()
     names = embedded.filenames()
-    inputs = gather_inputs(selection, input_url=listing.input_url, lightly_url=listing.lightly_url,
-                           filenames=names, embeddings=emb)
+    inputs = gather_inputs(
+        selection,
+        input_url=listing.input_url,
+        lightly_url=listing.lightly_url,
+        filenames=names,
+        embeddings=emb,
+    )
     with progress("select", 1, unit="run") as advance:
-        idx = np.asarray(select(selection, seed=seed, **inputs),
-                         dtype=np.int64)
+        idx = np.asarray(select(selection, seed=seed, **inputs), dtype=np.int64)
         advance(1)
     dists = report_distributions(selection, inputs, idx, seed)
     _store.write_npy(lightly, f"{stage_dir(key)}/selected.npy", idx)

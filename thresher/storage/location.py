@@ -127,7 +127,10 @@ class Location:
         return self.fs.open(self.path(rel), mode)  # type: ignore[no-any-return]
 
     def list_files(
-        self, extensions: tuple[str, ...] | None = None, *, skip_dirs: tuple[str, ...] = (".lightly",)
+        self,
+        extensions: tuple[str, ...] | None = None,
+        *,
+        skip_dirs: tuple[str, ...] = (".lightly",),
     ) -> list[FileInfo]:
         """Every file below the root, recursively, sorted by relative name.
 
@@ -155,8 +158,13 @@ class Location:
             if extensions is not None and not rel.lower().endswith(extensions):
                 continue
             token = str(
-                info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("created")
-                or info.get("LastModified") or info.get("last_modified") or ""
+                info.get("ETag")
+                or info.get("etag")
+                or info.get("mtime")
+                or info.get("created")
+                or info.get("LastModified")
+                or info.get("last_modified")
+                or ""
             )
             out.append(FileInfo(rel, int(info.get("size") or 0), token))
         out.sort(key=lambda f: f.name)

@@ -148,7 +148,8 @@ class RelevantFilenames:
 
     def filter(self, names: list[str]) -> tuple[list[str], list[str]]:
         """Split ``names`` into (relevant, filtered out), keeping the order."""
-        keep, drop = [], []
+        keep: list[str] = []
+        drop: list[str] = []
         for n in names:
             (keep if self.is_relevant(n) else drop).append(n)
         return keep, drop

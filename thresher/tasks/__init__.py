@@ -28,8 +28,9 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str) -
 
 @task(name="corruption-check", cache_key_fn=stage_cache_key("scan"))
 def check_corruption(listing: _listing.Listing, enabled: bool, num_threads: int) -> _scan.Scan:
-    return _scan.check_corruption(listing, enabled=enabled, num_threads=num_threads,
-                                  progress=task_progress)
+    return _scan.check_corruption(
+        listing, enabled=enabled, num_threads=num_threads, progress=task_progress
+    )
 
 
 @task(name="remove-duplicates", cache_key_fn=stage_cache_key("dedup"))
@@ -38,16 +39,29 @@ def remove_duplicates(scan: _scan.Scan, enabled: bool) -> _scan.Dedup:
 
 
 @task(name="embed", cache_key_fn=stage_cache_key("embed"))
-def embed(listing: _listing.Listing, dedup: _scan.Dedup, worker: WorkerConfig,
-          lightly_cfg: LightlyConfig, checkpoint: str | None = None,
-          checkpoint_digest: str = "") -> _embed.Embedded:
-    return _embed.embed(listing, dedup, worker, lightly_cfg, checkpoint=checkpoint,
-                        checkpoint_digest=checkpoint_digest, progress=task_progress)
+def embed(
+    listing: _listing.Listing,
+    dedup: _scan.Dedup,
+    worker: WorkerConfig,
+    lightly_cfg: LightlyConfig,
+    checkpoint: str | None = None,
+    checkpoint_digest: str = "",
+) -> _embed.Embedded:
+    return _embed.embed(
+        listing,
+        dedup,
+        worker,
+        lightly_cfg,
+        checkpoint=checkpoint,
+        checkpoint_digest=checkpoint_digest,
+        progress=task_progress,
+    )
 
 
 @task(name="select", cache_key_fn=stage_cache_key("select"))
-def select(listing: _listing.Listing, embedded: _embed.Embedded, selection: SelectionConfig,
-           seed: int) -> _select.Selected:
+def select(
+    listing: _listing.Listing, embedded: _embed.Embedded, selection: SelectionConfig, seed: int
+) -> _select.Selected:
     return _select.select_samples(listing, embedded, selection, seed=seed, progress=task_progress)
 
 

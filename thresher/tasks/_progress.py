@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from thresher.progress import Advance, tqdm_progress
 
@@ -16,6 +17,7 @@ log = logging.getLogger("thresher.tasks")
 def task_progress(desc: str, total: int, unit: str = "img") -> Iterator[Advance]:
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+    artifact_id: Any = None
     try:
         artifact_id = create_progress_artifact(progress=0.0, description=f"{desc} ({total} {unit})")
     except Exception as e:  # the UI is a nicety: never fail a run because it is unreachable
@@ -46,5 +48,12 @@ def task_progress(desc: str, total: int, unit: str = "img") -> Iterator[Advance]
     _update(100.0)
     dt = time.monotonic() - t0
     if total and dt > 0 and unit == "img":
-        log.info("%s: %d %s in %.1f s (%.1f %s/s)", desc, state["done"], unit, dt,
-                 state["done"] / dt, unit)
+        log.info(
+            "%s: %d %s in %.1f s (%.1f %s/s)",
+            desc,
+            state["done"],
+            unit,
+            dt,
+            state["done"] / dt,
+            unit,
+        )
