@@ -24,6 +24,7 @@ from thresher.errors import NotSupportedYetError
 from thresher.runlog import RunLog
 from thresher.stages import _store
 from thresher.stages.outputs import RunOutputs, run_dir
+from thresher.stages.train import resolve_checkpoint
 from thresher.storage.location import Location
 
 log = logging.getLogger("thresher.flow")
@@ -126,7 +127,12 @@ def curate(
                 w.num_threads,
             )
             dedup = stages.run("dedupe", tasks.remove_duplicates, scan, w.remove_exact_duplicates)
-            embedded = stages.run("embed", tasks.embed, listing, dedup, w, cfg.lightly)
+            init = resolve_checkpoint(w, lightly_url)
+            trained = None
+            if w.enable_training:
+                trained = stages.run("train", tasks.train, listing, dedup, cfg.lightly, init)
+            checkpoint = trained.checkpoint if trained else init
+            embedded = stages.run("embed", tasks.embed, listing, dedup, w, cfg.lightly, checkpoint)
             selected = stages.run(
                 "select", tasks.select, listing, embedded, cfg.selection, cfg.lightly.seed
             )
@@ -148,7 +154,7 @@ def curate(
                 versions=versions,
                 **common,
             )
-            result = tasks.write_results(run_id, versions=versions, **common)
+            result = tasks.write_results(run_id, versions=versions, trained=trained, **common)
             log.info("run %s finished: %s", run_id, result.sizes)
         except BaseException:
             log.exception("run %s failed", run_id)

@@ -14,6 +14,7 @@ from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store
 from thresher.stages.listing import Listing
 from thresher.stages.scan import Dedup
+from thresher.stages.train import ModelCheckpoint
 
 log = logging.getLogger("thresher.stages")
 
@@ -46,15 +47,14 @@ def embed(
     worker: WorkerConfig,
     lightly_cfg: LightlyConfig,
     *,
-    checkpoint: str | None = None,
-    checkpoint_digest: str = "",
+    checkpoint: ModelCheckpoint | None = None,
     progress: ProgressFactory = null_progress,
 ) -> Embedded:
     """Embed every kept file, in filename order, as float32 (L2-normalised unless configured off).
 
     Args:
-        checkpoint: A local path or URL of a model checkpoint (from training or the user).
-        checkpoint_digest: Content digest of the checkpoint, part of the cache key.
+        checkpoint: The model checkpoint (trained in this run, or the user's); its content
+            digest is part of the cache key.
     """
     lightly = _store.lightly_location(listing.lightly_url)
     names = dedup.kept()
@@ -65,7 +65,7 @@ def embed(
         "embed",
         dedup.key,
         csv_digest,
-        checkpoint_digest,
+        checkpoint.digest if checkpoint else "",
         model_cfg,
         lightly_cfg.collate.input_size if checkpoint else None,
         worker.normalize_embeddings,
@@ -88,7 +88,9 @@ def embed(
         from thresher.models import embed_files, resolve_embedder
 
         model, spec, model_name = resolve_embedder(
-            lightly_cfg, checkpoint=checkpoint, enable_training=worker.enable_training
+            lightly_cfg,
+            checkpoint=checkpoint.url if checkpoint else None,
+            enable_training=worker.enable_training,
         )
         batch = (
             lightly_cfg.loader.batch_size

@@ -30,6 +30,7 @@ from thresher.stages.embed import Embedded
 from thresher.stages.listing import Listing
 from thresher.stages.scan import Dedup, Scan
 from thresher.stages.select import Selected
+from thresher.stages.train import Trained
 from thresher.storage.location import Location
 
 log = logging.getLogger("thresher.stages")
@@ -174,7 +175,7 @@ def write_results(
     embedded: Embedded,
     selected: Selected,
     versions: dict[str, str],
-    extra_files: dict[str, str] | None = None,
+    trained: Trained | None = None,
 ) -> RunOutputs:
     """Write filenames/*.txt, embeddings, config.json, the corruptness info and the tags."""
     from thresher.storage.embeddings_csv import write_embeddings_csv
@@ -222,12 +223,13 @@ def write_results(
         "versions": versions,
         "model": embedded.model,
         "sizes": s.as_dict(),
+        "training": trained.summary if trained else None,
         "user_config": cfg.user_dict(),
         **cfg.to_dict(),
     }
     lightly.write_text(f"{base}/config.json", json.dumps(config_doc, indent=2))
-    for rel, local in (extra_files or {}).items():
-        lightly.put_file(local, f"{base}/{rel}")
+    if trained is not None:
+        lightly.write_bytes(f"{base}/checkpoint.ckpt", lightly.read_bytes(trained.checkpoint_rel))
 
     tags = [run_id]
     if not lightly.exists(f".lightly/tags/{INITIAL_TAG}.txt"):

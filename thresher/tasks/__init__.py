@@ -17,6 +17,7 @@ from thresher.stages import listing as _listing
 from thresher.stages import outputs as _outputs
 from thresher.stages import scan as _scan
 from thresher.stages import select as _select
+from thresher.stages import train as _train
 from thresher.tasks._cache import stage_cache_key
 from thresher.tasks._progress import task_progress
 
@@ -38,23 +39,26 @@ def remove_duplicates(scan: _scan.Scan, enabled: bool) -> _scan.Dedup:
     return _scan.remove_duplicates(scan, enabled=enabled)
 
 
+@task(name="train", cache_key_fn=stage_cache_key("train"))
+def train(
+    listing: _listing.Listing,
+    dedup: _scan.Dedup,
+    lightly_cfg: LightlyConfig,
+    init: _train.ModelCheckpoint | None = None,
+) -> _train.Trained:
+    return _train.train(listing, dedup, lightly_cfg, init=init, progress=task_progress)
+
+
 @task(name="embed", cache_key_fn=stage_cache_key("embed"))
 def embed(
     listing: _listing.Listing,
     dedup: _scan.Dedup,
     worker: WorkerConfig,
     lightly_cfg: LightlyConfig,
-    checkpoint: str | None = None,
-    checkpoint_digest: str = "",
+    checkpoint: _train.ModelCheckpoint | None = None,
 ) -> _embed.Embedded:
     return _embed.embed(
-        listing,
-        dedup,
-        worker,
-        lightly_cfg,
-        checkpoint=checkpoint,
-        checkpoint_digest=checkpoint_digest,
-        progress=task_progress,
+        listing, dedup, worker, lightly_cfg, checkpoint=checkpoint, progress=task_progress
     )
 
 

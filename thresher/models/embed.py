@@ -1,0 +1,299 @@
+"""The embed stage: images in, one L2-normalised feature row per file out.
+
+Images are read through fsspec and decoded in DataLoader worker processes while the main
+process runs the model, so throughput stays close to the model's forward speed.
+
+Example:
+    >>> from thresher.models import zoo
+    >>> model, spec = zoo.create("efficientnet-lite0"), zoo.spec("efficientnet-lite0")
+    >>> emb = embed_files(model, spec, "/data/images", ["a.jpg", "b/c.png"])  # doctest: +SKIP
+    >>> emb.shape  # doctest: +SKIP
+    (2, 1280)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import fsspec
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2 as T
+
+from thresher.config.lightly import RESNET_NAMES, LightlyConfig
+from thresher.errors import ConfigError, CorruptMediaError
+from thresher.models import zoo
+
+logger = logging.getLogger("thresher.models")
+
+
+def cpu_count() -> int:
+    """Cores this process may use (the affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` is the GPU when there is one, else the CPU; anything else is passed on."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def open_image(
+    fs: fsspec.AbstractFileSystem, path: str, filename: str, min_size: int | None = None
+) -> Image.Image:
+    """Read and decode one image as RGB.
+
+    Args:
+        fs: The filesystem.
+        path: The file's path on ``fs``.
+        filename: Its name relative to the input root, for errors.
+        min_size: If given, JPEGs may be decoded at a reduced scale whose short side is
+            still at least this many pixels (much faster for large photos).
+
+    Raises:
+        CorruptMediaError: The bytes are not a decodable image.
+    """
+    with fs.open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if min_size is not None and img.format == "JPEG":
+                img.draft("RGB", (min_size, min_size))
+            img.load()
+            return img.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise CorruptMediaError(filename, f"cannot decode image: {e}") from e
+
+
+class FileImages(Dataset):
+    """Images under an fsspec root, as ``(tensor, ok, reason)``.
+
+    Decode errors come back as data rather than exceptions, because a DataLoader worker
+    cannot re-raise an exception that takes more than a message.
+
+    Args:
+        input_url: Root URL or path the filenames are relative to.
+        filenames: Files to read, relative to the root.
+        transform: PIL image -> tensor.
+        storage_options: fsspec options.
+        min_size: Smallest short side the transform needs (lets JPEGs decode at reduced
+            scale); None decodes at full size.
+    """
+
+    def __init__(
+        self,
+        input_url: str,
+        filenames: Sequence[str],
+        transform: Callable[[Image.Image], Any],
+        storage_options: Mapping[str, Any] | None = None,
+        min_size: int | None = None,
+    ) -> None:
+        self.min_size = min_size
+        self.fs, root = fsspec.core.url_to_fs(input_url, **dict(storage_options or {}))
+        self.root = root.rstrip("/")
+        self.filenames = list(filenames)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    def path(self, index: int) -> str:
+        """The fsspec path of file ``index``."""
+        return f"{self.root}/{self.filenames[index]}" if self.root else self.filenames[index]
+
+    def load(self, index: int) -> Image.Image:
+        """Decode file ``index``; raises CorruptMediaError or OSError."""
+        return open_image(self.fs, self.path(index), self.filenames[index], self.min_size)
+
+    def __getitem__(self, index: int) -> tuple[Any, bool, str]:
+        try:
+            return self.transform(self.load(index)), True, ""
+        except (CorruptMediaError, OSError) as e:
+            return self._placeholder(), False, str(e)
+
+    def _placeholder(self) -> Any:
+        return self.transform(Image.new("RGB", (8, 8)))
+
+
+def eval_transform(
+    input_size: int, mean: Sequence[float], std: Sequence[float]
+) -> Callable[[Image.Image], torch.Tensor]:
+    """Resize the short side to ``input_size``, center-crop a square, normalise."""
+    return T.Compose(
+        [
+            T.PILToTensor(),
+            T.Resize(input_size, antialias=True),
+            T.CenterCrop(input_size),
+            T.ToDtype(torch.float32, scale=True),
+            T.Normalize(mean=list(mean), std=list(std)),
+        ]
+    )
+
+
+def embed_files(
+    model: nn.Module,
+    spec: zoo.ModelSpec,
+    input_url: str,
+    filenames: Sequence[str],
+    *,
+    storage_options: dict[str, Any] | None = None,
+    batch_size: int = 64,
+    num_workers: int = -1,
+    device: str = "auto",
+    input_size: int | None = None,
+    normalize: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Embed image files with ``model``.
+
+    Args:
+        model: A zoo model (``(B, 3, H, W)`` -> ``(B, D)``); it is moved to ``device``.
+        spec: Its spec (input size and normalisation).
+        input_url: Root path or fsspec URL the filenames are relative to.
+        filenames: Files to embed.
+        storage_options: fsspec options (credentials, endpoint).
+        batch_size: Images per forward pass.
+        num_workers: Decoding worker processes; -1 = one per core, 0 = decode in this process.
+        device: ``"auto"`` (the GPU when there is one), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        input_size: Overrides ``spec.input_size``.
+        normalize: L2-normalise each row (``worker_config.normalize_embeddings``).
+        progress: Called with the number of images finished after each batch.
+
+    Returns:
+        ``(N, D)`` float32 embeddings in the order of ``filenames``.
+
+    Raises:
+        CorruptMediaError: A file cannot be decoded (the corruptness check should have
+            removed it).
+        ValueError: ``batch_size`` < 1 or ``num_workers`` < -1.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if num_workers < -1:
+        raise ValueError(f"num_workers must be -1 (all cores), 0 or more, got {num_workers}")
+    size = input_size or spec.input_size
+    dataset = FileImages(
+        input_url,
+        filenames,
+        eval_transform(size, spec.mean, spec.std),
+        storage_options,
+        min_size=size,
+    )
+    if len(dataset) == 0:
+        return np.zeros((0, spec.dim), dtype=np.float32)
+    n_batches = math.ceil(len(dataset) / batch_size)
+    workers = cpu_count() if num_workers == -1 else num_workers
+    workers = min(workers, n_batches)
+    dev = resolve_device(device)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=dev.type == "cuda",
+        prefetch_factor=4 if workers > 0 else None,
+    )
+    model = model.to(dev).eval()
+    out: list[np.ndarray] = []
+    done = 0
+    with torch.inference_mode():
+        for images, ok, reasons in loader:
+            if not bool(ok.all()):
+                i = int((~ok).nonzero()[0])
+                raise CorruptMediaError(dataset.filenames[done + i], reasons[i].split(": ", 1)[-1])
+            done += len(images)
+            feats = model(images.to(dev, non_blocking=True)).float()
+            if feats.ndim != 2:
+                feats = torch.flatten(feats, 1)
+            if normalize:
+                feats = F.normalize(feats, dim=1)
+            out.append(feats.cpu().numpy())
+            if progress is not None:
+                progress(len(images))
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def resolve_embedder(
+    lightly_config: LightlyConfig,
+    *,
+    checkpoint: str | None,
+    enable_training: bool,
+    storage_options: Mapping[str, Any] | None = None,
+) -> tuple[nn.Module, zoo.ModelSpec, str]:
+    """Pick the embed stage's model from the configs.
+
+    The rule:
+    - no training, no checkpoint, ``lightly_config.model.name`` not set by the user:
+      the pretrained ``efficientnet-lite0``;
+    - a checkpoint (the user's, an earlier run's, or the one training just wrote): the ResNet
+      named by ``lightly_config.model.name``, loaded from it, embedding at
+      ``lightly_config.collate.input_size``;
+    - otherwise the explicitly named zoo model (a ResNet then starts from random weights,
+      with a warning).
+
+    Args:
+        lightly_config: The validated ``lightly_config``.
+        checkpoint: Path or URL of the checkpoint to embed with; with ``enable_training``
+            this is the checkpoint the training wrote.
+        enable_training: ``worker_config.enable_training``.
+        storage_options: fsspec options for reading the checkpoint.
+
+    Returns:
+        The model (eval mode, CPU), its spec, and its zoo name.
+
+    Raises:
+        ConfigError: Training or a checkpoint with a model that is not a ResNet.
+        ValueError: ``enable_training`` without the checkpoint the training wrote.
+    """
+    cfg = lightly_config.model
+    explicit = "name" in cfg.model_fields_set
+    if checkpoint is None and enable_training:
+        raise ValueError(
+            "enable_training is set but no checkpoint was given: train first and pass the "
+            "checkpoint the training wrote"
+        )
+    if checkpoint is None and not explicit:
+        name = "efficientnet-lite0"
+        return zoo.create(name), zoo.spec(name), name
+    if (checkpoint is not None or enable_training) and cfg.name not in RESNET_NAMES:
+        raise ConfigError(
+            f"lightly_config.model.name is '{cfg.name}', but training and checkpoints use a "
+            f"ResNet ({', '.join(RESNET_NAMES)}). Set lightly_config.model.name to one of "
+            "them, or remove worker_config.checkpoint and enable_training."
+        )
+    num_ftrs = cfg.num_ftrs if ("num_ftrs" in cfg.model_fields_set or checkpoint is None) else None
+    model = zoo.create(
+        cfg.name,
+        checkpoint=checkpoint,
+        num_ftrs=num_ftrs,
+        width=cfg.width,
+        storage_options=storage_options,
+    )
+    spec = zoo.spec(cfg.name, num_ftrs=getattr(model, "dim", None))
+    if cfg.name in RESNET_NAMES:
+        spec = dataclasses.replace(spec, input_size=lightly_config.collate.input_size)
+    return model, spec, cfg.name
+
+
+__all__ = [
+    "FileImages",
+    "cpu_count",
+    "embed_files",
+    "eval_transform",
+    "resolve_device",
+    "resolve_embedder",
+]

@@ -1,0 +1,239 @@
+"""Embeddings CSVs in the Lightly format (reference section 3.6).
+
+One row per file: ``filenames,embedding_0,...,embedding_{D-1},labels``, UTF-8, ``labels``
+always 0, filenames relative to the INPUT root with forward slashes. thresher writes its
+``embeddings.csv`` in this format, and ``worker_config.embeddings`` reads a user's CSV in it
+to replace the embed stage.
+
+Example:
+    >>> import io, numpy as np
+    >>> buf = io.BytesIO()
+    >>> write_embeddings_csv(buf, ["a.png", "b.png"], np.eye(2, dtype=np.float32))
+    >>> buf.getvalue().decode().splitlines()[:2]
+    ['filenames,embedding_0,embedding_1,labels', 'a.png,1,0,0']
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from thresher.errors import InputError, SchemaError, StorageError
+
+logger = logging.getLogger("thresher.storage")
+
+# Columns of the archived Lightly format that thresher accepts and ignores.
+_IGNORED_COLUMNS = ("labels", "masked", "selected", "al_score")
+_EMBEDDING_COLUMN = re.compile(r"embedding_(\d+)")
+_MAX_LISTED = 10
+
+
+def _quote(name: str) -> str:
+    # Minimal quoting, as Python's csv module writes it: only when the name needs it.
+    if any(c in name for c in ',"\r\n'):
+        return '"' + name.replace('"', '""') + '"'
+    return name
+
+
+def _encode(filenames: Sequence[str], embeddings: np.ndarray) -> bytes:
+    n, d = embeddings.shape
+    header = ",".join(["filenames", *(f"embedding_{i}" for i in range(d)), "labels"])
+    if n == 0:
+        return (header + "\n").encode("utf-8")
+    columns: dict[str, pa.Array] = {f"embedding_{i}": pa.array(embeddings[:, i]) for i in range(d)}
+    columns["labels"] = pa.array(np.zeros(n, dtype=np.int64))
+    # pyarrow formats floats with the shortest repr that round-trips, and fast; the filename
+    # column is added by hand because pyarrow quotes every string.
+    numeric = io.BytesIO()
+    pacsv.write_csv(
+        pa.table(columns), numeric, pacsv.WriteOptions(include_header=False, delimiter=",")
+    )
+    rows = numeric.getvalue().decode("utf-8").splitlines()
+    lines = [header, *(f"{_quote(f)},{row}" for f, row in zip(filenames, rows, strict=True))]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def write_embeddings_csv(
+    fileobj_or_path: str | os.PathLike[str] | IO[bytes] | IO[str],
+    filenames: Sequence[str],
+    embeddings: np.ndarray,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Write embeddings in the Lightly CSV format.
+
+    Args:
+        fileobj_or_path: A local path, an fsspec URL, or an open binary or text file.
+        filenames: One name per row, relative to the INPUT root.
+        embeddings: ``(N, D)`` array, N = len(filenames).
+        storage_options: fsspec options when ``fileobj_or_path`` is a URL.
+
+    Raises:
+        ValueError: The shapes do not agree or a value is not finite.
+    """
+    emb = np.asarray(embeddings)
+    if emb.ndim != 2 or emb.shape[0] != len(filenames):
+        raise ValueError(
+            f"embeddings must have shape (len(filenames), D) = ({len(filenames)}, D), "
+            f"got {emb.shape}"
+        )
+    if not np.isfinite(emb).all():
+        raise ValueError("embeddings contain NaN or infinite values; they cannot be written")
+    data = _encode(list(filenames), emb.astype(np.float32, copy=False))
+    if isinstance(fileobj_or_path, (str, os.PathLike)):
+        url = os.fspath(fileobj_or_path)
+        with fsspec.open(url, "wb", **dict(storage_options or {})) as fh:
+            fh.write(data)
+    elif isinstance(fileobj_or_path, io.TextIOBase):
+        fileobj_or_path.write(data.decode("utf-8"))
+    else:
+        fileobj_or_path.write(data)  # type: ignore[arg-type]
+
+
+def read_embeddings_csv(
+    url: str, storage_options: Mapping[str, Any] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Read an embeddings CSV in the Lightly format.
+
+    Args:
+        url: Local path or fsspec URL of the CSV.
+        storage_options: fsspec options (credentials, endpoint).
+
+    Returns:
+        The filenames and a float32 ``(N, D)`` array of their embeddings, in file order.
+
+    Raises:
+        StorageError: The file cannot be read.
+        SchemaError: The header, a value or a filename is wrong; the message names the
+            column.
+    """
+    try:
+        with fsspec.open(url, "rb", **dict(storage_options or {})) as fh:
+            raw = fh.read()
+    except FileNotFoundError as e:
+        raise StorageError(
+            f"embeddings CSV {url}: file not found. worker_config.embeddings must name a CSV "
+            "relative to .lightly/embeddings/ in the LIGHTLY location (or a URL)."
+        ) from e
+    except OSError as e:
+        raise StorageError(f"embeddings CSV {url}: cannot be read ({e}).") from e
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM, as spreadsheet programs write
+        raw = raw[3:]
+    header = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().split(",")
+    header = [h.strip().strip('"') for h in header]
+    if not header or header[0] != "filenames":
+        raise SchemaError(
+            url, "filenames", f"the first column must be 'filenames', got '{header[0]}'"
+        )
+    dims: list[int] = []
+    for col in header[1:]:
+        m = _EMBEDDING_COLUMN.fullmatch(col)
+        if m:
+            dims.append(int(m.group(1)))
+        elif col not in _IGNORED_COLUMNS:
+            raise SchemaError(
+                url,
+                col,
+                "unknown column; expected filenames,embedding_0..embedding_{D-1},labels",
+            )
+    if not dims:
+        raise SchemaError(url, "embedding_0", "no embedding_<i> columns")
+    if dims != list(range(len(dims))):
+        raise SchemaError(
+            url,
+            "embedding_*",
+            f"columns must be embedding_0..embedding_{len(dims) - 1} in order",
+        )
+    emb_cols = [f"embedding_{i}" for i in dims]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(raw),
+            convert_options=pacsv.ConvertOptions(
+                column_types={"filenames": pa.string(), **{c: pa.float64() for c in emb_cols}},
+                include_columns=["filenames", *emb_cols],
+                strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as e:
+        msg = str(e)
+        m = re.search(r"column #(\d+)", msg)
+        col = header[int(m.group(1))] if m and int(m.group(1)) < len(header) else "embedding_*"
+        raise SchemaError(url, col, f"not a number: {msg.splitlines()[0]}") from e
+    filenames = [str(f) for f in table.column("filenames").to_pylist()]
+    if table.num_rows == 0:
+        return filenames, np.zeros((0, len(dims)), dtype=np.float32)
+    for col in emb_cols:
+        if table.column(col).null_count:
+            raise SchemaError(url, col, "empty value")
+    emb = np.stack([table.column(c).to_numpy() for c in emb_cols], axis=1).astype(np.float32)
+    if not np.isfinite(emb).all():
+        row, j = np.argwhere(~np.isfinite(emb))[0]
+        raise SchemaError(url, f"embedding_{j}", f"NaN or infinite value in row {row + 1}")
+    seen: set[str] = set()
+    for name in filenames:
+        if name in seen:
+            raise SchemaError(url, "filenames", f"'{name}' appears more than once")
+        seen.add(name)
+    return filenames, emb
+
+
+def _listing(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_MAX_LISTED])
+    more = f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else ""
+    return shown + more
+
+
+def match_embeddings(
+    csv_filenames: Sequence[str],
+    csv_embeddings: np.ndarray,
+    input_filenames: Sequence[str],
+    *,
+    allow_extra: bool = False,
+    source: str = "worker_config.embeddings",
+) -> np.ndarray:
+    """Reorder a CSV's rows to the input files.
+
+    Args:
+        csv_filenames: The CSV's filenames.
+        csv_embeddings: ``(M, D)`` rows of the CSV.
+        input_filenames: The input files, in the order the result must have.
+        allow_extra: Accept CSV rows for files that are not in the input.
+        source: Name of the CSV for messages.
+
+    Returns:
+        ``(N, D)`` float32 embeddings, row i for ``input_filenames[i]``.
+
+    Raises:
+        InputError: Input files without a row, or (unless ``allow_extra``) rows for files
+            that are not in the input; up to 10 of each are listed.
+    """
+    index = {name: i for i, name in enumerate(csv_filenames)}
+    missing = [f for f in input_filenames if f not in index]
+    wanted = set(input_filenames)
+    extra = [] if allow_extra else [f for f in csv_filenames if f not in wanted]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} input files have no row: {_listing(missing)}")
+        if extra:
+            parts.append(f"{len(extra)} rows name files not in the input: {_listing(extra)}")
+        raise InputError(
+            f"{source}: the embeddings CSV does not match the input files; "
+            + "; ".join(parts)
+            + ". Filenames must be relative to the input root with forward slashes, "
+            "exactly as listed there."
+        )
+    emb = np.asarray(csv_embeddings, dtype=np.float32)
+    return emb[[index[f] for f in input_filenames]] if len(input_filenames) else emb[:0]
+
+
+__all__ = ["match_embeddings", "read_embeddings_csv", "write_embeddings_csv"]
