@@ -145,7 +145,9 @@ def train(
             )
         lightly.put_file(local, rel)
     digest = _digest_of(lightly, rel)
-    info = {k: v for k, v in vars(summary).items() if isinstance(v, (int, float, str, list))}
+    info: dict[str, object] = {
+        k: v for k, v in vars(summary).items() if isinstance(v, (int, float, str, list))
+    }
     info.pop("checkpoint", None)
     _store.finish(lightly, key, {"digest": digest, "summary": info})
     return Trained(key, listing.lightly_url, rel, digest, info)
