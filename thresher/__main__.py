@@ -1,1 +1,5 @@
-from thresher.cli import main; import sys; sys.exit(main())
+import sys
+
+from thresher.cli import main
+
+sys.exit(main())

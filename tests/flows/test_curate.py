@@ -222,3 +222,19 @@ def test_cli_run_end_to_end(example_dataset, tmp_path):
     (empty / "a.txt").write_text("x")
     proc = _cli("run", str(empty), "--n-samples", "5")
     assert proc.returncode == 2 and "No images found" in proc.stderr
+
+
+def test_flow_on_memory_filesystem(prefect_server, example_dataset):
+    """The same flow on fsspec's memory:// for INPUT and LIGHTLY: no code branches on the scheme."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for name in example_dataset.all_files:
+        fs.pipe_file(f"/mem-input/{name}", (example_dataset.root / name).read_bytes())
+    result = curate(input="memory://mem-input", lightly="memory://mem-lightly",
+                    selection_config={"n_samples": 5})
+    assert result.sizes["n_corrupt"] == len(example_dataset.corrupt)
+    assert result.sizes["n_duplicate"] == len(example_dataset.duplicates)
+    run = f"/mem-lightly/.lightly/runs/{result.run_id}"
+    selected = fs.cat_file(f"{run}/filenames/selected.txt").decode().split()
+    assert len(selected) == 5 and fs.exists(f"{run}/report.pdf")
