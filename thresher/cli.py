@@ -98,7 +98,9 @@ def _summary(result: Any) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if args.verbose else "WARNING")
+    # Quiet by default: the terminal shows progress bars, thresher's warnings and, on failure,
+    # one paragraph (not Prefect's traceback of a ThresherError). log.txt keeps the full log.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if args.verbose else "CRITICAL")
     if not args.verbose:
         # The run's full log goes to log.txt; the terminal gets progress bars and warnings only.
         os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "")

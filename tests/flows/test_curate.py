@@ -238,3 +238,11 @@ def test_flow_on_memory_filesystem(prefect_server, example_dataset):
     run = f"/mem-lightly/.lightly/runs/{result.run_id}"
     selected = fs.cat_file(f"{run}/filenames/selected.txt").decode().split()
     assert len(selected) == 5 and fs.exists(f"{run}/report.pdf")
+
+
+def test_cli_unwritable_lightly_location(example_dataset, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = _cli("run", str(example_dataset.root), "--lightly", str(blocker / "lightly"), "--n-samples", "3")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Cannot create" in proc.stderr and "Traceback" not in proc.stderr

@@ -183,7 +183,14 @@ class Location:
 
     def makedirs(self, rel: str = "") -> None:
         self._check_writable(rel)
-        self.fs.makedirs(self.path(rel), exist_ok=True)
+        try:
+            self.fs.makedirs(self.path(rel), exist_ok=True)
+        except OSError as e:
+            raise StorageError(
+                f"Cannot create {self.child(rel).display if rel else self.display} "
+                f"({e.strerror or e}). Give thresher write access there, or pass another "
+                "--lightly location."
+            ) from None
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write ``data`` to ``rel`` atomically: a temporary sibling, then a move into place."""
