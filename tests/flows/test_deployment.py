@@ -41,9 +41,9 @@ def server_env(tmp_path):
            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_WORKER_QUERY_SECONDS": "2",
            "PROJECT_DIR": str(ROOT), "THRESHER_PROGRESS": "0"}
     env.pop("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", None)
-    log = open(tmp_path / "server.log", "w")
-    server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp_path / "server.log", "w") as log:
+        server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -66,10 +66,10 @@ def test_deployment_runs_on_a_process_worker(server_env, example_dataset, tmp_pa
 
     prefect("work-pool", "create", "thresher-process", "--type", "process")
     prefect("--no-prompt", "deploy", "--all")
-    wlog = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "thresher-process"],
-                              env=server_env, cwd=ROOT, stdout=wlog, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    with open(tmp_path / "worker.log", "w") as wlog:
+        worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "thresher-process"],
+                                  env=server_env, cwd=ROOT, stdout=wlog, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
     try:
         lightly = tmp_path / "lightly"
         prefect("deployment", "run", "curate/curate", "-p", f"input={example_dataset.root}",

@@ -31,6 +31,7 @@ from fsspec.core import url_to_fs
 from numpy.typing import NDArray
 
 from thresher.errors import SchemaError
+from thresher.storage._json import load_json
 
 NUMERIC_TYPES = ("NUMERIC_INT", "NUMERIC_FLOAT", "NUMERICAL_INT", "NUMERICAL_FLOAT")
 CATEGORICAL_TYPES = (
@@ -65,25 +66,13 @@ def metadata_path(root: str, filename: str) -> str:
     return posixpath.join(root, ".lightly", "metadata", stem + ".json")
 
 
-def _load_json(fs: Any, path: str) -> Any:
-    try:
-        with fs.open(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError as e:
-        raise SchemaError(path, "<file>", "file not found") from e
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SchemaError(path, "<file>", f"not valid JSON ({e})") from e
-
-
 def read_metadata_schema(
     lightly_url: str, storage_options: dict[str, Any] | None = None
 ) -> dict[str, MetadataField]:
     """The fields of ``.lightly/metadata/schema.json``, keyed by ``path``."""
     fs, root = url_to_fs(lightly_url, **(storage_options or {}))
     path = posixpath.join(root, ".lightly", "metadata", "schema.json")
-    return _parse_schema(_load_json(fs, path), path)
+    return _parse_schema(load_json(fs, path), path)
 
 
 def _check_value(value: Any, value_type: str) -> bool:
@@ -163,7 +152,7 @@ def read_metadata(
     """
     fs, root = url_to_fs(lightly_url, **(storage_options or {}))
     schema_path = posixpath.join(root, ".lightly", "metadata", "schema.json")
-    schema = _parse_schema(_load_json(fs, schema_path), schema_path)
+    schema = _parse_schema(load_json(fs, schema_path), schema_path)
     wanted = list(schema) if keys is None else list(keys)
     for k in wanted:
         if k not in schema:

@@ -32,6 +32,7 @@ from fsspec.core import url_to_fs
 from numpy.typing import NDArray
 
 from thresher.errors import SchemaError
+from thresher.storage._json import load_json
 
 TASK_TYPES = (
     "classification",
@@ -80,25 +81,13 @@ def prediction_path(root: str, task: str, filename: str) -> str:
     return posixpath.join(root, ".lightly", "predictions", task, stem + ".json")
 
 
-def _load_json(fs: Any, path: str) -> Any:
-    try:
-        with fs.open(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError as e:
-        raise SchemaError(path, "<file>", "file not found") from e
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SchemaError(path, "<file>", f"not valid JSON ({e})") from e
-
-
 def read_tasks(lightly_url: str, storage_options: dict[str, Any] | None = None) -> list[str]:
     """The task names listed in ``.lightly/predictions/tasks.json`` (empty if absent)."""
     fs, root = url_to_fs(lightly_url, **(storage_options or {}))
     path = posixpath.join(root, ".lightly", "predictions", "tasks.json")
     if not fs.exists(path):
         return []
-    data = _load_json(fs, path)
+    data = load_json(fs, path)
     if not isinstance(data, list) or not all(isinstance(t, str) and t for t in data):
         raise SchemaError(path, "<root>", "must be a JSON list of task names (strings)")
     return list(data)
@@ -110,7 +99,7 @@ def read_schema(
     """``(task_type, category_ids, category_names)`` of a task's ``schema.json``."""
     fs, root = url_to_fs(lightly_url, **(storage_options or {}))
     path = posixpath.join(root, ".lightly", "predictions", task, "schema.json")
-    return _parse_schema(_load_json(fs, path), path)
+    return _parse_schema(load_json(fs, path), path)
 
 
 def _parse_schema(data: Any, path: str) -> tuple[str, list[int], list[str]]:
@@ -172,7 +161,7 @@ def read_predictions(
             "only tasks listed in tasks.json are used",
         )
     schema_path = posixpath.join(root, ".lightly", "predictions", task, "schema.json")
-    task_type, ids, names = _parse_schema(_load_json(fs, schema_path), schema_path)
+    task_type, ids, names = _parse_schema(load_json(fs, schema_path), schema_path)
     col = {cid: j for j, cid in enumerate(ids)}
     n, c = len(filenames), len(ids)
     dist = np.zeros((n, c), np.float32)
