@@ -114,14 +114,14 @@ def main() -> None:
             f"made {len(names)} {args.size}x{args.size} JPEGs in {time.perf_counter() - t0:.1f} s"
         )
 
-        fwd_s, side = forward_only(args.n, args.batch)
-        dec_s = decode_only(inp, names, side)
-        print(
-            f"baseline decode-only : {dec_s:7.1f} s  {args.n / dec_s:7.1f} img/s  ({os.cpu_count()} processes)"
-        )
-        print(
-            f"baseline forward-only: {fwd_s:7.1f} s  {args.n / fwd_s:7.1f} img/s  (batch {args.batch}, {side} px)"
-        )
+        dec_s = fwd_s = 0.0
+        if not args.skip_baselines:
+            fwd_s, side = forward_only(args.n, args.batch)
+            dec_s = decode_only(inp, names, side)
+            print(f"baseline decode-only : {dec_s:7.1f} s  {args.n / dec_s:7.1f} img/s  "
+                  f"({os.cpu_count()} processes)")
+            print(f"baseline forward-only: {fwd_s:7.1f} s  {args.n / fwd_s:7.1f} img/s  "
+                  f"(batch {args.batch}, {side} px)")
 
         from thresher.flows import curate
 
