@@ -105,7 +105,6 @@ def main() -> None:
     prefect_home = work / "prefect"
     os.environ["PREFECT_HOME"] = str(prefect_home)  # fresh: no cache hits from earlier runs
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "")
     try:
         inp = work / "input"
         t0 = time.perf_counter()

@@ -97,13 +97,23 @@ def _summary(result: Any) -> str:
     return "\n".join(lines)
 
 
+def _quiet_console() -> None:
+    """Keep thresher's INFO lines out of the terminal (they still reach log.txt and the Prefect
+    API): the terminal shows progress bars, warnings and the summary."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ("thresher", ""):  # Prefect puts its console handler on the root logger
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.WARNING)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     # Quiet by default: the terminal shows progress bars, thresher's warnings and, on failure,
     # one paragraph (not Prefect's traceback of a ThresherError). log.txt keeps the full log.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if args.verbose else "CRITICAL")
-    if not args.verbose:
-        # The run's full log goes to log.txt; the terminal gets progress bars and warnings only.
-        os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "")
     configs = _configs(args)
     input_url = args.input
     if "://" not in input_url:
@@ -119,6 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"thresher: curating {args.input} (starting Prefect's embedded API)...", file=sys.stderr)
     from thresher.flows import curate
 
+    if not args.verbose:
+        _quiet_console()
     result = curate(input=input_url, lightly=lightly, dataset_type=args.dataset_type, **configs)
     print(_summary(result))
     return 0
