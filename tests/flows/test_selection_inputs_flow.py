@@ -61,3 +61,17 @@ def test_every_input_kind_in_one_run(prefect_server, example_dataset, tmp_path):
     blob = json.dumps(report["datasetAnalysis"])
     for name in ("lightly.sharpness", "weather.temp", "uncertainty_margin"):
         assert name in blob, name
+
+
+def test_similarity_to_a_tag_and_random_input(prefect_server, example_dataset, tmp_path):
+    lightly = tmp_path / "lightly"
+    (lightly / ".lightly" / "tags").mkdir(parents=True)
+    queries = [n for n, k in sorted(example_dataset.clusters.items()) if k == 2][:2]
+    (lightly / ".lightly" / "tags" / "cats.txt").write_text("\n".join(queries) + "\n")
+    result = curate(input=str(example_dataset.root), lightly=str(lightly), selection_config={
+        "n_samples": 5,
+        "strategies": [{"input": {"type": "EMBEDDINGS", "tag_name": "cats"}, "strategy": {"type": "SIMILARITY"}},
+                       {"input": {"type": "RANDOM", "random_seed": 3}, "strategy": {"type": "WEIGHTS", "strength": 0.1}}]})
+    picked = (lightly / ".lightly" / "runs" / result.run_id / "filenames" / "selected.txt").read_text().split()
+    # cluster 2 has 12 images, all far closer to the two queries than any other cluster.
+    assert [example_dataset.clusters[n] for n in picked] == [2] * 5

@@ -101,3 +101,35 @@ def test_cli_config_with_full_lightly_config(example_dataset, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = list((tmp_path / "out" / ".lightly" / "runs").iterdir())
     assert (runs[0] / "checkpoint.ckpt").exists() and (runs[0] / "report.pdf").exists()
+
+
+def test_continue_training_from_checkpoint(trained_run, example_dataset, tmp_path, monkeypatch):
+    result, lightly = trained_run
+    monkeypatch.setenv("THRESHER_SHARED_DIR", str(lightly / ".lightly" / "runs" / result.run_id))
+    again = curate(input=str(example_dataset.root), lightly=str(tmp_path / "out"),
+                   worker_config={"enable_training": True, "checkpoint": "checkpoint.ckpt"},
+                   selection_config={"n_samples": 3}, lightly_config=SMALL)
+    run = tmp_path / "out" / ".lightly" / "runs" / again.run_id
+    assert (run / "checkpoint.ckpt").exists()
+    assert "starting from checkpoint.ckpt" in (run / "log.txt").read_text()
+
+
+def test_user_embeddings_csv_replaces_the_embed_stage(trained_run, example_dataset, tmp_path):
+    result, lightly = trained_run
+    out = tmp_path / "out"
+    (out / ".lightly" / "embeddings").mkdir(parents=True)
+    csv = (lightly / ".lightly" / "runs" / result.run_id / "embeddings.csv").read_text()
+    (out / ".lightly" / "embeddings" / "mine.csv").write_text(csv)
+    again = curate(input=str(example_dataset.root), lightly=str(out),
+                   worker_config={"embeddings": "mine.csv"}, selection_config={"n_samples": 4})
+    config = json.loads((out / ".lightly" / "runs" / again.run_id / "config.json").read_text())
+    assert config["model"] == "embeddings CSV (mine.csv)"
+    # A CSV that misses input files is a clear error naming them.
+    lines = csv.splitlines()
+    (out / ".lightly" / "embeddings" / "short.csv").write_text("\n".join(lines[:-3]) + "\n")
+    state = curate(input=str(example_dataset.root), lightly=str(out),
+                   worker_config={"embeddings": "short.csv"}, selection_config={"n_samples": 4},
+                   return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match=lines[-1].split(",")[0]):
+        state.result()
