@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import posixpath
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from fsspec.core import url_to_fs
 from numpy.typing import NDArray
 
 from thresher.errors import SchemaError
-from thresher.storage._json import load_json
+from thresher.storage._json import iter_json_files, load_json
 
 NUMERIC_TYPES = ("NUMERIC_INT", "NUMERIC_FLOAT", "NUMERICAL_INT", "NUMERICAL_FLOAT")
 CATEGORICAL_TYPES = (
@@ -168,20 +167,8 @@ def read_metadata(
         else:
             out[k] = np.full(n, _category(f.default), dtype=object)
     paths = [metadata_path(root, fn) for fn in filenames]
-    for s in range(0, n, _CAT_CHUNK):
-        chunk = paths[s : s + _CAT_CHUNK]
-        blobs = fs.cat(chunk, on_error="omit")
-        for off, p in enumerate(chunk):
-            raw = blobs.get(p)
-            if raw is None:
-                if not fs.exists(p):
-                    continue
-                raw = fs.cat_file(p)
-            try:
-                data = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise SchemaError(p, "<file>", f"not valid JSON ({e})") from e
-            _parse_file(data, p, schema, wanted, s + off, out)
+    for i, p, data in iter_json_files(fs, paths, _CAT_CHUNK):
+        _parse_file(data, p, schema, wanted, i, out)
     return out
 
 

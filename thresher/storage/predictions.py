@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import posixpath
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from fsspec.core import url_to_fs
 from numpy.typing import NDArray
 
 from thresher.errors import SchemaError
-from thresher.storage._json import load_json
+from thresher.storage._json import iter_json_files, load_json
 
 TASK_TYPES = (
     "classification",
@@ -169,23 +168,9 @@ def read_predictions(
     scores = {s: np.zeros(n, np.float32) for s in SCORE_NAMES}
     has = np.zeros(n, bool)
     paths = [prediction_path(root, task, f) for f in filenames]
-    for s in range(0, n, _CAT_CHUNK):
-        chunk = paths[s : s + _CAT_CHUNK]
-        blobs = fs.cat(chunk, on_error="omit")
-        for off, p in enumerate(chunk):
-            raw = blobs.get(p)
-            if raw is None:
-                # fsspec may key results by a normalised path; fall back to a direct read.
-                if not fs.exists(p):
-                    continue
-                raw = fs.cat_file(p)
-            i = s + off
-            try:
-                data = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise SchemaError(p, "<file>", f"not valid JSON ({e})") from e
-            _parse_file(data, p, task_type, col, i, dist, counts, scores)
-            has[i] = True
+    for i, p, data in iter_json_files(fs, paths, _CAT_CHUNK):
+        _parse_file(data, p, task_type, col, i, dist, counts, scores)
+        has[i] = True
     return TaskPredictions(
         task=task,
         task_type=task_type,
