@@ -103,10 +103,28 @@ class FileImages(Dataset):
         min_size: int | None = None,
     ) -> None:
         self.min_size = min_size
-        self.fs, root = fsspec.core.url_to_fs(input_url, **dict(storage_options or {}))
+        self.input_url = input_url
+        self.storage_options = dict(storage_options or {})
+        fs, root = fsspec.core.url_to_fs(input_url, **self.storage_options)
+        self._fs: fsspec.AbstractFileSystem | None = fs
+        self._pid = os.getpid()
         self.root = root.rstrip("/")
         self.filenames = list(filenames)
         self.transform = transform
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The filesystem, opened anew in each worker process: async filesystems (s3fs,
+        gcsfs, adlfs) are not fork-safe, and fsspec's instance cache resets per process."""
+        if self._fs is None or self._pid != os.getpid():
+            self._fs = fsspec.core.url_to_fs(self.input_url, **self.storage_options)[0]
+            self._pid = os.getpid()
+        return self._fs
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_fs"] = None  # reopened on first use in the receiving process
+        return state
 
     def __len__(self) -> int:
         return len(self.filenames)
