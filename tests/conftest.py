@@ -14,6 +14,8 @@ os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["THRESHER_PROGRESS"] = "0"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# gcsfs otherwise probes an emulator over gRPC and hangs 60 s per call (must precede its import).
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 atexit.register(shutil.rmtree, _home, ignore_errors=True)
 
 import pytest  # noqa: E402
