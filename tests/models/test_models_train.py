@@ -196,7 +196,7 @@ def test_cpu_fallback_and_bf16(image_dir: tuple[str, list[str]], tmp_path: Path)
 def test_num_workers_minus_one_is_all_cores(
     image_dir: tuple[str, list[str]], tmp_path: Path
 ) -> None:
-    from thresher.models.embed import cpu_count
+    from thresher.models.inference import cpu_count
 
     assert _build(image_dir, tmp_path, "loader.num_workers", -1).dataloader.num_workers == (
         cpu_count()

@@ -11,7 +11,7 @@ from PIL import Image
 
 from thresher.errors import ConfigError, NotSupportedYetError
 from thresher.models import zoo
-from thresher.models.embed import eval_transform
+from thresher.models.inference import eval_transform
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,8 @@ from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerCon
 from thresher.errors import NotSupportedYetError
 from thresher.runlog import RunLog
 from thresher.stages import _store
-from thresher.stages.outputs import RunOutputs, run_dir
 from thresher.stages.train import resolve_checkpoint
+from thresher.stages.write_results import RunOutputs, run_dir
 from thresher.storage.location import Location
 
 log = logging.getLogger("thresher.flow")
@@ -117,16 +117,16 @@ def curate(
             log.info("run %s: %s -> %s", run_id, Location(input).display, lightly_loc.display)
             stages = _Stages(runlog, lightly_url)
             listing = stages.run(
-                "list", tasks.list_input, input, lightly_url, w.relevant_filenames_file
+                "list_input", tasks.list_input, input, lightly_url, w.relevant_filenames_file
             )
             scan = stages.run(
                 "corruption_check",
-                tasks.check_corruption,
+                tasks.corruption_check,
                 listing,
                 w.enable_corruptness_check,
                 w.num_threads,
             )
-            dedup = stages.run("dedupe", tasks.remove_duplicates, scan, w.remove_exact_duplicates)
+            dedup = stages.run("deduplicate", tasks.deduplicate, scan, w.remove_exact_duplicates)
             init = resolve_checkpoint(w, lightly_url)
             trained = None
             if w.enable_training:
@@ -140,8 +140,8 @@ def curate(
             common = dict(
                 cfg=cfg,
                 listing=listing,
-                scan=scan,
-                dedup=dedup,
+                checked=scan,
+                deduplicated=dedup,
                 embedded=embedded,
                 selected=selected,
             )

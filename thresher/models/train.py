@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 from thresher.config.lightly import RESNET_NAMES, CollateConfig, LightlyConfig
 from thresher.errors import ConfigError, CorruptMediaError, InputError
 from thresher.models.checkpoint import load_into, read_checkpoint, save_checkpoint
-from thresher.models.embed import FileImages, cpu_count
+from thresher.models.inference import FileImages, cpu_count
 from thresher.models.zoo import IMAGENET_MEAN, IMAGENET_STD, ResNetBackbone, resnet_from_checkpoint
 
 logger = logging.getLogger("thresher.models")

@@ -12,8 +12,8 @@ from thresher.caching import stage_dir, stage_key
 from thresher.config import LightlyConfig, WorkerConfig
 from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store
-from thresher.stages.listing import Listing
-from thresher.stages.scan import Dedup
+from thresher.stages.deduplicate import Deduplicated
+from thresher.stages.list_input import Listing
 from thresher.stages.train import ModelCheckpoint
 
 log = logging.getLogger("thresher.stages")
@@ -43,7 +43,7 @@ def _l2(x: np.ndarray) -> np.ndarray:
 
 def embed(
     listing: Listing,
-    dedup: Dedup,
+    dedup: Deduplicated,
     worker: WorkerConfig,
     lightly_cfg: LightlyConfig,
     *,

@@ -13,7 +13,7 @@ from thresher.config import SelectionConfig
 from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store
 from thresher.stages.embed import Embedded
-from thresher.stages.listing import Listing
+from thresher.stages.list_input import Listing
 
 log = logging.getLogger("thresher.stages")
 
@@ -46,7 +46,7 @@ def _aux_fingerprint(listing: Listing) -> str:
     return digest(parts)
 
 
-def select_samples(
+def select(
     listing: Listing,
     embedded: Embedded,
     selection: SelectionConfig,
@@ -55,7 +55,7 @@ def select_samples(
     progress: ProgressFactory = null_progress,
 ) -> Selected:
     """Run the selection engine over the embeddings (and whatever inputs the config names)."""
-    from thresher.selection import gather_inputs, report_distributions, select
+    from thresher import selection as engine
 
     lightly = _store.lightly_location(listing.lightly_url)
     sel_json = selection.model_dump(mode="json", exclude_none=True)
@@ -64,7 +64,7 @@ def select_samples(
         return Selected(key, listing.lightly_url, _store.manifest(lightly, key)["n_selected"])
     emb = embedded.embeddings()
     names = embedded.filenames()
-    inputs = gather_inputs(
+    inputs = engine.gather_inputs(
         selection,
         input_url=listing.input_url,
         lightly_url=listing.lightly_url,
@@ -72,9 +72,9 @@ def select_samples(
         embeddings=emb,
     )
     with progress("select", 1, unit="run") as advance:
-        idx = np.asarray(select(selection, seed=seed, **inputs), dtype=np.int64)
+        idx = np.asarray(engine.select(selection, seed=seed, **inputs), dtype=np.int64)
         advance(1)
-    dists = report_distributions(selection, inputs, idx, seed)
+    dists = engine.report_distributions(selection, inputs, idx, seed)
     _store.write_npy(lightly, f"{stage_dir(key)}/selected.npy", idx)
     _store.write_json(lightly, f"{stage_dir(key)}/distributions.json", dists)
     _store.finish(lightly, key, {"n_selected": len(idx)})

@@ -14,8 +14,8 @@ from thresher.config import LightlyConfig, WorkerConfig
 from thresher.errors import ConfigError, StorageError
 from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store
-from thresher.stages.listing import Listing
-from thresher.stages.scan import Dedup
+from thresher.stages.deduplicate import Deduplicated
+from thresher.stages.list_input import Listing
 from thresher.storage.location import Location
 
 log = logging.getLogger("thresher.stages")
@@ -98,7 +98,7 @@ def resolve_checkpoint(worker: WorkerConfig, lightly_url: str) -> ModelCheckpoin
 
 def train(
     listing: Listing,
-    dedup: Dedup,
+    dedup: Deduplicated,
     lightly_cfg: LightlyConfig,
     *,
     init: ModelCheckpoint | None = None,

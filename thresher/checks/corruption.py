@@ -26,7 +26,7 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
 @dataclass(frozen=True)
-class ScanResult:
+class FileCheck:
     """What one file's scan found."""
 
     name: str
@@ -72,12 +72,12 @@ def verify_image(data: bytes, name: str) -> None:
         raise CorruptMediaError(name, msg) from None
 
 
-def scan_one(location: Location, name: str, check_corruption: bool) -> ScanResult:
+def check_one(location: Location, name: str, check_corruption: bool) -> FileCheck:
     """Read, hash and (optionally) verify one file. Unreadable files count as corrupt."""
     try:
         data = location.read_bytes(name)
     except OSError as e:
-        return ScanResult(name, 0, "", f"unreadable: {e}")
+        return FileCheck(name, 0, "", f"unreadable: {e}")
     digest = hashlib.sha256(data).hexdigest()
     reason = None
     if check_corruption:
@@ -85,17 +85,17 @@ def scan_one(location: Location, name: str, check_corruption: bool) -> ScanResul
             verify_image(data, name)
         except CorruptMediaError as e:
             reason = e.reason
-    return ScanResult(name, len(data), digest, reason)
+    return FileCheck(name, len(data), digest, reason)
 
 
-def scan_files(
+def check_files(
     location: Location,
     names: Sequence[str],
     *,
     check_corruption: bool = True,
     num_threads: int = -1,
     progress: Callable[[int], None] | None = None,
-) -> list[ScanResult]:
+) -> list[FileCheck]:
     """Scan ``names`` in ``location`` in parallel. Results keep the order of ``names``.
 
     Args:
@@ -108,16 +108,16 @@ def scan_files(
     import os
 
     workers = num_threads if num_threads > 0 else max(2, 2 * (os.cpu_count() or 1))
-    results: list[ScanResult] = []
+    results: list[FileCheck] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thresher-scan") as pool:
-        for res in pool.map(lambda n: scan_one(location, n, check_corruption), names):
+        for res in pool.map(lambda n: check_one(location, n, check_corruption), names):
             results.append(res)
             if progress:
                 progress(1)
     return results
 
 
-def find_exact_duplicates(results: Sequence[ScanResult]) -> dict[str, str]:
+def find_exact_duplicates(results: Sequence[FileCheck]) -> dict[str, str]:
     """Map each exact duplicate to the file it duplicates.
 
     Byte-identical files (same SHA-256) are duplicates; the first by sorted filename stays.

@@ -48,7 +48,7 @@ def test_rows_match_a_direct_forward(
     # The stage must equal: RGB, resize short side, center crop, normalise, forward.
     model, spec = small_model
     root, names = image_dir
-    from thresher.models.embed import eval_transform
+    from thresher.models.inference import eval_transform
 
     t = eval_transform(32, spec.mean, spec.std)
     x = torch.stack([t(Image.open(Path(root, n)).convert("RGB")) for n in names[:3]])
