@@ -9,5 +9,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q -U pip
 .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/python -m pip install -q -e ".[dev,cloud,video]"
+.venv/bin/python -m pip install -q -e ".[dev,cloud,bench]"
 echo "thresher installed in $(pwd)/.venv ($(.venv/bin/thresher --help >/dev/null && echo ok))"

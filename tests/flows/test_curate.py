@@ -119,7 +119,7 @@ def test_rerun_reuses_cached_stages_and_keeps_initial_tag(first_run, example_dat
         return_state=True,
     )
     states = _task_states(again.state_details.flow_run_id)
-    for stage in ("corruption-check", "remove-duplicates", "embed", "select"):
+    for stage in ("corruption_check", "deduplicate", "embed", "select"):
         assert states[stage] == "Cached", states
     assert (lightly / ".lightly" / "tags" / "initial-tag.txt").read_text() == initial
     assert again.result().tags == [again.result().run_id]
@@ -150,7 +150,7 @@ def test_failed_run_resumes_from_last_finished_stage(prefect_server, example_dat
     )
     assert ok.is_completed()
     states = _task_states(ok.state_details.flow_run_id)
-    assert states["embed"] == "Cached" and states["corruption-check"] == "Cached", states
+    assert states["embed"] == "Cached" and states["corruption_check"] == "Cached", states
 
 
 def test_deleted_cache_is_recomputed(prefect_server, example_dataset, tmp_path):

@@ -23,6 +23,7 @@ from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerCon
 from thresher.errors import NotSupportedYetError
 from thresher.runlog import RunLog
 from thresher.stages import _store
+from thresher.stages.report import RunInfo
 from thresher.stages.train import resolve_checkpoint
 from thresher.stages.write_results import RunOutputs, run_dir
 from thresher.storage.location import Location
@@ -146,14 +147,14 @@ def curate(
                 selected=selected,
             )
             runlog.stage("report")
-            tasks.report(
-                run_id,
+            info = RunInfo(
+                run_id=run_id,
                 started_at=started,
-                ended_at=datetime.now(UTC),
                 stage_seconds=stages.seconds,
                 versions=versions,
-                **common,
+                config=cfg.to_dict(),
             )
+            tasks.report(info, **common)
             result = tasks.write_results(run_id, versions=versions, trained=trained, **common)
             log.info("run %s finished: %s", run_id, result.sizes)
         except BaseException:

@@ -161,3 +161,13 @@ def report_distributions(
         item["strategies"] = [entry.strategy.type]
         out[label] = item
     return out
+
+
+def dump_distributions(distributions: Any) -> Any:
+    """The JSON form of ``report_distributions``' result, as the select stage stores it."""
+    return distributions
+
+
+def load_distributions(obj: Any) -> Any:
+    """Parse what :func:`dump_distributions` wrote."""
+    return obj

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -18,21 +19,51 @@ from thresher.stages.write_results import run_dir, sizes
 from thresher.storage.location import Location
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """Facts about a run that no stage computes: when, where and how it ran.
+
+    Attributes:
+        run_id: The run's id (its folder name under ``.lightly/runs/``).
+        started_at: When the command (or flow run) started, timezone-aware.
+        stage_seconds: Seconds per step in run order: ``startup`` (Prefect's start-up before
+            the flow body ran) first, then each stage by its name in the stage table.
+        versions: Package and model versions, e.g. ``{"thresher": "0.1.0"}``.
+        config: The effective configs as run, JSON-safe; ``lightly_config.model.name`` is the
+            model that actually embedded.
+        model_description: The model that embedded and why, e.g. ``"efficientnet-lite0
+            (ImageNet-pretrained; the default when no checkpoint or training is set)"``.
+        device: What computed, e.g. ``"CPU: Intel Xeon Platinum 8481C (2 cores)"``.
+        command_line: How the run was started, e.g. ``"thresher run imgs --n-samples 10"``.
+        notes: Sentences the user must see on page 1 (e.g. fewer usable images than asked).
+    """
+
+    run_id: str
+    started_at: datetime
+    stage_seconds: dict[str, float]
+    versions: dict[str, str]
+    config: dict[str, object]
+    model_description: str = ""
+    device: str = ""
+    command_line: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
 def report(
-    run_id: str,
+    info: RunInfo,
     *,
-    started_at: datetime,
-    ended_at: datetime,
-    stage_seconds: dict[str, float],
-    versions: dict[str, str],
     cfg: RunConfig,
     listing: Listing,
-    scan: CorruptionChecked,
-    dedup: Deduplicated,
+    checked: CorruptionChecked,
+    deduplicated: Deduplicated,
     embedded: Embedded,
     selected: Selected,
 ) -> list[str]:
-    """Build report.json, report.pdf and plots/ and copy them into the run folder atomically."""
+    """Build report.json, report.pdf and plots/ and copy them into the run folder atomically.
+
+    Returns:
+        The written paths, relative to the LIGHTLY root.
+    """
     from PIL import Image
 
     from thresher.reports import ReportInputs, build_report
@@ -43,21 +74,21 @@ def report(
     def load_image(name: str) -> Image.Image:
         return Image.open(io.BytesIO(inp.read_bytes(name)))
 
-    s = sizes(listing, scan, dedup, selected)
+    s = sizes(listing, checked, deduplicated, selected)
     inputs = ReportInputs(
-        run_id=run_id,
-        started_at=started_at,
-        ended_at=ended_at,
-        stage_seconds=stage_seconds,
-        versions=versions,
-        config=cfg.to_dict(),
+        run_id=info.run_id,
+        started_at=info.started_at,
+        ended_at=datetime.now(info.started_at.tzinfo),
+        stage_seconds=info.stage_seconds,
+        versions=info.versions,
+        config=info.config,
         input_url=inp.display,
         sizes=s.as_dict(),
         filenames=embedded.filenames(),
         embeddings=embedded.embeddings(),
         selected=selected.indices(),
-        corrupt=scan.corrupt(),
-        duplicates=dedup.duplicates(),
+        corrupt=checked.corrupt(),
+        duplicates=deduplicated.duplicates(),
         load_image=load_image,
         distributions=selected.distributions(),
         seed=cfg.lightly.seed,
@@ -73,7 +104,7 @@ def report(
         build_report(inputs, Path(tmp))
         for path in sorted(Path(tmp).rglob("*")):
             if path.is_file():
-                rel = f"{run_dir(run_id)}/{path.relative_to(tmp).as_posix()}"
+                rel = f"{run_dir(info.run_id)}/{path.relative_to(tmp).as_posix()}"
                 lightly.put_file(str(path), rel)
                 written.append(rel)
     return written

@@ -33,7 +33,11 @@ class Selected:
 
     def distributions(self) -> dict[str, Any]:
         lightly = _store.lightly_location(self.lightly_url)
-        return _store.read_json(lightly, f"{stage_dir(self.key)}/distributions.json")  # type: ignore[no-any-return]
+        from thresher.selection.report import load_distributions
+
+        return load_distributions(
+            _store.read_json(lightly, f"{stage_dir(self.key)}/distributions.json")
+        )
 
 
 def _aux_fingerprint(listing: Listing) -> str:
@@ -76,7 +80,9 @@ def select(
         advance(1)
     dists = engine.report_distributions(selection, inputs, idx, seed)
     _store.write_npy(lightly, f"{stage_dir(key)}/selected.npy", idx)
-    _store.write_json(lightly, f"{stage_dir(key)}/distributions.json", dists)
+    _store.write_json(
+        lightly, f"{stage_dir(key)}/distributions.json", engine.report.dump_distributions(dists)
+    )
     _store.finish(lightly, key, {"n_selected": len(idx)})
     log.info("selected %d of %d samples", len(idx), len(names))
     return Selected(key, listing.lightly_url, len(idx))

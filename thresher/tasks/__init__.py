@@ -6,8 +6,6 @@ unchanged finishes in state Cached; ``thresher.flows`` re-runs it if its stored 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -79,12 +77,8 @@ def select(
 
 @task(name="report", cache_policy=NO_CACHE)
 def report(
-    run_id: str,
+    info: _report.RunInfo,
     *,
-    started_at: datetime,
-    ended_at: datetime,
-    stage_seconds: dict[str, float],
-    versions: dict[str, str],
     cfg: RunConfig,
     listing: _list_input.Listing,
     checked: _corruption_check.CorruptionChecked,
@@ -93,15 +87,11 @@ def report(
     selected: _select.Selected,
 ) -> list[str]:
     return _report.report(
-        run_id,
-        started_at=started_at,
-        ended_at=ended_at,
-        stage_seconds=stage_seconds,
-        versions=versions,
+        info,
         cfg=cfg,
         listing=listing,
-        scan=checked,
-        dedup=deduplicated,
+        checked=checked,
+        deduplicated=deduplicated,
         embedded=embedded,
         selected=selected,
     )
