@@ -23,6 +23,7 @@ from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerCon
 from thresher.errors import NotSupportedYetError
 from thresher.runlog import RunLog
 from thresher.stages import _store
+from thresher.stages.list_input import preflight
 from thresher.stages.report import RunInfo
 from thresher.stages.train import resolve_checkpoint
 from thresher.stages.write_results import RunOutputs, run_dir
@@ -109,6 +110,7 @@ def curate(
     lightly_url = lightly or default_lightly_url(input)
     run_id = run_id or cfg.worker.run_directory or new_run_id()
     started = datetime.now(UTC)
+    preflight(input, lightly_url)  # before anything is written: INPUT is never written
     lightly_loc = _store.lightly_location(lightly_url)
     lightly_loc.makedirs()
     w = cfg.worker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 from thresher.caching import digest, stage_dir, stage_key
@@ -36,22 +37,55 @@ class Listing:
         )["filtered"]  # type: ignore[no-any-return]
 
 
-def check_locations(inp: Location, lightly: Location) -> None:
-    """INPUT must exist and LIGHTLY must be writable and outside INPUT (INPUT is never written)."""
+def _inside(inner: Location, outer: Location) -> bool:
+    """Whether ``inner`` is ``outer`` or below it (local paths compared after resolving links)."""
+    if type(inner.fs) is not type(outer.fs):
+        return False
+    a, b = outer.root, inner.root
+    if getattr(outer.fs, "protocol", None) in ("file", ("file", "local")):
+        a, b = os.path.realpath(a), os.path.realpath(b)
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return b.startswith(a)
+
+
+def _has_image(inp: Location) -> bool:
+    """Whether INPUT holds at least one image; stops at the first one found."""
+    for _root, dirs, files in inp.fs.walk(inp.root):
+        dirs[:] = [d for d in dirs if d != ".lightly"]
+        if any(f.lower().endswith(IMAGE_EXTENSIONS) for f in files):
+            return True
+    return False
+
+
+def preflight(input_url: str, lightly_url: str) -> None:
+    """Check in a second what can be checked before anything starts or is written.
+
+    INPUT must exist and hold at least one image; LIGHTLY must be outside INPUT (INPUT is never
+    written, not even on the way to an error). Nothing is written by this check.
+
+    Raises:
+        InputError: INPUT is missing or holds no image.
+        ConfigError: LIGHTLY is inside INPUT.
+    """
+    inp = Location(input_url)
+    lightly = _store.lightly_location(lightly_url)
     if not inp.exists():
         raise InputError(
             f"The INPUT location {inp.display} does not exist. Check the path or URL "
             "(and the credentials for a bucket)."
         )
-    if type(inp.fs) is type(lightly.fs):
-        a, b = inp.root.rstrip("/") + "/", lightly.root.rstrip("/") + "/"
-        if b.startswith(a):
-            raise ConfigError(
-                f"The LIGHTLY location {lightly.display} is inside the INPUT location "
-                f"{inp.display}, but INPUT is never written. Put LIGHTLY beside it, e.g. "
-                f"{inp.display.rstrip('/')}-lightly."
-            )
-    lightly.check_writable()
+    if _inside(lightly, inp):
+        raise ConfigError(
+            f"The LIGHTLY location {lightly.display} is inside the INPUT location "
+            f"{inp.display}, but INPUT is never written. Put LIGHTLY beside it, e.g. "
+            f"{inp.display.rstrip('/')}-lightly."
+        )
+    if not _has_image(inp):
+        raise InputError(
+            f"No images found in {inp.display} (looked recursively for "
+            f"{', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)}, any case). Point INPUT at "
+            "the folder or bucket prefix that holds the images."
+        )
 
 
 def read_relevant(lightly: Location, path: str) -> RelevantFilenames:
@@ -77,9 +111,10 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
         InputError: INPUT is missing or holds no image.
         ConfigError: the relevant filenames file is missing or malformed.
     """
+    preflight(input_url, lightly_url)
     inp = Location(input_url)
     lightly = _store.lightly_location(lightly_url)
-    check_locations(inp, lightly)
+    lightly.check_writable()
     files = inp.list_files(IMAGE_EXTENSIONS)
     if not files:
         raise InputError(
