@@ -105,3 +105,91 @@ def test_effective_config_is_json_safe():
     cfg = load_configs(None, {"n_samples": 5})
     json.dumps(cfg.to_dict(), allow_nan=False)
     assert cfg.user_dict()["selection_config"] == {"n_samples": 5}
+
+
+@pytest.mark.parametrize(
+    ("sel", "match"),
+    [
+        ({"n_samples": 0}, r"n_samples: must be a count of at least 1.*0 would select nothing"),
+        ({"n_samples": -5}, r"n_samples: .*-1 to select until every stopping condition.*got -5"),
+        ({"proportion_samples": 0}, r"proportion_samples: .*\(0, 1\].*0 would select nothing"),
+        ({"proportion_samples": 1.5}, r"proportion_samples: .*got 1.5"),
+    ],
+)
+def test_sizes_that_select_nothing_or_make_no_sense_are_refused(sel, match):
+    with pytest.raises(ConfigError, match=match):
+        load_configs(None, sel)
+
+
+def test_n_samples_minus_one_means_no_limit():
+    assert load_configs(None, {"n_samples": -1}).selection.n_for(7) is None
+
+
+def test_legacy_zero_count_is_refused_under_its_own_key():
+    with pytest.raises(ConfigError, match=r"worker_config\.stopping_condition\.n_samples"):
+        load_configs({"stopping_condition": {"n_samples": 0}})
+
+
+EMBEDDINGS_TASK = [
+    {"input": {"type": "EMBEDDINGS", "task": "det"}, "strategy": {"type": "DIVERSITY"}}
+]
+
+
+@pytest.mark.parametrize(
+    ("configs", "key"),
+    [
+        (
+            (None, {"n_samples": 5, "lightly_path_regex": ".*"}, None),
+            "selection_config.lightly_path_regex",
+        ),
+        (
+            (
+                None,
+                {"n_samples": 5, "auto_tasks": [{"type": "CROP", "name": "c", "bboxs": []}]},
+                None,
+            ),
+            "selection_config.auto_tasks",
+        ),
+        (
+            (None, {"n_samples": 5, "strategies": EMBEDDINGS_TASK}, None),
+            r"selection_config\.strategies\[0\]\.input\.task",
+        ),
+        ((None, {"n_samples": 5}, {"model": {"width": 2}}), "lightly_config.model.width"),
+    ],
+)
+def test_not_supported_yet_is_refused_when_the_config_loads(configs, key):
+    # Refused by load_configs, before any stage runs (not when select runs).
+    with pytest.raises(NotSupportedYetError, match=f"not supported yet: {key}"):
+        load_configs(*configs)
+
+
+def test_task_on_a_scores_input_is_not_refused():
+    scores = {"type": "SCORES", "task": "clf", "score": "uncertainty_margin"}
+    cfg = load_configs(
+        None, {"n_samples": 5, "strategies": [{"input": scores, "strategy": {"type": "WEIGHTS"}}]}
+    )
+    assert cfg.selection.strategies is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("c.yaml", "worker_config:\n  a: 1\n b: 2\n", "line 3, column 2: not valid YAML"),
+        ("c.yml", "selection_config: {n_samples: [1, 2}\n", "line 1, column 36: not valid YAML"),
+        ("c.json", '{"selection_config": {"n_samples": 3,}}', "line 1, column 38: not valid JSON"),
+    ],
+)
+def test_malformed_config_file_names_file_line_and_column(tmp_path, name, text, where):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config_file(path)
+    assert str(info.value).startswith(f"{path}, {where}")
+    assert info.value.__cause__ is not None
+
+
+def test_config_file_that_is_not_text_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="not a text file"):
+        load_config_file(path)

@@ -48,7 +48,7 @@ def problems(draw: Any) -> tuple[dict[str, Any], dict[str, Any], float | None]:
                 "strategy": {"type": "THRESHOLD", "threshold": thr, "operation": "BIGGER_EQUAL"},
             }
         )
-    cfg: dict[str, Any] = {"n_samples": draw(st.integers(0, 40))}
+    cfg: dict[str, Any] = {"n_samples": draw(st.integers(1, 40))}
     if strategies:
         cfg["strategies"] = strategies
     kw = {"embeddings": x, "metadata": {"v": v, "c": c}, "seed": seed, "backend": "numpy"}

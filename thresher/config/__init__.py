@@ -14,8 +14,9 @@ from typing import Any
 
 from thresher.config._base import closest, parse_config
 from thresher.config.lightly import LightlyConfig
+from thresher.config.not_yet import check_supported
 from thresher.config.selection import SelectionConfig
-from thresher.config.worker import WorkerConfig, check_supported
+from thresher.config.worker import WorkerConfig
 from thresher.errors import ConfigError
 
 __all__ = [
@@ -62,7 +63,7 @@ def _legacy_selection(worker: WorkerConfig) -> dict[str, Any] | None:
     stop = worker.stopping_condition
     n = stop.n_samples if stop else -1
     sel: dict[str, Any] = {}
-    if n is None or n < 0:
+    if n is None or n <= 0:
         raise ConfigError(
             "worker_config.stopping_condition.n_samples: set a count (e.g. 50) or a fraction "
             "(e.g. 0.1), or use selection_config={'n_samples': 50} instead."
@@ -92,8 +93,6 @@ def load_configs(
     worker_config: Any = None,
     selection_config: Any = None,
     lightly_config: Any = None,
-    *,
-    check: bool = True,
 ) -> RunConfig:
     """Validate the three configs, as dicts or models.
 
@@ -102,10 +101,11 @@ def load_configs(
         selection_config: The ``selection_config`` dict. Required, unless the 2022 keys
             ``worker_config.stopping_condition``/``method`` say what to select.
         lightly_config: The ``lightly_config`` dict (None = all defaults).
-        check: Refuse keys thresher does not implement yet (``not supported yet: KEY``).
 
     Raises:
         ConfigError: naming the wrong key and what would be accepted.
+        NotSupportedYetError: a key thresher does not implement yet is set
+            (:data:`thresher.config.not_yet.NOT_YET`).
     """
     worker = parse_config(WorkerConfig, worker_config, "worker_config")
     legacy = _legacy_selection(worker)
@@ -127,27 +127,60 @@ def load_configs(
             "worker_config.enable_training and worker_config.embeddings cannot be combined: "
             "precomputed embeddings replace the model. Drop one of them."
         )
-    if check:
-        check_supported(worker)
+    check_supported(worker, selection, lightly)
     return RunConfig(worker, selection, lightly)
 
 
+def _parse_config_text(text: str, path: Path) -> Any:
+    """Parse JSON (``.json``) or YAML; a syntax error names the file, line and column."""
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(
+                f"{path}, line {e.lineno}, column {e.colno}: not valid JSON: {e.msg}. "
+                "Fix the file there (a missing or extra comma, or a missing quote, is the "
+                "usual cause)."
+            ) from e
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = e.problem or e.context or "syntax error"
+        raise ConfigError(
+            f"{path}{where}: not valid YAML: {problem}. Fix the file there (indentation, a "
+            "missing ':' or an unquoted special character is the usual cause)."
+        ) from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}.") from e
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON file with the keys worker_config, selection_config, lightly_config."""
+    """Read a YAML or JSON file with the keys worker_config, selection_config, lightly_config.
+
+    Args:
+        path: A ``.json`` file, or YAML (any other suffix).
+
+    Returns:
+        The top-level mapping, to pass as ``load_configs(**data)``.
+
+    Raises:
+        ConfigError: the file cannot be read, is not valid YAML/JSON (naming the line and
+            column), or has an unknown top-level key.
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(f"Cannot read the config file {p}: {e.strerror or e}.") from None
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except (ValueError, ImportError) as e:
-        raise ConfigError(f"{p} is not valid YAML/JSON: {e}") from None
+        raise ConfigError(f"Cannot read the config file {p}: {e.strerror or e}.") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{p}: not a text file (byte {e.start} is not UTF-8). Save the config as UTF-8."
+        ) from e
+    data = _parse_config_text(text, p)
     if data is None:
         data = {}
     if not isinstance(data, dict):

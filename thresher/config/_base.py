@@ -101,4 +101,4 @@ def parse_config(model: type[M], data: Any, root: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(root, e)) from None
+        raise ConfigError(format_validation_error(root, e)) from e

@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,14 +30,22 @@ from thresher.config._base import StrictModel
 
 STRENGTH_LIMIT = 1e9
 
-LIGHTLY_METADATA_KEYS = (
+# The built-in metadata computed from the images (thresher.selection.image_metadata).
+LightlyMetadataKey = Literal[
     "lightly.sharpness",
     "lightly.snr",
     "lightly.sizeInBytes",
     "lightly.uniformRowRatio",
-)
+]
+LIGHTLY_METADATA_KEYS: tuple[str, ...] = get_args(LightlyMetadataKey)
 
-SCORE_NAMES = ("uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy")
+# The active-learning scores computed from predictions (thresher.storage.predictions).
+ScoreName = Literal["uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy"]
+SCORE_NAMES: tuple[str, ...] = get_args(ScoreName)
+
+# What an input gives a strategy. Each input says which kinds it can give (``kinds()``),
+# each strategy which kinds it takes (``accepts``); a pair is valid when they meet.
+InputKind = Literal["embeddings", "queries", "numeric", "categorical", "distribution"]
 
 # ----------------------------------------------------------------------------------- inputs
 
@@ -58,13 +66,23 @@ class EmbeddingsInput(StrictModel):
     query_embeddings: str | None = None
     task: str | None = None
 
+    def kinds(self) -> tuple[InputKind, ...]:
+        """The run's embeddings, or query embeddings when a tag or a file names them."""
+        if self.tag_name is not None or self.query_embeddings is not None:
+            return ("queries",)
+        return ("embeddings",)
+
 
 class ScoresInput(StrictModel):
     """Active-learning scores computed from the predictions of ``task`` (values in [0, 1])."""
 
     type: Literal["SCORES"]
     task: str
-    score: Literal["uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy"]
+    score: ScoreName
+
+    def kinds(self) -> tuple[InputKind, ...]:
+        """One number per sample."""
+        return ("numeric",)
 
 
 class PredictionsInput(StrictModel):
@@ -74,6 +92,10 @@ class PredictionsInput(StrictModel):
     task: str
     name: Literal["CLASS_DISTRIBUTION", "CATEGORY_COUNT"]
     categories: list[str] | None = None
+
+    def kinds(self) -> tuple[InputKind, ...]:
+        """A class distribution per sample, or one object count per sample."""
+        return ("distribution",) if self.name == "CLASS_DISTRIBUTION" else ("numeric",)
 
     @field_validator("categories")
     @classmethod
@@ -92,6 +114,10 @@ class MetadataInput(StrictModel):
     type: Literal["METADATA"]
     key: Annotated[str, Field(min_length=1)]
 
+    def kinds(self) -> tuple[InputKind, ...]:
+        """Numbers or categories: which one is known only from the schema, at run time."""
+        return ("numeric", "categorical")
+
     @field_validator("key")
     @classmethod
     def _lightly_key(cls, v: str) -> str:
@@ -109,6 +135,10 @@ class RandomInput(StrictModel):
     type: Literal["RANDOM"]
     random_seed: int | None = None
 
+    def kinds(self) -> tuple[InputKind, ...]:
+        """One number per sample."""
+        return ("numeric",)
+
 
 SelectionInput = Annotated[
     EmbeddingsInput | ScoresInput | PredictionsInput | MetadataInput | RandomInput,
@@ -123,6 +153,7 @@ Strength = Annotated[float, Field(ge=-STRENGTH_LIMIT, le=STRENGTH_LIMIT)]
 class DiversityStrategy(StrictModel):
     """Greedy farthest-point: prefer samples far from everything already chosen."""
 
+    accepts: ClassVar[tuple[InputKind, ...]] = ("embeddings",)
     type: Literal["DIVERSITY"]
     strength: Strength = 1.0
     stopping_condition_minimum_distance: Annotated[float, Field(ge=0)] | None = None
@@ -146,6 +177,7 @@ class TargetRange(StrictModel):
 class WeightsStrategy(StrictModel):
     """Prefer samples with high input values."""
 
+    accepts: ClassVar[tuple[InputKind, ...]] = ("numeric",)
     type: Literal["WEIGHTS"]
     strength: Strength = 1.0
     stopping_condition_max_sum: float | None = None
@@ -155,6 +187,7 @@ class WeightsStrategy(StrictModel):
 class ThresholdStrategy(StrictModel):
     """Hard filter, applied before every other strategy. ``strength`` is accepted and unused."""
 
+    accepts: ClassVar[tuple[InputKind, ...]] = ("numeric",)
     type: Literal["THRESHOLD"]
     strength: Strength = 1.0
     threshold: float
@@ -177,6 +210,7 @@ class BalanceStrategy(StrictModel):
     class, or the class shares of the input.
     """
 
+    accepts: ClassVar[tuple[InputKind, ...]] = ("categorical", "distribution")
     type: Literal["BALANCE"]
     strength: Strength = 1.0
     target: dict[str, Annotated[float, Field(ge=0, le=1)]] | None = None
@@ -196,6 +230,7 @@ class BalanceStrategy(StrictModel):
 class SimilarityStrategy(StrictModel):
     """Prefer samples close to the query embeddings (tag or file given on the input)."""
 
+    accepts: ClassVar[tuple[InputKind, ...]] = ("queries",)
     type: Literal["SIMILARITY"]
     strength: Strength = 1.0
 
@@ -203,6 +238,7 @@ class SimilarityStrategy(StrictModel):
 class TypicalityStrategy(StrictModel):
     """Prefer typical samples: dense regions, measured over K nearest neighbours."""
 
+    accepts: ClassVar[tuple[InputKind, ...]] = ("embeddings",)
     type: Literal["TYPICALITY"]
     strength: Strength = 1.0
     num_nearest_neighbors: Annotated[int, Field(ge=2)] = 20
@@ -220,19 +256,27 @@ SelectionStrategy = Annotated[
 ]
 
 
+def strategy_type(cls: type[StrictModel]) -> str:
+    """The ``type`` name of a strategy (or input) config class, e.g. ``"DIVERSITY"``."""
+    return str(get_args(cls.model_fields["type"].annotation)[0])
+
+
+# The strategy config classes, in the order messages list them.
+STRATEGY_CLASSES: tuple[type[StrictModel], ...] = get_args(get_args(SelectionStrategy)[0])
+
+# How to get an input of a kind, for messages that say how to fix a pair.
+_KIND_HINTS: dict[str, str] = {
+    "queries": "needs query embeddings: set input.tag_name (a tag in .lightly/tags/) or "
+    "input.query_embeddings (a CSV in .lightly/embeddings/)",
+}
+
+
 def allowed_strategies(inp: SelectionInput) -> tuple[str, ...]:
-    """The strategy types that may be used with ``inp``."""
-    if isinstance(inp, EmbeddingsInput):
-        if inp.tag_name is not None or inp.query_embeddings is not None:
-            return ("SIMILARITY",)
-        return ("DIVERSITY", "TYPICALITY")
-    if isinstance(inp, (ScoresInput, RandomInput)):
-        return ("WEIGHTS", "THRESHOLD")
-    if isinstance(inp, PredictionsInput):
-        if inp.name == "CLASS_DISTRIBUTION":
-            return ("BALANCE",)
-        return ("WEIGHTS", "THRESHOLD")
-    return ("WEIGHTS", "THRESHOLD", "BALANCE")
+    """The strategy types that may be used with ``inp``: those accepting a kind it gives."""
+    kinds = set(inp.kinds())
+    return tuple(
+        strategy_type(cls) for cls in STRATEGY_CLASSES if kinds & set(getattr(cls, "accepts", ()))
+    )
 
 
 def input_label(inp: SelectionInput) -> str:
@@ -266,19 +310,13 @@ class StrategyEntry(StrictModel):
             what: str = self.input.type
             if isinstance(self.input, PredictionsInput):
                 what += f" {self.input.name}"
-            elif isinstance(self.input, EmbeddingsInput) and allowed == ("SIMILARITY",):
+            elif isinstance(self.input, EmbeddingsInput) and self.input.kinds() == ("queries",):
                 what += " with a query (tag_name or query_embeddings)"
+            hints = [_KIND_HINTS[k] for k in self.strategy.accepts if k in _KIND_HINTS]
+            fix = f" ({self.strategy.type} {hints[0]})" if hints else ""
             raise ValueError(
                 f"strategy {self.strategy.type} cannot be used with input {what}; "
-                f"allowed: {', '.join(allowed)}"
-            )
-        if isinstance(self.strategy, SimilarityStrategy) and not (
-            isinstance(self.input, EmbeddingsInput)
-            and (self.input.tag_name is not None or self.input.query_embeddings is not None)
-        ):
-            raise ValueError(
-                "SIMILARITY needs query embeddings: set input.tag_name (a tag in "
-                ".lightly/tags/) or input.query_embeddings (a CSV in .lightly/embeddings/)"
+                f"allowed: {', '.join(allowed)}{fix}"
             )
         return self
 
@@ -346,20 +384,39 @@ class SelectionConfig(StrictModel):
     """What to select: ``n_samples`` xor ``proportion_samples``, and the strategies.
 
     Attributes:
-        n_samples: How many samples to pick; ``-1`` picks until every stopping condition is met
-            (or the whole pool, if there is none).
-        proportion_samples: Fraction of the pool to pick, in [0, 1].
+        n_samples: How many samples to pick, at least 1; ``-1`` picks until every stopping
+            condition is met (or the whole pool, if there is none).
+        proportion_samples: Fraction of the pool to pick, in (0, 1].
         strategies: ``{input, strategy}`` pairs; left out, the default recipe is used
             (:func:`default_strategies`).
-        lightly_path_regex: Accepted; refused at selection time (not supported yet).
-        auto_tasks: Accepted; refused at selection time (not supported yet).
+        lightly_path_regex: Accepted; refused by ``load_configs`` (not supported yet).
+        auto_tasks: Accepted; refused by ``load_configs`` (not supported yet).
     """
 
-    n_samples: Annotated[int, Field(ge=-1)] | None = None
-    proportion_samples: Annotated[float, Field(ge=0, le=1)] | None = None
+    n_samples: int | None = None
+    proportion_samples: float | None = None
     strategies: Annotated[list[StrategyEntry], Field(min_length=1)] | None = None
     lightly_path_regex: str | None = None
     auto_tasks: list[AutoTask] | None = None
+
+    @field_validator("n_samples")
+    @classmethod
+    def _count(cls, v: int | None) -> int | None:
+        if v is not None and v < 1 and v != -1:
+            what = "0 would select nothing" if v == 0 else f"got {v}"
+            raise ValueError(
+                f"must be a count of at least 1, or -1 to select until every stopping "
+                f"condition is met (the whole pool when there is none); {what}"
+            )
+        return v
+
+    @field_validator("proportion_samples")
+    @classmethod
+    def _fraction(cls, v: float | None) -> float | None:
+        if v is not None and not 0 < v <= 1:
+            what = "0 would select nothing" if v == 0 else f"got {v}"
+            raise ValueError(f"must be a fraction of the pool in (0, 1], e.g. 0.1 for 10%; {what}")
+        return v
 
     @model_validator(mode="after")
     def _exactly_one_size(self) -> SelectionConfig:

@@ -2,30 +2,36 @@
 
 Both config generations are accepted (reference section 0): the final typed V4 keys and the
 2022 flat keys (``method``, ``stopping_condition``, ...). Keys thresher does not implement yet
-are accepted by the schema and refused by :func:`check_supported` with a clear
-``not supported yet: KEY`` when set to anything but their default, so nothing is silently ignored.
+are accepted by the schema and refused by ``load_configs`` with a clear
+``not supported yet: KEY`` when set to anything but their default (the table is
+:data:`thresher.config.not_yet.NOT_YET`), so nothing is silently ignored.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from thresher.config._base import StrictModel
-from thresher.errors import NotSupportedYetError
 
 
 class CorruptnessCheck(StrictModel):
+    """``worker_config.corruptness_check``: the threshold of the corruption check."""
+
     corruption_threshold: float = Field(0.1, ge=0.0, le=1.0)
 
 
 class InputExpiration(StrictModel):
+    """``worker_config.datasource.input_expiration``: accepted for compatibility, unused."""
+
     min_days_to_expiration: int = Field(0, ge=0)
     handling_strategy: Literal["SKIP", "ABORT"] = "SKIP"
 
 
 class Datasource(StrictModel):
+    """``worker_config.datasource``: the Lightly datasource options (accepted, mostly unused)."""
+
     dataset_id: str = ""
     process_all: bool = False
     enable_datapool_update: bool = True
@@ -36,11 +42,15 @@ class Datasource(StrictModel):
 
 
 class Crops(StrictModel):
+    """``worker_config.crops``: object crops (accepted; object level is not supported yet)."""
+
     enable_upload: bool = True
     enable_upload_for_tasks: list[str] = Field(default_factory=list)
 
 
 class Training(StrictModel):
+    """``worker_config.training``: ``task_name`` for object-level training (not supported yet)."""
+
     task_name: str = ""
 
 
@@ -52,22 +62,30 @@ class StoppingCondition(StrictModel):
 
 
 class ObjectLevel(StrictModel):
+    """2022 ``worker_config.object_level`` (not supported yet)."""
+
     task_name: str = ""
     crop_dataset_name: str = ""
     padding: float = 0.0
 
 
 class ActiveLearning(StrictModel):
+    """2022 ``worker_config.active_learning`` (not supported yet; use a SCORES input)."""
+
     task_name: str = ""
     score_name: str = "uncertainty_margin"
 
 
 class ScorerConfig(StrictModel):
+    """2022 ``worker_config.scorer_config``: accepted for compatibility, unused."""
+
     frequency_penalty: float = 0.25
     min_score: float = 0.9
 
 
 class LegacyDatapool(StrictModel):
+    """2022 ``worker_config.datapool``: accepted for compatibility, unused."""
+
     name: str = ""
     keep_history: bool = True
     dataset_id: str = ""
@@ -146,35 +164,3 @@ class WorkerConfig(StrictModel):
         if v and (v.startswith((".", "/")) or "/" in v or "\\" in v):
             raise ValueError("must be a plain folder name such as 'nightly-2026-11-25'")
         return v
-
-
-# Key path -> (the value that is allowed, a hint). Any other value is refused until it works.
-_NOT_YET: dict[str, tuple[Any, str]] = {
-    "selected_sequence_length": (1, "sequence selection needs video input"),
-    "use_datapool": (False, "datapool runs are planned; run without use_datapool"),
-    "pretagging": (False, "no built-in detector ships offline"),
-    "pretagging_upload": (False, "no built-in detector ships offline"),
-    "pretagging_debug": (False, "no built-in detector ships offline"),
-    "pretagging_config": ("", "no built-in detector ships offline"),
-    "dump_dataset": (False, "copy the files listed in filenames/selected.txt instead"),
-    "upload_dataset": (False, "the platform upload is planned"),
-    "object_level": (None, "object-level selection is planned"),
-    "active_learning": (None, "use a SCORES input in selection_config"),
-    "training.task_name": ("", "object-level training is planned"),
-    "append_weak_labels": (False, "an archive feature"),
-}
-
-
-def _get(obj: Any, path: str) -> Any:
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def check_supported(
-    cfg: WorkerConfig, *, not_yet: dict[str, tuple[Any, str]] | None = None
-) -> None:
-    """Raise NotSupportedYetError for the first key set to a value thresher cannot honour yet."""
-    for path, (allowed, hint) in (not_yet if not_yet is not None else _NOT_YET).items():
-        if _get(cfg, path) != allowed:
-            raise NotSupportedYetError(f"worker_config.{path}", hint)

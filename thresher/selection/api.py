@@ -9,8 +9,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thresher.config._base import parse_config
+from thresher.config.not_yet import check_supported
 from thresher.config.selection import SelectionConfig
-from thresher.errors import ConfigError, InputError, NotSupportedYetError
+from thresher.errors import ConfigError, InputError
 from thresher.selection.combiner import greedy
 from thresher.selection.inputs import SelectionData, resolve
 from thresher.selection.knn import BACKENDS
@@ -24,21 +25,16 @@ def parse_selection_config(
 ) -> SelectionConfig:
     """Validate a selection config and refuse the keys this version does not implement.
 
+    ``load_configs`` does the same for a whole run; this is the edge for callers of
+    :func:`select` that pass a dict.
+
     Raises:
         ConfigError: naming the wrong key.
-        NotSupportedYetError: for ``auto_tasks``, ``lightly_path_regex`` and object-level
-            embeddings (``input.task``).
+        NotSupportedYetError: for a key of :data:`thresher.config.not_yet.NOT_YET`
+            (``auto_tasks``, ``lightly_path_regex``, object-level ``input.task``).
     """
     cfg = parse_config(SelectionConfig, selection_config, "selection_config")
-    if cfg.auto_tasks:
-        raise NotSupportedYetError("selection_config.auto_tasks")
-    if cfg.lightly_path_regex is not None:
-        raise NotSupportedYetError("selection_config.lightly_path_regex")
-    for j, entry in enumerate(cfg.strategies or []):
-        if getattr(entry.input, "task", None) is not None and entry.input.type == "EMBEDDINGS":
-            raise NotSupportedYetError(
-                f"selection_config.strategies[{j}].input.task", "object-level diversity"
-            )
+    check_supported(selection=cfg)
     return cfg
 
 
@@ -129,7 +125,8 @@ def select(
     Raises:
         ConfigError: for a bad config or input values that do not fit it (naming the input).
         InputError: for NaN/inf or mis-shaped embeddings or preselected indices.
-        NotSupportedYetError: for ``auto_tasks``, ``lightly_path_regex``, object level.
+        NotSupportedYetError: for ``auto_tasks``, ``lightly_path_regex``, object level
+            (see :data:`thresher.config.not_yet.NOT_YET`).
 
     Example:
         >>> import numpy as np

@@ -25,12 +25,16 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from thresher.selection.objective import Objective, safe_log
+from thresher.selection.objective import Objective, Pool, safe_log
+
+if TYPE_CHECKING:
+    from thresher.config.selection import BalanceStrategy
+    from thresher.selection.inputs import Resolved
 
 SMOOTHING = 1.0
 
@@ -128,3 +132,11 @@ class BalanceObjective(Objective):
     def observe_many(self, rows: NDArray[np.int64]) -> None:
         """Add the preselected class mass to the counts."""
         self.counts += self.mass[rows].sum(axis=0)
+
+
+def build(cfg: BalanceStrategy, r: Resolved, pool: Pool) -> Objective:
+    """The registry's builder: BALANCE over categories or class distributions."""
+    assert r.values is not None
+    if r.kind == "categorical":
+        return BalanceObjective.from_labels(r.values, cfg.target, cfg.distribution, cfg.strength)
+    return BalanceObjective(r.values, r.classes, cfg.target, cfg.distribution, cfg.strength)

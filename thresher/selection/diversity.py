@@ -20,14 +20,18 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from thresher.selection._device import cuda_available
 from thresher.selection.knn import Backend, knn
-from thresher.selection.objective import Objective, safe_log
+from thresher.selection.objective import Objective, Pool, safe_log
+
+if TYPE_CHECKING:
+    from thresher.config.selection import DiversityStrategy
+    from thresher.selection.inputs import Resolved
 
 
 def _cuda_tensor(x: NDArray[np.float32]) -> Any:
@@ -138,3 +142,14 @@ class DiversityObjective(Objective):
         np.minimum(self.min_dist, d[:, 0], out=self.min_dist)
         self.min_dist[rows] = 0.0
         self.chosen.extend(rows.tolist())
+
+
+def build(cfg: DiversityStrategy, r: Resolved, pool: Pool) -> Objective:
+    """The registry's builder: a DIVERSITY objective over the pool's embeddings."""
+    return DiversityObjective(
+        pool.embeddings,
+        cfg.strength,
+        cfg.stopping_condition_minimum_distance,
+        sq_norms=pool.sq_norms(),
+        backend=cast(Backend, pool.backend),
+    )

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thresher.config.selection import (
+    STRATEGY_CLASSES,
     EmbeddingsInput,
     MetadataInput,
     PredictionsInput,
@@ -28,9 +29,13 @@ from thresher.config.selection import (
     ScoresInput,
     SelectionInput,
     input_label,
+    strategy_type,
 )
-from thresher.errors import ConfigError, NotSupportedYetError
+from thresher.errors import ConfigError
 from thresher.storage.predictions import TaskPredictions
+
+# strategy type -> the input kinds it accepts, as its config class declares them.
+_ACCEPTS = {strategy_type(c): tuple(getattr(c, "accepts", ())) for c in STRATEGY_CLASSES}
 
 
 @dataclass
@@ -92,14 +97,15 @@ def _is_numeric(arr: NDArray[Any]) -> bool:
 def resolve(inp: SelectionInput, strategy: str, data: SelectionData) -> Resolved:
     """The values of ``inp`` for use with ``strategy``.
 
+    The config already checked that the pair is allowed (``StrategyEntry``); a METADATA input
+    resolves to categories for a strategy that accepts them, else to numbers.
+
     Raises:
         ConfigError: naming the input when its values are missing, mis-shaped or not finite.
     """
     label = input_label(inp)
     n = data.n
     if isinstance(inp, EmbeddingsInput):
-        if inp.task is not None:
-            raise NotSupportedYetError("selection_config.strategies.input.task", "object level")
         key = inp.tag_name if inp.tag_name is not None else inp.query_embeddings
         if key is None:
             return Resolved("embeddings")
@@ -148,10 +154,10 @@ def resolve(inp: SelectionInput, strategy: str, data: SelectionData) -> Resolved
         arr = np.asarray(data.metadata[inp.key])
         if arr.shape != (n,):
             raise ConfigError(f"{label}: expected {n} values, got shape {arr.shape}")
-        if strategy == "BALANCE":
+        if "categorical" in _ACCEPTS[strategy]:
             if arr.dtype.kind == "f":
                 raise ConfigError(
-                    f"{label}: BALANCE needs categorical metadata; {inp.key!r} is numeric"
+                    f"{label}: {strategy} needs categorical metadata; {inp.key!r} is numeric"
                 )
             return Resolved("categorical", arr.astype(object))
         if not _is_numeric(arr):

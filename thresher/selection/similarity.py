@@ -14,11 +14,17 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 from numpy.typing import NDArray
 
 from thresher.selection.knn import Backend, knn
-from thresher.selection.objective import Objective, safe_log
+from thresher.selection.objective import Objective, Pool, safe_log
+
+if TYPE_CHECKING:
+    from thresher.config.selection import SimilarityStrategy
+    from thresher.selection.inputs import Resolved
 
 
 class SimilarityObjective(Objective):
@@ -49,3 +55,14 @@ class SimilarityObjective(Objective):
     def static(self) -> NDArray[np.float64]:
         """Constant log-similarity times strength."""
         return self._log
+
+
+def build(cfg: SimilarityStrategy, r: Resolved, pool: Pool) -> Objective:
+    """The registry's builder: SIMILARITY to the resolved query embeddings."""
+    assert r.values is not None
+    return SimilarityObjective(
+        pool.embeddings,
+        np.asarray(r.values, np.float32),
+        cfg.strength,
+        backend=cast(Backend, pool.backend),
+    )

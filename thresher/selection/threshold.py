@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from thresher.selection.objective import Objective
+from thresher.selection.objective import Objective, Pool
+
+if TYPE_CHECKING:
+    from thresher.config.selection import ThresholdStrategy
+    from thresher.selection.inputs import Resolved
 
 OPERATIONS: dict[str, Callable[[Any, Any], Any]] = {
     "SMALLER": operator.lt,
@@ -43,3 +47,9 @@ class ThresholdObjective(Objective):
     def keep(self) -> NDArray[np.bool_]:
         """The samples that pass the threshold."""
         return self._mask
+
+
+def build(cfg: ThresholdStrategy, r: Resolved, pool: Pool) -> Objective:
+    """The registry's builder: a THRESHOLD filter over a numeric input."""
+    assert r.values is not None
+    return ThresholdObjective(r.values, cfg.threshold, cfg.operation)

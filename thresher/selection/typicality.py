@@ -20,11 +20,17 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 from numpy.typing import NDArray
 
 from thresher.selection.knn import Backend, knn
-from thresher.selection.objective import Objective, safe_log
+from thresher.selection.objective import Objective, Pool, safe_log
+
+if TYPE_CHECKING:
+    from thresher.config.selection import TypicalityStrategy
+    from thresher.selection.inputs import Resolved
 
 REFERENCE_SIZE = 20_000
 PAIR_BUDGET = 10**10
@@ -103,3 +109,18 @@ class TypicalityObjective(Objective):
     def static(self) -> NDArray[np.float64]:
         """Constant log-typicality times strength."""
         return self._log
+
+
+def build(cfg: TypicalityStrategy, r: Resolved, pool: Pool) -> Objective:
+    """The registry's builder: TYPICALITY; strategies with the same K share one kNN search."""
+    key = f"typicality:{cfg.num_nearest_neighbors}"
+    if key not in pool.cache:
+        pool.cache[key] = typicality(
+            pool.embeddings,
+            cfg.num_nearest_neighbors,
+            seed=pool.seed,
+            backend=cast(Backend, pool.backend),
+        )
+    return TypicalityObjective(
+        pool.cache[key], cfg.strength, cfg.stopping_condition_minimum_typicality
+    )

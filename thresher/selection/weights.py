@@ -15,10 +15,16 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
 
-from thresher.selection.objective import Objective, minmax_weights, safe_log
+from thresher.selection.objective import Objective, Pool, minmax_weights, safe_log
+
+if TYPE_CHECKING:
+    from thresher.config.selection import WeightsStrategy
+    from thresher.selection.inputs import Resolved
 
 
 class WeightsObjective(Objective):
@@ -73,3 +79,19 @@ class WeightsObjective(Objective):
     def observe_many(self, rows: NDArray[np.int64]) -> None:
         """Add the preselected values to the running sum."""
         self.total += float(self.values[rows].sum())
+
+
+def build(cfg: WeightsStrategy, r: Resolved, pool: Pool) -> Objective:
+    """The registry's builder: WEIGHTS over a numeric input, sum conditions merged."""
+    assert r.values is not None
+    max_sum = cfg.stopping_condition_max_sum
+    min_sum = None
+    if cfg.target_range is not None:
+        min_sum = cfg.target_range.min_sum
+        if cfg.target_range.max_sum is not None:
+            max_sum = (
+                cfg.target_range.max_sum
+                if max_sum is None
+                else min(max_sum, cfg.target_range.max_sum)
+            )
+    return WeightsObjective(r.values, cfg.strength, max_sum=max_sum, min_sum=min_sum)
