@@ -1,4 +1,5 @@
-"""Synthetic run data for the report tests: clustered embeddings and generated images."""
+"""Synthetic run data for the report tests: clustered embeddings, generated images, and the
+selection inputs' distributions made by the real producer (``report_distributions``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,36 @@ import numpy as np
 from PIL import Image
 
 from thresher.reports import ReportInputs
+from thresher.selection import report_distributions
+from thresher.storage.predictions import TaskPredictions
+
+#: Strategies whose inputs cover every distribution kind and every report_v2 place.
+STRATEGIES = [
+    {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}},
+    {"input": {"type": "METADATA", "key": "lightly.sharpness"}, "strategy": {"type": "WEIGHTS"}},
+    {
+        "input": {"type": "METADATA", "key": "weather"},
+        "strategy": {"type": "BALANCE", "distribution": "UNIFORM"},
+    },
+    {"input": {"type": "METADATA", "key": "temp"}, "strategy": {"type": "WEIGHTS"}},
+    {
+        "input": {"type": "SCORES", "task": "clf", "score": "uncertainty_margin"},
+        "strategy": {"type": "WEIGHTS"},
+    },
+    {
+        "input": {"type": "PREDICTIONS", "task": "clf", "name": "CLASS_DISTRIBUTION"},
+        "strategy": {"type": "BALANCE", "distribution": "UNIFORM"},
+    },
+    {
+        "input": {
+            "type": "PREDICTIONS",
+            "task": "clf",
+            "name": "CATEGORY_COUNT",
+            "categories": ["cat"],
+        },
+        "strategy": {"type": "WEIGHTS"},
+    },
+]
 
 
 def clustered_embeddings(n: int, dim: int = 8, k: int = 4, seed: int = 0) -> np.ndarray:
@@ -44,39 +75,45 @@ def make_image(name: str) -> Image.Image:
     return img
 
 
+def selection_inputs(x: np.ndarray, filenames: list[str], seed: int = 0) -> dict:
+    """What ``gather_inputs`` would hand ``select()``: metadata, scores and predictions."""
+    n = len(x)
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 3, size=(n, 2)).astype(np.int32)  # cats and dogs per image
+    probs = rng.dirichlet([1.0, 1.0], size=n).astype(np.float32)
+    preds = TaskPredictions(
+        task="clf",
+        task_type="object-detection",
+        category_ids=np.array([0, 1]),
+        category_names=["cat", "dog"],
+        class_distribution=probs,
+        category_counts=counts,
+        scores={"uncertainty_margin": (1 - np.abs(probs[:, 0] - probs[:, 1])).astype(np.float32)},
+        has_predictions=np.ones(n, bool),
+    )
+    weather = np.array(["sunny", "rainy", "snowy"], dtype=object)[rng.integers(0, 3, size=n)]
+    return {
+        "embeddings": x,
+        "filenames": filenames,
+        "scores": {},
+        "predictions": {"clf": preds},
+        "metadata": {
+            "lightly.sharpness": rng.gamma(2.0, 1.0, size=n),
+            "weather": weather,
+            "temp": rng.normal(15.0, 5.0, size=n),
+        },
+        "queries": {},
+    }
+
+
 def synthetic_inputs(n: int = 300, n_selected: int = 40, seed: int = 0) -> ReportInputs:
     """A complete, consistent ReportInputs for a run over ``n`` embedded images."""
     x = clustered_embeddings(n, seed=seed)
     sel = farthest_point_selection(x, n_selected)
     filenames = [f"images/cluster_ä/img_{i:04d}.jpg" for i in range(n)]
     filenames[1] = "images/broken_ünïcødé_名前.jpg"
-    rng = np.random.default_rng(seed)
-    sharp = rng.gamma(2.0, 1.0, size=n)
-    edges = np.linspace(0, float(sharp.max()), 11)
-
-    def numeric(v: np.ndarray) -> dict:
-        c, _ = np.histogram(v, bins=edges)
-        return {
-            "counts": c.tolist(),
-            "metrics": {
-                "mean": float(v.mean()),
-                "std": float(v.std()),
-                "min": float(v.min()),
-                "median": float(np.median(v)),
-                "max": float(v.max()),
-            },
-        }
-
-    rand = rng.choice(n, n_selected, replace=False)
-    weather = np.array(["sunny", "rainy", "snowy"])[rng.integers(0, 3, size=n)]
-
-    def categorical(v: np.ndarray) -> dict:
-        cats, counts = np.unique(v, return_counts=True)
-        return {
-            "counts": {str(c): int(k) for c, k in zip(cats, counts, strict=True)},
-            "metrics": {"giniImbalance": 0.1, "normalizedEntropy": float("nan")},
-        }
-
+    config = {"n_samples": n_selected, "strategies": STRATEGIES}
+    distributions = report_distributions(config, selection_inputs(x, filenames, seed), sel, seed)
     corrupt = {f"bad/file_{i}.png": "image file is truncated" for i in range(3)}
     duplicates = {f"dup/copy_{i}.jpg": filenames[i] for i in range(5)}
     start = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -85,21 +122,17 @@ def synthetic_inputs(n: int = 300, n_selected: int = 40, seed: int = 0) -> Repor
         started_at=start,
         ended_at=start + dt.timedelta(seconds=95.5),
         stage_seconds={
-            "list": 0.1,
+            "startup": 4.0,
+            "list_input": 0.1,
             "corruption_check": 3.2,
-            "dedupe": 0.1,
+            "deduplicate": 0.1,
             "embed": 40.0,
             "select": 0.3,
         },
         versions={"thresher": "0.1.0", "torch": "2.14.1", "model": "efficientnet-lite0"},
         config={
             "worker_config": {"enable_corruptness_check": True, "remove_exact_duplicates": True},
-            "selection_config": {
-                "n_samples": n_selected,
-                "strategies": [
-                    {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}
-                ],
-            },
+            "selection_config": config,
             "lightly_config": {"seed": 0, "loader": {"batch_size": 16}},
         },
         input_url="file:///data/input",
@@ -117,22 +150,10 @@ def synthetic_inputs(n: int = 300, n_selected: int = 40, seed: int = 0) -> Repor
         corrupt=corrupt,
         duplicates=duplicates,
         load_image=make_image,
-        distributions={
-            "METADATA lightly.sharpness": {
-                "type": "numeric",
-                "bins": edges.tolist(),
-                "range": [0.0, float(edges[-1])],
-                "input": numeric(sharp),
-                "selected": numeric(sharp[sel]),
-                "random": numeric(sharp[rand]),
-            },
-            "METADATA weather": {
-                "type": "categorical",
-                "input": categorical(weather),
-                "selected": categorical(weather[sel]),
-                "random": categorical(weather[rand]),
-            },
-            "SCORES my_task/uncertainty_margin": {"type": "mystery", "input": {"x": [1, 2]}},
-        },
-        strategies=[{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+        distributions=distributions,
+        strategies=STRATEGIES,
+        device="CPU: Test CPU 9000 (2 cores)",
+        command_line="thresher run /data/input --n-samples 40",
+        notes=["Asked for 500 samples but only 300 images were usable: all 300 are selected."],
+        model_description="efficientnet-lite0 (ImageNet-pretrained; no checkpoint or training set)",
     )

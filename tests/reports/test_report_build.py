@@ -13,6 +13,7 @@ import pytest
 from report_synthetic import synthetic_inputs
 
 from thresher.reports import ReportInputs, build_report
+from thresher.selection.report import load_distributions
 
 needs_poppler = pytest.mark.skipif(
     shutil.which("pdfinfo") is None or shutil.which("pdftoppm") is None,
@@ -44,9 +45,19 @@ def test_general_information(built):
     gi = report["generalInformation"]
     run = gi["runInformation"]
     assert run["runId"] == "run-0001"
-    assert run["totalProcessingTimeS"] == pytest.approx(95.5)
-    assert run["endTimestamp"] - run["startTimestamp"] in (95, 96)
+    # The report stage began 95.5 s after the start; the report's own time comes on top.
+    report_s = report["stageSeconds"]["report"]
+    assert 0 < report_s < 60
+    assert run["totalProcessingTimeS"] == pytest.approx(95.5 + report_s)
+    assert run["endTimestamp"] - run["startTimestamp"] == int(95.5 + report_s)
     assert run["startTime"].startswith("2024-05-01T12:00:00")
+    assert run["device"] == inputs.device and run["commandLine"] == inputs.command_line
+    assert run["modelDescription"] == inputs.model_description
+    assert report["notes"] == inputs.notes
+    # The grid on page 1: the first picks, in pick order.
+    shown = gi["selectedImages"]["shown"]
+    assert gi["selectedImages"]["nSelected"] == 40 and len(shown) == 30
+    assert shown == [inputs.filenames[i] for i in inputs.selected[:30]]
     sizes = gi["datasetInformation"]["datasetSizes"]
     # 300 embedded + 3 corrupt + 5 duplicates + 2 filtered = 310 input files.
     assert sizes == {
@@ -69,11 +80,22 @@ def test_general_information(built):
         assert e["distance"] == pytest.approx(d, abs=1e-4)
 
 
+def test_timing_adds_up_to_the_wall_clock(built):
+    inputs, report, _ = built
+    rows = report["stageSeconds"]
+    # The given steps in order (startup first), then the report's own time, then the rest.
+    assert list(rows) == [*inputs.stage_seconds, "report", "other"]
+    assert {k: rows[k] for k in inputs.stage_seconds} == inputs.stage_seconds
+    # 4 + 0.1 + 3.2 + 0.1 + 40 + 0.3 = 47.7 s of steps in 95.5 s before the report began.
+    assert rows["other"] == pytest.approx(95.5 - 47.7)
+    total = report["generalInformation"]["runInformation"]["totalProcessingTimeS"]
+    assert sum(rows.values()) == pytest.approx(total)
+
+
 def test_run_metadata_is_copied(built):
     inputs, report, _ = built
     assert report["config"] == inputs.config
     assert report["versions"] == inputs.versions
-    assert report["stageSeconds"] == inputs.stage_seconds
     assert report["strategies"] == inputs.strategies
     assert report["corruptSamples"] == inputs.corrupt
     assert report["duplicateSamples"]["nTotal"] == 5
@@ -103,24 +125,38 @@ def test_embedding_information(built):
 
 def test_distributions_are_placed_report_v2_style(built):
     inputs, report, _ = built
-    da = report["datasetAnalysis"]
-    meta = da["metadataInformation"]
-    sharp = meta["lightlyNumeric"]["lightly.sharpness"]
-    assert (
-        sharp["input"]["counts"]
-        == inputs.distributions["METADATA lightly.sharpness"]["input"]["counts"]
-    )
-    weather = meta["customCategorical"]["weather"]
-    assert weather["selected"]["metrics"]["normalizedEntropy"] is None  # NaN -> null
-    task = da["predictionTaskInformation"]["my_task"]
-    assert task["activeLearningScoreDistributions"]["uncertainty_margin"]["type"] == "mystery"
-    assert set(da["distributionLocations"]) == set(inputs.distributions)
+    locations = report["datasetAnalysis"]["distributionLocations"]
+    task = ["datasetAnalysis", "predictionTaskInformation", "clf"]
+    meta = ["datasetAnalysis", "metadataInformation"]
+    assert [loc["path"] for loc in locations] == [
+        [*meta, "lightlyNumeric", "lightly.sharpness"],
+        [*meta, "customCategorical", "weather"],
+        [*meta, "customNumeric", "temp"],
+        [*task, "activeLearningScoreDistributions", "uncertainty_margin"],
+        [*task, "categoryDistribution"],
+        [*task, "categoryToCountsPerSample", "cat"],
+    ]
+    assert [loc["kind"] for loc in locations] == [d.kind for d in inputs.distributions]
+    for loc, dist in zip(locations, inputs.distributions, strict=True):
+        node = report
+        for key in loc["path"]:
+            node = node[key]
+        assert load_distributions([node]) == [dist]  # the producer's numbers, unchanged
+        assert loc["plot"] == f"plots/{loc['plotName']}.png"
+    sharp = report["datasetAnalysis"]["metadataInformation"]["lightlyNumeric"]["lightly.sharpness"]
+    # report_v2's NumericDistributionPerSet: a bin count and a range, 20 counts per set.
+    assert sharp["bins"] == 20 and len(sharp["range"]) == 2
+    assert sum(sharp["input"]["counts"]) == 300 and sum(sharp["selected"]["counts"]) == 40
+    classes = report["datasetAnalysis"]["predictionTaskInformation"]["clf"]["categoryDistribution"]
+    assert set(classes["input"]["counts"]) == {"cat", "dog"}
+    assert set(classes["input"]["metrics"]) == {"giniImbalance", "normalizedEntropy"}
 
 
 def test_plots_are_written(built):
     _, report, out = built
     names = set(report["plots"])
     assert {
+        "selected_grid",
         "sizes",
         "distance_distr_before",
         "distance_distr_after",
@@ -129,9 +165,53 @@ def test_plots_are_written(built):
         "nearest_neighbor_distances",
         "examples_0",
     } <= names
-    assert sum(n.startswith("distribution_") for n in names) == 3
+    assert {n for n in names if n.startswith("distribution_")} == {
+        f"distribution_{i}" for i in range(6)
+    }
     for rel in report["plots"].values():
         assert (out / rel).stat().st_size > 1000
+
+
+def _pdf_pages_text(pdf):
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return text.split("\f")
+
+
+def _pages_with_images(pdf):
+    listing = subprocess.run(
+        ["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
+    return {int(line.split()[0]) for line in listing if line.strip()}
+
+
+@needs_poppler
+def test_pdf_pages_show_what_they_promise(built):
+    _, report, out = built
+    pages = _pdf_pages_text(out / "report.pdf")
+    images = _pages_with_images(out / "report.pdf")
+    first = pages[0]
+    for text in (
+        "Asked for 500 samples",
+        "efficientnet-lite0",
+        "Test CPU 9000",
+        "thresher run /data/input",
+        "Selected 40 of 310",
+        "in pick order",
+    ):
+        assert text in first, text
+    assert 1 in images  # the grid of selected images
+    # Every distribution's heading sits on a page with an image: its plot, never a table.
+    for loc in report["datasetAnalysis"]["distributionLocations"]:
+        page = next(i for i, t in enumerate(pages, 1) if loc["label"] in t)
+        assert page in images, loc["label"]
+    # The raw configuration is the appendix, the last page; the timing table has the report.
+    appendix = next(i for i, t in enumerate(pages) if "Appendix: effective configuration" in t)
+    assert appendix > next(i for i, t in enumerate(pages) if "Corrupt files and duplicates" in t)
+    assert not any('"worker_config"' in t for t in pages[:appendix])
+    timing = next(t for t in pages if "Time per step" in t)
+    assert "report" in timing and "total (wall clock)" in timing
 
 
 @needs_poppler
@@ -178,7 +258,7 @@ def _tiny(n: int, n_selected: int, **kw) -> ReportInputs:
         sizes=sizes,
         corrupt={"bad.png": "truncated"},
         duplicates={},
-        distributions={},
+        distributions=[],
         strategies=[],
         load_image=None,
     )

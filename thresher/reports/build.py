@@ -10,21 +10,31 @@ Example:
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 import json
 import math
 import pathlib
-import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
-from thresher.reports import figures, metrics
+from thresher.reports import figures
+from thresher.reports.distances import distance_histograms
+from thresher.reports.neighbors import embedding_statistics, selected_removed_examples
+from thresher.reports.pca import pca_2d
 from thresher.reports.pdf import write_pdf
+from thresher.reports.sizes import dataset_sizes
+from thresher.reports.stats import is_normalized, subsample
+from thresher.selection.report import (
+    CategoricalDistribution,
+    Distribution,
+    dump_distributions,
+)
 
 #: Most input / selected points stored (and drawn) in the PCA map.
 MAX_SCATTER_POINTS = 5000
@@ -32,7 +42,10 @@ MAX_SCATTER_POINTS = 5000
 #: Most duplicate pairs listed in report.json (the full list is in filenames/duplicate.txt).
 MAX_DUPLICATE_EXAMPLES = 1000
 
-REPORT_FORMAT_VERSION = 1
+#: Selected images shown as thumbnails on the first page (the first picks, in pick order).
+MAX_GRID_IMAGES = 30
+
+REPORT_FORMAT_VERSION = 2
 
 
 @dataclass
@@ -41,9 +54,9 @@ class ReportInputs:
 
     Attributes:
         run_id: The run's id.
-        started_at: Start time, timezone-aware (a naive time is taken as UTC).
-        ended_at: End time.
-        stage_seconds: Seconds per stage, e.g. ``{"embed": 40.0}``.
+        started_at: When the run started, timezone-aware (a naive time is taken as UTC).
+        ended_at: When the report stage started; the report adds its own time to it.
+        stage_seconds: Seconds per step in run order, e.g. ``{"startup": 3.1, "embed": 40.0}``.
         versions: Package and model versions, e.g. ``{"thresher": "0.1.0"}``.
         config: ``{"worker_config", "selection_config", "lightly_config"}``, JSON-safe.
         input_url: The INPUT location, already scrubbed of secrets.
@@ -55,11 +68,15 @@ class ReportInputs:
         corrupt: Corrupt filename -> reason.
         duplicates: Duplicate filename -> the kept original's filename.
         load_image: Opens a file by relative name for thumbnails; None for no thumbnails.
-        distributions: report_v2-style distributions keyed by readable input name.
+        distributions: The selection's input distributions (``report_distributions``).
         seed: Seed of every subsample in the report.
         n_example_images: Number of selected-vs-removed pairs shown.
         memory_requirement_in_GB: Memory bound of the pairwise-distance block.
         strategies: The effective selection strategies, for display.
+        device: What computed, e.g. ``"CPU: Intel Xeon (2 cores)"``.
+        command_line: How the run was started.
+        notes: Sentences the user must see on page 1.
+        model_description: The model that embedded, and why that one.
     """
 
     run_id: str
@@ -67,23 +84,27 @@ class ReportInputs:
     ended_at: dt.datetime
     stage_seconds: dict[str, float]
     versions: dict[str, str]
-    config: dict
+    config: dict[str, Any]
     input_url: str
     sizes: dict[str, int]
     filenames: list[str]
-    embeddings: np.ndarray
-    selected: np.ndarray
+    embeddings: NDArray[Any]
+    selected: NDArray[np.integer[Any]]
     corrupt: dict[str, str]
     duplicates: dict[str, str]
     load_image: Callable[[str], Image.Image] | None
-    distributions: dict[str, dict]
+    distributions: list[Distribution]
     seed: int = 0
     n_example_images: int = 6
     memory_requirement_in_GB: float = 2.0
-    strategies: list[dict] = field(default_factory=list)
+    strategies: list[dict[str, Any]] = field(default_factory=list)
+    device: str = ""
+    command_line: str = ""
+    notes: list[str] = field(default_factory=list)
+    model_description: str = ""
 
 
-def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict:
+def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     """Write ``out_dir/report.json``, ``out_dir/report.pdf`` and ``out_dir/plots/*.png``.
 
     Args:
@@ -97,12 +118,17 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict:
         ValueError: If the inputs are inconsistent (sizes that do not add up, embeddings that
             do not match the filenames, selected indices out of range or repeated).
     """
+    t0 = time.perf_counter()
     out_dir = pathlib.Path(out_dir)
     x, sel = _validate(inputs)
     # Figures are drawn from the JSON-safe numbers, so the PDF shows exactly what the JSON holds.
-    report = _json_safe(_compute(inputs, x, sel))
+    report: dict[str, Any] = _json_safe(_compute(inputs, x, sel))
     plots = _draw(report, inputs, out_dir / "plots")
     report["plots"] = {k: p.relative_to(out_dir).as_posix() for k, p in plots.items()}
+    for loc in report["datasetAnalysis"]["distributionLocations"]:
+        loc["plot"] = report["plots"][loc["plotName"]]
+    # The report's own time runs to here; writing the files below takes well under a second.
+    _add_timing(report, inputs, time.perf_counter() - t0)
     text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(text + "\n", encoding="utf-8")
@@ -113,8 +139,8 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def _validate(inputs: ReportInputs) -> tuple[np.ndarray, np.ndarray]:
-    metrics.dataset_sizes(inputs.sizes)
+def _validate(inputs: ReportInputs) -> tuple[NDArray[Any], NDArray[np.int64]]:
+    dataset_sizes(inputs.sizes)
     x = np.asarray(inputs.embeddings)
     if x.ndim == 1 and x.size == 0:
         x = x.reshape(0, 0)
@@ -143,13 +169,13 @@ def _utc(t: dt.datetime) -> dt.datetime:
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
 
 
-def _compute(inputs: ReportInputs, x: np.ndarray, sel: np.ndarray) -> dict[str, Any]:
-    start, end = _utc(inputs.started_at), _utc(inputs.ended_at)
-    sizes = metrics.dataset_sizes(inputs.sizes)
-    normalized = metrics.is_normalized(x) if x.size else True
+def _compute(inputs: ReportInputs, x: NDArray[Any], sel: NDArray[np.int64]) -> dict[str, Any]:
+    start = _utc(inputs.started_at)
+    sizes = dataset_sizes(inputs.sizes)
+    normalized = is_normalized(x) if x.size else True
     seed = int(inputs.seed)
 
-    hists = metrics.distance_histograms(
+    hists = distance_histograms(
         x,
         sel,
         memory_requirement_in_GB=inputs.memory_requirement_in_GB,
@@ -159,12 +185,12 @@ def _compute(inputs: ReportInputs, x: np.ndarray, sel: np.ndarray) -> dict[str, 
     emb_info: dict[str, Any] = {
         "embeddingDimension": int(x.shape[1]) if x.ndim == 2 else 0,
         "normalized": bool(normalized),
-        **metrics.embedding_statistics(x, sel, seed=seed, normalized=normalized),
+        **embedding_statistics(x, sel, seed=seed, normalized=normalized),
     }
     if len(x):
-        xy, ratio = metrics.pca_2d(x, seed=seed)
-        shown_in = metrics.subsample(len(x), MAX_SCATTER_POINTS, seed)
-        shown_sel = sel[metrics.subsample(len(sel), MAX_SCATTER_POINTS, seed + 1)]
+        xy, ratio = pca_2d(x, seed=seed)
+        shown_in = subsample(len(x), MAX_SCATTER_POINTS, seed)
+        shown_sel = sel[subsample(len(sel), MAX_SCATTER_POINTS, seed + 1)]
         emb_info["scatterPlotData"] = {
             "pcaEmbeddingData": {
                 "input2dEmbeddings": np.round(xy[shown_in], 5).tolist(),
@@ -176,32 +202,35 @@ def _compute(inputs: ReportInputs, x: np.ndarray, sel: np.ndarray) -> dict[str, 
                 "selectedSubsampled": bool(len(shown_sel) < len(sel)),
             }
         }
-    examples = metrics.selected_removed_examples(
+    examples = selected_removed_examples(
         x, sel, inputs.filenames, int(inputs.n_example_images), seed=seed
     )
-    duration = (end - start).total_seconds()
     dup_items = sorted(inputs.duplicates.items())
     analysis: dict[str, Any] = {"embeddingInformation": emb_info}
-    analysis.update(_place_distributions(inputs.distributions))
+    analysis.update(place_distributions(inputs.distributions))
     return {
         "reportFormatVersion": REPORT_FORMAT_VERSION,
+        "notes": list(inputs.notes),
         "generalInformation": {
             "workerInformation": {"buildVersion": inputs.versions.get("thresher")},
             "runInformation": {
                 "runId": inputs.run_id,
                 "startTimestamp": int(start.timestamp()),
-                "endTimestamp": int(end.timestamp()),
                 "startTime": start.isoformat(),
-                "endTime": end.isoformat(),
-                "totalProcessingTimeS": duration,
                 "inputUrl": inputs.input_url,
+                "commandLine": inputs.command_line,
+                "device": inputs.device,
+                "modelDescription": inputs.model_description,
             },
             "datasetInformation": {"datasetSizes": sizes, "inputUrl": inputs.input_url},
+            "selectedImages": {
+                "nSelected": len(sel),
+                "shown": [inputs.filenames[int(i)] for i in sel[:MAX_GRID_IMAGES]],
+            },
             "selectedAndRemovedImageExamples": examples,
         },
         "datasetAnalysis": analysis,
         "distanceHistograms": hists,
-        "stageSeconds": {k: float(v) for k, v in inputs.stage_seconds.items()},
         "versions": dict(inputs.versions),
         "config": copy.deepcopy(inputs.config),
         "strategies": copy.deepcopy(list(inputs.strategies)),
@@ -215,70 +244,97 @@ def _compute(inputs: ReportInputs, x: np.ndarray, sel: np.ndarray) -> dict[str, 
     }
 
 
-def _place_distributions(distributions: dict[str, dict]) -> dict[str, Any]:
-    """Sort the selection engine's distributions into report_v2's sections.
+def _add_timing(report: dict[str, Any], inputs: ReportInputs, report_seconds: float) -> None:
+    """End time, total and the time per step, with the report's own time and the rest.
 
-    ``"METADATA lightly.x"`` numeric -> ``metadataInformation.lightlyNumeric``, other metadata
-    -> ``customNumeric`` / ``customCategorical``; ``"SCORES task/score"`` ->
-    ``predictionTaskInformation.task.activeLearningScoreDistributions.score``;
-    ``"PREDICTIONS task CLASS_DISTRIBUTION"`` -> ``predictionTaskInformation.task
-    .categoryDistribution``; anything else -> ``otherDistributions``. ``distributionLocations``
-    maps each name to its JSON path.
+    ``stageSeconds`` holds the given steps, ``report`` and ``other`` (time outside every
+    step: bookkeeping between stages), so that its values add up to
+    ``runInformation.totalProcessingTimeS``, the wall-clock time from start to now.
     """
-    meta: dict[str, dict] = {"lightlyNumeric": {}, "customNumeric": {}, "customCategorical": {}}
-    tasks: dict[str, dict] = {}
-    other: dict[str, Any] = {}
-    where: dict[str, str] = {}
-    for name, dist in distributions.items():
-        d = copy.deepcopy(dist)
-        kind = d.get("type") if isinstance(d, dict) else None
-        head, _, rest = str(name).partition(" ")
-        rest = rest.strip()
-        if head == "METADATA" and rest and kind in ("numeric", "categorical"):
-            group = (
-                "customCategorical"
-                if kind == "categorical"
-                else ("lightlyNumeric" if rest.startswith("lightly.") else "customNumeric")
-            )
-            meta[group][rest] = d
-            where[name] = f"datasetAnalysis.metadataInformation.{group}.{rest}"
-        elif head == "SCORES" and "/" in rest:
-            task, score = rest.split("/", 1)
-            t = tasks.setdefault(task, {})
-            t.setdefault("activeLearningScoreDistributions", {})[score] = d
-            where[name] = (
-                f"datasetAnalysis.predictionTaskInformation.{task}"
-                f".activeLearningScoreDistributions.{score}"
-            )
-        elif head == "PREDICTIONS" and rest:
-            task, _, what = rest.partition(" ")
-            t = tasks.setdefault(task, {})
-            if what.strip() in ("", "CLASS_DISTRIBUTION"):
-                t["categoryDistribution"] = d
-                where[name] = (
-                    f"datasetAnalysis.predictionTaskInformation.{task}.categoryDistribution"
-                )
-            else:
-                t.setdefault("otherDistributions", {})[what.strip()] = d
-                where[name] = (
-                    f"datasetAnalysis.predictionTaskInformation.{task}.otherDistributions"
-                    f".{what.strip()}"
-                )
+    start = _utc(inputs.started_at)
+    end = _utc(inputs.ended_at) + dt.timedelta(seconds=report_seconds)
+    wall = (end - start).total_seconds()
+    rows = {k: float(v) for k, v in inputs.stage_seconds.items()}
+    rows["report"] = float(report_seconds)
+    rest = wall - sum(rows.values())
+    if rest > 0:
+        rows["other"] = rest
+    run = report["generalInformation"]["runInformation"]
+    run.update(
+        endTimestamp=int(end.timestamp()),
+        endTime=end.isoformat(),
+        totalProcessingTimeS=max(wall, sum(rows.values())),
+    )
+    report["stageSeconds"] = rows
+
+
+def distribution_path(dist: Distribution) -> list[str]:
+    """Where a distribution sits in report.json, as report_v2 places it (a list of keys).
+
+    - METADATA: ``datasetAnalysis.metadataInformation.{lightlyNumeric | customNumeric |
+      customCategorical}.<key>``
+    - SCORES: ``datasetAnalysis.predictionTaskInformation.<task>
+      .activeLearningScoreDistributions.<score>``
+    - PREDICTIONS CLASS_DISTRIBUTION: ``... .<task>.categoryDistribution``
+    - PREDICTIONS CATEGORY_COUNT: ``... .<task>.categoryToCountsPerSample.<categories joined
+      by "+", or "(all)">``
+    """
+    if dist.input_type == "METADATA":
+        if isinstance(dist, CategoricalDistribution):
+            group = "customCategorical"
         else:
-            other[str(name)] = d
-            where[name] = f"datasetAnalysis.otherDistributions.{name}"
-    out: dict[str, Any] = {"metadataInformation": meta, "predictionTaskInformation": tasks}
-    if other:
-        out["otherDistributions"] = other
-    out["distributionLocations"] = where
-    return out
+            group = "lightlyNumeric" if dist.key.startswith("lightly.") else "customNumeric"
+        return ["datasetAnalysis", "metadataInformation", group, dist.key]
+    task = ["datasetAnalysis", "predictionTaskInformation", str(dist.task)]
+    if dist.input_type == "SCORES":
+        return [*task, "activeLearningScoreDistributions", dist.key]
+    if dist.key == "CLASS_DISTRIBUTION":
+        return [*task, "categoryDistribution"]
+    return [*task, "categoryToCountsPerSample", "+".join(dist.categories or ["(all)"])]
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()[:60] or "distribution"
+def place_distributions(distributions: list[Distribution]) -> dict[str, Any]:
+    """The ``datasetAnalysis`` entries that hold the distributions, report_v2-style.
+
+    Returns:
+        ``metadataInformation``, ``predictionTaskInformation`` and ``distributionLocations``:
+        one entry per distribution, in order, with its ``label``, ``inputType``, ``task``,
+        ``key``, ``kind``, ``path`` (see :func:`distribution_path`) and ``plotName``.
+    """
+    meta: dict[str, dict[str, Any]] = {
+        "lightlyNumeric": {},
+        "customNumeric": {},
+        "customCategorical": {},
+    }
+    root: dict[str, Any] = {"metadataInformation": meta, "predictionTaskInformation": {}}
+    where: list[dict[str, Any]] = []
+    for i, (dist, data) in enumerate(
+        zip(distributions, dump_distributions(distributions), strict=True)
+    ):
+        path = distribution_path(dist)
+        node = root
+        for key in path[1:-1]:
+            node = node.setdefault(key, {})
+        if path[-1] in node:  # only CATEGORY_COUNT subsets like ["a+b"] vs ["a", "b"] collide
+            path[-1] += f" ({i})"
+        node[path[-1]] = data
+        where.append(
+            {
+                "label": dist.label,
+                "inputType": dist.input_type,
+                "task": dist.task,
+                "key": dist.key,
+                "kind": dist.kind,
+                "path": path,
+                "plotName": f"distribution_{i}",
+            }
+        )
+    return {**root, "distributionLocations": where}
 
 
-def _draw(report: dict[str, Any], inputs: ReportInputs, plot_dir: pathlib.Path) -> dict:
+def _draw(
+    report: dict[str, Any], inputs: ReportInputs, plot_dir: pathlib.Path
+) -> dict[str, pathlib.Path]:
     """Draw every figure from the report's numbers; returns name -> PNG path, in PDF order."""
     plots: dict[str, pathlib.Path] = {}
     gi, da = report["generalInformation"], report["datasetAnalysis"]
@@ -286,6 +342,10 @@ def _draw(report: dict[str, Any], inputs: ReportInputs, plot_dir: pathlib.Path) 
     def save(name: str, fig: Any) -> None:
         plots[name] = figures.save_figure(fig, plot_dir / f"{name}.png")
 
+    save(
+        "selected_grid",
+        figures.selected_grid_figure(gi["selectedImages"]["shown"], inputs.load_image),
+    )
     save("sizes", figures.sizes_figure(gi["datasetInformation"]["datasetSizes"]))
     hists = report["distanceHistograms"]
     save(
@@ -314,8 +374,8 @@ def _draw(report: dict[str, Any], inputs: ReportInputs, plot_dir: pathlib.Path) 
     pairs = gi["selectedAndRemovedImageExamples"]
     for k in range(0, len(pairs), 6):
         save(f"examples_{k // 6}", figures.examples_figure(pairs[k : k + 6], inputs.load_image))
-    for i, (name, dist) in enumerate(_json_safe(inputs.distributions).items()):
-        save(f"distribution_{i}_{_slug(name)}", figures.distribution_figure(name, dist))
+    for loc, dist in zip(da["distributionLocations"], inputs.distributions, strict=True):
+        save(loc["plotName"], figures.distribution_figure(dist))
     return plots
 
 
@@ -336,10 +396,4 @@ def _json_safe(obj: Any) -> Any:
         return f if math.isfinite(f) else None
     if obj is None or isinstance(obj, str):
         return obj
-    if isinstance(obj, (dt.datetime, dt.date)):
-        return obj.isoformat()
-    if isinstance(obj, pathlib.PurePath):
-        return obj.as_posix()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _json_safe(dataclasses.asdict(obj))
     return str(obj)

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
 import pathlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -26,6 +25,13 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
+
+from thresher.selection.report import (
+    SETS,
+    CategoricalDistribution,
+    Distribution,
+    NumericDistribution,
+)
 
 #: Colours of the three sets, used in every figure.
 COLORS = {"input": "#4C72B0", "selected": "#DD8452", "random": "#55A868", "removed": "#8C8C8C"}
@@ -146,9 +152,23 @@ def distance_histogram_figure(hist: dict[str, Any], title: str, color: str) -> F
         ax = axes[0, 0]
         edges = np.asarray(hist["bins"], dtype=float)
         counts = np.asarray(hist["counts"], dtype=float)
-        ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=color, alpha=0.9)
         if counts.sum() > 0:
+            ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=color, alpha=0.9)
             ax.set_yscale("log")
+            # Counts are whole numbers: below 1 a log axis only shows meaningless 10^-k ticks.
+            ax.set_ylim(0.7, max(10.0, float(counts.max()) * 1.5))
+        else:
+            ax.set_ylim(0, 1)
+            ax.set_yticks([])
+            ax.text(
+                0.5,
+                0.5,
+                "no pairs (fewer than 2 points)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=8,
+            )
         ax.set_xlim(edges[0], edges[-1])
         ax.set_xlabel("pairwise embedding distance")
         ax.set_ylabel("number of pairs (log)")
@@ -258,103 +278,61 @@ def pca_figure(
 # distributions
 
 
-def _table(ax: Any, rows: list[tuple[str, str]], title: str) -> None:
-    ax.axis("off")
-    ax.set_title(title, fontsize=9)
-    if not rows:
-        rows = [("(empty)", "")]
-    cells = [[ellipsize(k, 40), ellipsize(v, 70)] for k, v in rows[:20]]
-    table = ax.table(cellText=cells, loc="center", cellLoc="left", colWidths=[0.35, 0.65])
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-
-
-def flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """Nested dicts as (dotted key, JSON value) rows, for showing an unknown shape as a table."""
-    if isinstance(d, dict):
-        out: list[tuple[str, str]] = []
-        for k, v in d.items():
-            out += flatten(v, f"{prefix}.{k}" if prefix else str(k))
-        return out
-    return [(prefix, json.dumps(d, default=str))]
-
-
-DISTRIBUTION_SETS = ("input", "selected", "random")
-
-
-def distribution_figure(name: str, dist: dict[str, Any]) -> Figure:
+def distribution_figure(dist: Distribution) -> Figure:
     """One distribution (metadata, score or prediction) for input, selected and random.
 
     Numeric distributions are drawn as overlaid normalised histograms, categorical ones as
-    grouped bars of fractions; any other shape is shown as a table rather than failing.
+    grouped bars of fractions.
 
     Args:
-        name: Readable input name, e.g. ``"METADATA lightly.sharpness"``.
-        dist: ``{"type": "numeric"|"categorical", "bins"?, "input", "selected", "random"}``.
+        dist: A distribution from :func:`thresher.selection.report.report_distributions`.
 
     Returns:
         The figure.
     """
-    kind = dist.get("type") if isinstance(dist, dict) else None
-    drawable = kind in ("numeric", "categorical")
-    rows = 0 if drawable else min(len(flatten(dist)), 20)
     with _style():
-        fig, axes = _figure(7.0, 3.0 if drawable else 0.6 + 0.25 * max(rows, 1))
+        fig, axes = _figure(7.0, 3.0)
         ax = axes[0, 0]
-        try:
-            if kind == "numeric":
-                _draw_numeric(ax, dist)
-            elif kind == "categorical":
-                _draw_categorical(ax, dist)
-            else:
-                _table(ax, flatten(dist), f"{name} (type {kind!r}, shown as a table)")
-                return fig
-        except (KeyError, TypeError, ValueError) as e:
-            ax.clear()
-            _table(ax, flatten(dist), f"{name} (could not be drawn: {e})")
-            return fig
-        ax.set_title(name, fontsize=9)
+        if isinstance(dist, NumericDistribution):
+            _draw_numeric(ax, dist)
+        else:
+            _draw_categorical(ax, dist)
+        ax.set_title(f"{dist.label}  (strategies: {', '.join(dist.strategies)})", fontsize=9)
+        ax.set_ylim(bottom=0)
         fig.tight_layout()
     return fig
 
 
-def _sets(dist: dict[str, Any]) -> list[str]:
-    return [s for s in DISTRIBUTION_SETS if isinstance(dist.get(s), dict)]
+def _fractions(counts: Sequence[int]) -> np.ndarray:
+    c = np.asarray(counts, dtype=float)
+    total = c.sum()
+    return c / total if total > 0 else c
 
 
-def _draw_numeric(ax: Any, dist: dict[str, Any]) -> None:
-    edges = np.asarray(dist["bins"], dtype=float)
-    for s in _sets(dist):
-        counts = np.asarray(dist[s]["counts"], dtype=float)
-        if len(counts) != len(edges) - 1:
-            raise ValueError(f"{s} has {len(counts)} counts for {len(edges) - 1} bins")
-        total = counts.sum()
-        frac = counts / total if total > 0 else counts
-        mean = (dist[s].get("metrics") or {}).get("mean")
-        label = s if mean is None else f"{s} (mean {mean:.3g})"
-        ax.stairs(frac, edges, label=label, color=COLORS[s], linewidth=1.8)
+def _draw_numeric(ax: Any, dist: NumericDistribution) -> None:
+    edges = dist.edges()
+    for name in SETS:
+        part = getattr(dist, name)
+        mean = part.metrics.mean
+        label = name if mean is None else f"{name} (mean {mean:.3g})"
+        ax.stairs(_fractions(part.counts), edges, label=label, color=COLORS[name], linewidth=1.8)
+    ax.set_xlim(edges[0], edges[-1])
     ax.set_ylabel("fraction of samples")
-    ax.set_xlabel("value")
+    ax.set_xlabel(dist.key if dist.input_type != "PREDICTIONS" else "objects per sample")
     ax.legend(fontsize=8)
 
 
-def _draw_categorical(ax: Any, dist: dict[str, Any]) -> None:
-    sets = _sets(dist)
-    cats: list[str] = []
-    for s in sets:
-        for c in dist[s]["counts"]:
-            if str(c) not in cats:
-                cats.append(str(c))
+def _draw_categorical(ax: Any, dist: CategoricalDistribution) -> None:
+    cats = list(dist.input.counts)
     if len(cats) > 30:  # keep the 30 most frequent input categories readable
-        ref = dist[sets[0]]["counts"]
-        cats = sorted(cats, key=lambda c: -float(ref.get(c, 0)))[:30]
+        cats = sorted(cats, key=lambda c: -dist.input.counts[c])[:30]
     x = np.arange(len(cats))
-    width = 0.8 / max(len(sets), 1)
-    for i, s in enumerate(sets):
-        counts = {str(k): float(v) for k, v in dist[s]["counts"].items()}
+    width = 0.8 / len(SETS)
+    for i, name in enumerate(SETS):
+        counts = getattr(dist, name).counts
         total = sum(counts.values())
-        frac = [counts.get(c, 0.0) / total if total else 0.0 for c in cats]
-        ax.bar(x + (i - (len(sets) - 1) / 2) * width, frac, width=width, label=s, color=COLORS[s])
+        frac = [counts.get(c, 0) / total if total else 0.0 for c in cats]
+        ax.bar(x + (i - 1) * width, frac, width=width, label=name, color=COLORS[name])
     ax.set_xticks(x)
     ax.set_xticklabels(
         [ellipsize(c, 18) for c in cats],
@@ -362,7 +340,8 @@ def _draw_categorical(ax: Any, dist: dict[str, Any]) -> None:
         ha="right" if len(cats) > 6 else "center",
         fontsize=7,
     )
-    ax.set_ylabel("fraction of samples")
+    unit = "objects" if dist.input_type == "PREDICTIONS" else "samples"
+    ax.set_ylabel(f"fraction of {unit}")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
@@ -431,4 +410,43 @@ def examples_figure(
         axes[0, 0].set_ylabel("removed", fontsize=9)
         axes[1, 0].set_ylabel("nearest selected", fontsize=9)
         fig.tight_layout()
+    return fig
+
+
+def selected_grid_figure(
+    names: Sequence[str],
+    load_image: Callable[[str], Image.Image] | None,
+    ncols: int = 6,
+    thumb_px: int = 128,
+) -> Figure:
+    """Thumbnails of selected images in pick order, each with its rank and name.
+
+    Args:
+        names: Filenames (relative to the INPUT root), first pick first.
+        load_image: Opens a file by relative name; None or a failure draws a placeholder.
+        ncols: Thumbnails per row.
+        thumb_px: Thumbnail size in pixels.
+
+    Returns:
+        The figure (one empty panel saying so when ``names`` is empty).
+    """
+    n = len(names)
+    nrows = max(1, -(-n // ncols))
+    with _style(), matplotlib.rc_context({"axes.grid": False}):
+        fig, axes = _figure(1.25 * ncols, 1.42 * nrows, nrows, ncols)
+        for k in range(nrows * ncols):
+            ax = axes[k // ncols, k % ncols]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if k >= n:
+                ax.axis("off")
+                continue
+            ax.imshow(_thumbnail(load_image, names[k], thumb_px))
+            for spine in ax.spines.values():
+                spine.set_edgecolor(COLORS["selected"])
+                spine.set_linewidth(1.5)
+            ax.set_xlabel(f"{k + 1}. {ellipsize(names[k], 24)}", fontsize=5.5)
+        if n == 0:
+            axes[0, 0].text(0, 0.5, "no images were selected", fontsize=9)
+        fig.tight_layout(pad=0.3, h_pad=0.4, w_pad=0.3)
     return fig

@@ -1,7 +1,9 @@
 """Assemble report.pdf with fpdf2 from the report dict and the PNG figures.
 
-Text is set in DejaVu Sans (shipped with matplotlib) so that any filename renders; the
-configuration is shown as pretty JSON in DejaVu Sans Mono.
+Page 1 answers "what did I get?": notes, counts, the model and device, and the first selected
+images. Then run details and timing, the strategies, the embedding analysis, examples, the
+selection inputs' distributions, removed files, and the raw configuration as an appendix.
+Text is set in DejaVu Sans (shipped with matplotlib) so that any filename renders.
 
 Example:
     >>> write_pdf(report, plots, pathlib.Path("out/report.pdf"))  # doctest: +SKIP
@@ -18,8 +20,6 @@ from typing import Any
 import matplotlib
 from fpdf import FPDF
 from PIL import Image
-
-from thresher.reports.figures import flatten
 
 FONT_DIR = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
@@ -53,6 +53,10 @@ CAPTIONS = {
         "Each column: a removed image (top, grey frame) and the selected image nearest to it "
         "(bottom, orange frame) with their embedding distance. These are the closest pairs: "
         "they show why images were dropped, since a near-copy is already selected."
+    ),
+    "grid": (
+        "The first selected images in pick order (1 = picked first), with their names relative "
+        "to the input. filenames/selected.txt in the run folder lists all of them."
     ),
     "distribution": (
         "Distribution over the input (blue), the selection (orange) and a random pick of the "
@@ -151,14 +155,37 @@ class _ReportPDF(FPDF):
                     row.cell(c)
         self.ln(2)
 
-    def figure(self, path: pathlib.Path, width: float | None = None, caption: str = "") -> None:
-        """An image at full text width (or ``width`` mm), kept on one page with its caption."""
+    def note(self, text: str) -> None:
+        """A sentence the reader must not miss: bold, on a light amber band."""
+        self.set_font("DejaVu", "B", 10)
+        self.set_fill_color(255, 236, 179)
+        self.multi_cell(
+            0, 5.5, text, align="L", fill=True, padding=(1, 2), new_x="LMARGIN", new_y="NEXT"
+        )
+        self.set_fill_color(255)
+        self.ln(2)
+
+    def figure(
+        self,
+        path: pathlib.Path,
+        width: float | None = None,
+        caption: str = "",
+        fit_page: bool = False,
+    ) -> None:
+        """An image at full text width (or ``width`` mm), kept on one page with its caption.
+
+        With ``fit_page`` the image is shrunk to the room left on the current page (down to
+        half its height) rather than moved to the next one.
+        """
         w = width or self.epw
         with Image.open(path) as im:
             px_w, px_h = im.size
         h = w * px_h / px_w
         room = self.eph - 25
-        if h > room:  # too tall for any page: scale down
+        if fit_page:
+            left = self.h - self.b_margin - self.y - (12 if caption else 0)
+            room = min(room, max(left, h / 2))
+        if h > room:  # too tall for the room: scale down
             w, h = w * room / h, room
         if self.will_page_break(h + (12 if caption else 0)):
             self.add_page()
@@ -229,41 +256,76 @@ def write_pdf(report: dict[str, Any], plots: dict[str, pathlib.Path], path: path
     gi = report["generalInformation"]
     run = gi["runInformation"]
     pdf = _ReportPDF(str(run.get("runId", "")))
+    _summary_page(pdf, report, plots)
     _run_page(pdf, report, plots)
-    _config_section(pdf, report)
+    _strategies_section(pdf, report)
     _embedding_section(pdf, report, plots)
     _examples_section(pdf, report, plots)
     _distribution_section(pdf, report, plots)
     _removed_files_section(pdf, report)
+    _config_appendix(pdf, report)
     path.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(path))
+
+
+def _summary_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]) -> None:
+    gi = report["generalInformation"]
+    run = gi["runInformation"]
+    sizes = gi["datasetInformation"]["datasetSizes"]
+    pdf.add_page()
+    pdf.h1("Curation report")
+    pdf.para(f"Run {run.get('runId')} · {_when(run.get('startTime'))}", size=10)
+    for note in report.get("notes") or []:
+        pdf.note(note)
+    n_sel, n_in = sizes.get("nSelected", 0), sizes.get("nInput", 0)
+    pdf.para(
+        f"Selected {_fmt(n_sel)} of {_fmt(n_in)} input files. Not selected: "
+        f"{_fmt(sizes.get('nRemoved'))} removed by the selection, "
+        f"{_fmt(sizes.get('nDuplicate'))} exact duplicates, {_fmt(sizes.get('nCorrupt'))} "
+        f"corrupt, {_fmt(sizes.get('nFiltered'))} filtered out by relevant_filenames.",
+        size=10.5,
+        style="B",
+    )
+    rows = [
+        ("Model", run.get("modelDescription") or "–"),
+        ("Device", run.get("device") or "–"),
+        ("Command", run.get("commandLine") or "–"),
+        ("Input", run.get("inputUrl")),
+        ("Duration", _duration(run.get("totalProcessingTimeS"))),
+    ]
+    pdf.kv_table([(k, _fmt(v)) for k, v in rows], col_widths=(1, 6))
+    shown = gi["selectedImages"]["shown"]
+    if "selected_grid" in plots and shown:
+        pdf.h2(f"Selected images: the first {len(shown):,} of {_fmt(n_sel)}, in pick order")
+        pdf.figure(plots["selected_grid"], caption=CAPTIONS["grid"], fit_page=True)
 
 
 def _run_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]) -> None:
     gi = report["generalInformation"]
     run = gi["runInformation"]
     pdf.add_page()
-    pdf.h1("Curation report")
-    pdf.para(f"Run {run.get('runId')}", size=11)
-    pdf.h2("Run information")
+    pdf.h1("Run information")
     rows = [
         ("Run id", run.get("runId")),
         ("Started", _when(run.get("startTime"))),
         ("Ended", _when(run.get("endTime"))),
-        ("Duration", _duration(run.get("totalProcessingTimeS"))),
+        ("Duration (wall clock)", _duration(run.get("totalProcessingTimeS"))),
         ("Input", run.get("inputUrl")),
+        ("Seed", report.get("seed")),
     ]
     rows += [(f"Version: {k}", v) for k, v in report.get("versions", {}).items()]
     pdf.kv_table([(k, _fmt(v)) for k, v in rows])
 
     stages = report.get("stageSeconds", {})
     if stages:
-        total = sum(v for v in stages.values() if v is not None) or 1.0
-        pdf.h2("Time per stage")
-        pdf.kv_table(
-            [(k, f"{v:.2f}", f"{100 * v / total:.1f}%") for k, v in stages.items()],
-            header=("stage", "seconds", "share"),
-            col_widths=(2, 1, 1),
+        total = float(run.get("totalProcessingTimeS") or sum(stages.values()) or 1.0)
+        pdf.h2("Time per step")
+        body = [(k, f"{v:.2f}", f"{100 * v / total:.1f}%") for k, v in stages.items()]
+        body.append(("total (wall clock)", f"{total:.2f}", "100.0%"))
+        pdf.kv_table(body, header=("step", "seconds", "share"), col_widths=(2, 1, 1))
+        pdf.caption(
+            "startup: Prefect's start-up before the first stage; other: time between the "
+            "steps (caching, logging). write_results runs after the report and is not counted."
         )
 
     sizes = gi["datasetInformation"]["datasetSizes"]
@@ -289,30 +351,32 @@ def _run_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.
         pdf.figure(plots["sizes"], width=pdf.epw * 0.85, caption=CAPTIONS["sizes"])
 
 
-def _config_section(pdf: _ReportPDF, report: dict[str, Any]) -> None:
-    pdf.add_page()
-    pdf.h1("Configuration")
+def _strategies_section(pdf: _ReportPDF, report: dict[str, Any]) -> None:
     strategies = report.get("strategies") or []
-    pdf.h2("Selection strategies")
-    if strategies:
-        rows = []
-        for i, s in enumerate(strategies):
-            inp = s.get("input", {}) if isinstance(s, dict) else {}
-            strat = s.get("strategy", {}) if isinstance(s, dict) else {}
-            rows.append(
-                (
-                    str(i + 1),
-                    json.dumps(inp, ensure_ascii=False) if inp else json.dumps(s, default=str),
-                    json.dumps(strat, ensure_ascii=False) if strat else "",
-                )
-            )
-        pdf.kv_table(rows, header=("#", "input", "strategy"), col_widths=(0.3, 3, 3))
-    else:
+    pdf.add_page()
+    pdf.h1("Selection strategies")
+    if not strategies:
         pdf.para("No strategies were recorded for this run.")
-    pdf.h2("Effective configuration")
+        return
+    rows = []
+    for i, s in enumerate(strategies):
+        rows.append(
+            (
+                str(i + 1),
+                json.dumps(s.get("input", {}), ensure_ascii=False),
+                json.dumps(s.get("strategy", {}), ensure_ascii=False),
+            )
+        )
+    pdf.kv_table(rows, header=("#", "input", "strategy"), col_widths=(0.3, 3, 3))
+    pdf.caption("The full effective configuration is in the appendix at the end.")
+
+
+def _config_appendix(pdf: _ReportPDF, report: dict[str, Any]) -> None:
+    pdf.add_page()
+    pdf.h1("Appendix: effective configuration")
     pdf.para(
         "The configuration the run used (worker_config, selection_config, lightly_config), "
-        "as the flow received it after validation.",
+        "after validation and defaults. lightly_config.model is the model that embedded.",
         size=8,
     )
     pdf.mono(json.dumps(report.get("config", {}), indent=2, ensure_ascii=False, sort_keys=False))
@@ -325,7 +389,10 @@ def _metric_rows(named: dict[str, dict[str, Any]], keys: Sequence[str]) -> list[
 def _embedding_section(
     pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]
 ) -> None:
-    pdf.add_page()
+    if pdf.will_page_break(120):  # the section's text and first figures; else go on below
+        pdf.add_page()
+    else:
+        pdf.ln(4)
     pdf.h1("Embeddings before and after selection")
     emb = report["datasetAnalysis"]["embeddingInformation"]
     hists = report["distanceHistograms"]
@@ -365,6 +432,8 @@ def _embedding_section(
         col_widths=(2.6, 1, 1, 1, 1, 1),
     )
     if "nearest_neighbor_distances" in plots:
+        if pdf.will_page_break(100):  # keep the heading with its figure
+            pdf.add_page()
         pdf.h2("Nearest neighbours and coverage")
         cov = emb["distanceToCoverInput"]
         m = cov.get("metrics") or {}
@@ -412,44 +481,22 @@ def _examples_section(
 def _distribution_section(
     pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]
 ) -> None:
-    da = report["datasetAnalysis"]
-    where = da.get("distributionLocations", {})
-    names = list(where)
-    dist_plots = [p for p in plots if p.startswith("distribution_")]
-    if not names:
+    where = report["datasetAnalysis"]["distributionLocations"]
+    if not where:
         return
     pdf.add_page()
     pdf.h1("Selection inputs: metadata, scores, predictions")
     pdf.caption(CAPTIONS["distribution"])
-    for name, plot in zip(names, dist_plots, strict=False):
-        dist = _lookup(report, where[name])
-        pdf.h2(name)
-        if isinstance(dist, dict) and dist.get("type") in ("numeric", "categorical"):
-            pdf.figure(plots[plot])
-            _distribution_table(pdf, dist)
-        else:  # an unknown shape: its values as a table, never a crash
-            kind = dist.get("type") if isinstance(dist, dict) else type(dist).__name__
-            pdf.para(f"Type {kind!r} has no plot; its values:", size=8)
-            rows = flatten(dist)
-            pdf.kv_table(rows[:MAX_LIST_ROWS], header=("key", "value"), size=7)
-        pdf.para(f"report.json: {where[name]}", size=6.5)
-
-
-def _lookup(report: dict[str, Any], dotted: str) -> Any:
-    """Follow a path like ``datasetAnalysis.metadataInformation.customNumeric.a.b``."""
-    node: Any = report
-    parts = dotted.split(".")
-    i = 0
-    while i < len(parts):
-        # Keys may themselves contain dots (``lightly.sharpness``): take the longest match.
-        for j in range(len(parts), i, -1):
-            key = ".".join(parts[i:j])
-            if isinstance(node, dict) and key in node:
-                node, i = node[key], j
-                break
-        else:
-            return None
-    return node
+    for loc in where:
+        node: Any = report
+        for key in loc["path"]:
+            node = node[key]
+        if pdf.will_page_break(100):  # keep the heading with its plot
+            pdf.add_page()
+        pdf.h2(loc["label"])
+        pdf.figure(plots[loc["plotName"]])
+        _distribution_table(pdf, node)
+        pdf.para(f"report.json: {' › '.join(loc['path'])}", size=6.5)
 
 
 def _distribution_table(pdf: _ReportPDF, dist: Any) -> None:

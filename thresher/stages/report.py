@@ -98,6 +98,10 @@ def report(
             e.model_dump(mode="json", exclude_none=True)
             for e in cfg.selection.effective_strategies()
         ],
+        device=info.device,
+        command_line=info.command_line,
+        notes=list(info.notes),
+        model_description=info.model_description,
     )
     written = []
     with tempfile.TemporaryDirectory(prefix="thresher-report-") as tmp:
