@@ -34,7 +34,7 @@ def test_input_is_read_only(root_url):
     with pytest.raises(StorageError, match="read-only"):
         ro.write_bytes("x.png", b"1")
     with pytest.raises(StorageError, match="read-only"):
-        ro.open("x.png", "wb")
+        ro.makedirs("sub")
 
 
 def test_atomic_write_leaves_no_temporary_files(root_url):

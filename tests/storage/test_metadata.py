@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from thresher.errors import SchemaError
+from thresher.storage.location import Location
 from thresher.storage.metadata import read_metadata, read_metadata_schema
 
 SCHEMA = [
@@ -69,14 +70,14 @@ def lightly(tmp_path: Path) -> Path:
 
 def test_values_and_defaults(lightly: Path) -> None:
     names = ["a.jpg", "sub/b.png", "missing.jpg"]
-    v = read_metadata(str(lightly), names)
+    v = read_metadata(Location(str(lightly)), names)
     assert v["weather.temperature"].tolist() == [31.5, 20.0, 20.0]
     assert v["cars"][0] == 3 and np.isnan(v["cars"][1:]).all()  # no default: NaN
     assert v["scene"].tolist() == ["city", "road", "unknown"]
     assert v["night"].tolist() == ["true", "false", "false"]
-    only = read_metadata(str(lightly), names, ["scene"])
+    only = read_metadata(Location(str(lightly)), names, ["scene"])
     assert list(only) == ["scene"]
-    assert read_metadata_schema(str(lightly))["cars"].numeric
+    assert read_metadata_schema(Location(str(lightly)))["cars"].numeric
 
 
 @pytest.mark.parametrize(
@@ -116,16 +117,16 @@ def test_values_and_defaults(lightly: Path) -> None:
 def test_schema_errors_name_file_and_field(lightly: Path, rel: str, data: Any, field: str) -> None:
     path = write(lightly, rel, data)
     with pytest.raises(SchemaError) as e:
-        read_metadata(str(lightly), ["a.jpg"])
+        read_metadata(Location(str(lightly)), ["a.jpg"])
     assert e.value.field == field
     assert e.value.path.endswith(str(path.relative_to(lightly)))
 
 
 def test_unknown_key(lightly: Path) -> None:
     with pytest.raises(SchemaError, match="key not in the schema"):
-        read_metadata(str(lightly), ["a.jpg"], ["weather.humidity"])
+        read_metadata(Location(str(lightly)), ["a.jpg"], ["weather.humidity"])
 
 
 def test_missing_schema(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="file not found"):
-        read_metadata(str(tmp_path), ["a.jpg"])
+        read_metadata(Location(str(tmp_path)), ["a.jpg"])

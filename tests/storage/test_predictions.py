@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from thresher.errors import SchemaError
+from thresher.storage.location import Location
 from thresher.storage.predictions import read_predictions, read_tasks
 
 
@@ -64,7 +65,7 @@ def lightly(tmp_path: Path) -> Path:
 
 
 def test_classification(lightly: Path) -> None:
-    p = read_predictions(str(lightly), ["a.jpg", "sub/b.png", "c.jpg"], "cls")
+    p = read_predictions(Location(str(lightly)), ["a.jpg", "sub/b.png", "c.jpg"], "cls")
     assert p.category_names == ["cat", "dog"] and p.category_ids.tolist() == [0, 2]
     expected = np.array([[0.3, 0.7], [1.0, 0.0], [0.0, 0.0]])
     np.testing.assert_allclose(p.class_distribution, expected, atol=1e-6)
@@ -78,13 +79,13 @@ def test_classification(lightly: Path) -> None:
 
 
 def test_detection_sums_and_counts(lightly: Path) -> None:
-    p = read_predictions(f"file://{lightly}", ["a.jpg", "x.jpg"], "det")
+    p = read_predictions(Location(f"file://{lightly}"), ["a.jpg", "x.jpg"], "det")
     # Objects: car [1, 0] + car [.5, .5] + bus [0, 1] = [1.5, 1.5]; counts [2, 1].
     np.testing.assert_allclose(p.class_distribution[0], [1.5, 1.5])
     assert p.category_counts.tolist() == [[2, 1], [0, 0]]
     # Max over objects; the [.5, .5] object is maximally uncertain.
     assert p.scores["uncertainty_margin"][0] == pytest.approx(1.0)
-    assert read_tasks(str(lightly)) == ["cls", "det"]
+    assert read_tasks(Location(str(lightly))) == ["cls", "det"]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +139,7 @@ def test_schema_errors_name_file_and_field(lightly: Path, rel: str, data: Any, f
     path = write(lightly, rel, data)
     task = rel.split("/")[0]
     with pytest.raises(SchemaError) as e:
-        read_predictions(str(lightly), ["a.jpg"], task)
+        read_predictions(Location(str(lightly)), ["a.jpg"], task)
     assert e.value.field == field
     assert e.value.path.endswith(str(path.relative_to(lightly)))
 
@@ -146,7 +147,7 @@ def test_schema_errors_name_file_and_field(lightly: Path, rel: str, data: Any, f
 def test_unlisted_task_refused(lightly: Path) -> None:
     write(lightly, "tasks.json", ["det"])
     with pytest.raises(SchemaError, match="'cls' is not listed"):
-        read_predictions(str(lightly), ["a.jpg"], "cls")
+        read_predictions(Location(str(lightly)), ["a.jpg"], "cls")
 
 
 def test_memory_filesystem() -> None:
@@ -159,5 +160,5 @@ def test_memory_filesystem() -> None:
         "/pl/.lightly/predictions/cls/a.json",
         b'{"file_name": "a.jpg", "predictions": [{"category_id": 2}]}',
     )
-    p = read_predictions("memory://pl", ["a.jpg"], "cls")
+    p = read_predictions(Location("memory://pl"), ["a.jpg"], "cls")
     assert p.class_distribution.tolist() == [[0.0, 1.0]]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -33,12 +33,10 @@ ModelName = Literal[
     "efficientnet-lite2",
 ]
 
-RESNET_NAMES: tuple[str, ...] = ("resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152")
-EFFICIENTNET_NAMES: tuple[str, ...] = (
-    "efficientnet-lite0",
-    "efficientnet-lite1",
-    "efficientnet-lite2",
-)
+# The model names, declared once (above); the families are read off the names.
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+RESNET_NAMES: tuple[str, ...] = tuple(n for n in MODEL_NAMES if n.startswith("resnet-"))
+EFFICIENTNET_NAMES: tuple[str, ...] = tuple(n for n in MODEL_NAMES if n.startswith("efficientnet-"))
 
 
 def _probability(name: str, value: float) -> float:
@@ -178,6 +176,7 @@ class LightlyConfig(StrictModel):
 
 __all__ = [
     "EFFICIENTNET_NAMES",
+    "MODEL_NAMES",
     "RESNET_NAMES",
     "CheckpointCallbackConfig",
     "CollateConfig",

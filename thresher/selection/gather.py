@@ -3,19 +3,15 @@
 Predictions and metadata come from ``<lightly_url>/.lightly/``, built-in ``lightly.*``
 metadata is computed from the images at ``<input_url>/<filename>``, SIMILARITY queries from
 ``.lightly/tags/<tag>.txt`` or ``.lightly/embeddings/<file>.csv``. All I/O goes through
-``fsspec.core.url_to_fs``; nothing branches on the URL scheme.
+:class:`~thresher.storage.location.Location`; nothing branches on the URL scheme.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import posixpath
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from fsspec.core import url_to_fs
 from numpy.typing import NDArray
 
 from thresher.config.selection import (
@@ -28,6 +24,8 @@ from thresher.config.selection import (
 from thresher.errors import SchemaError
 from thresher.selection.api import parse_selection_config
 from thresher.selection.image_metadata import compute_lightly_metadata
+from thresher.storage.embeddings_csv import read_embeddings_csv
+from thresher.storage.location import Location
 from thresher.storage.metadata import read_metadata
 from thresher.storage.predictions import read_predictions
 
@@ -57,9 +55,11 @@ def gather_inputs(
 
     Raises:
         SchemaError: a predictions, metadata, tag or query file does not match its format.
+        StorageError: a file cannot be read (a query embeddings CSV that does not exist).
         ConfigError: the config is invalid.
     """
     cfg = parse_selection_config(selection_config)
+    lightly = Location(lightly_url, dict(storage_options or {}))
     tasks: set[str] = set()
     custom_keys: list[str] = []
     lightly_keys: list[str] = []
@@ -74,21 +74,16 @@ def gather_inputs(
                 target.append(inp.key)
         elif isinstance(inp, EmbeddingsInput):
             if inp.tag_name is not None:
-                queries[inp.tag_name] = read_tag(lightly_url, inp.tag_name, storage_options)
+                queries[inp.tag_name] = read_tag(lightly, inp.tag_name)
             elif inp.query_embeddings is not None:
-                queries[inp.query_embeddings] = read_query_embeddings(
-                    lightly_url, inp.query_embeddings, storage_options
-                )
-    predictions = {
-        t: read_predictions(lightly_url, filenames, t, storage_options) for t in sorted(tasks)
-    }
+                queries[inp.query_embeddings] = read_query_embeddings(lightly, inp.query_embeddings)
+    predictions = {t: read_predictions(lightly, filenames, t) for t in sorted(tasks)}
     metadata: dict[str, NDArray[Any]] = {}
     if custom_keys:
-        metadata.update(read_metadata(lightly_url, filenames, custom_keys, storage_options))
+        metadata.update(read_metadata(lightly, filenames, custom_keys))
     if lightly_keys:
-        metadata.update(
-            compute_lightly_metadata(input_url, filenames, lightly_keys, storage_options)
-        )
+        inp_loc = Location(input_url, dict(storage_options or {}))
+        metadata.update(compute_lightly_metadata(inp_loc, filenames, lightly_keys))
     return {
         "embeddings": embeddings,
         "filenames": filenames,
@@ -99,47 +94,22 @@ def gather_inputs(
     }
 
 
-def read_tag(
-    lightly_url: str, tag_name: str, storage_options: dict[str, Any] | None = None
-) -> list[str]:
+def read_tag(lightly: Location, tag_name: str) -> list[str]:
     """The filenames listed in ``.lightly/tags/<tag_name>.txt`` (one per line)."""
-    fs, root = url_to_fs(lightly_url, **(storage_options or {}))
-    path = posixpath.join(root, ".lightly", "tags", f"{tag_name}.txt")
-    try:
-        text = fs.cat_file(path).decode("utf-8")
-    except FileNotFoundError as e:
-        raise SchemaError(path, "<file>", f"tag {tag_name!r} not found") from e
-    names = [line.strip() for line in text.splitlines() if line.strip()]
+    rel = f".lightly/tags/{tag_name}.txt"
+    name = lightly.child(rel).display
+    if not lightly.exists(rel):
+        raise SchemaError(name, "<file>", f"tag {tag_name!r} not found")
+    names = [line.strip() for line in lightly.read_text(rel).splitlines() if line.strip()]
     if not names:
-        raise SchemaError(path, "<file>", "the tag lists no filenames")
+        raise SchemaError(name, "<file>", "the tag lists no filenames")
     return names
 
 
-def read_query_embeddings(
-    lightly_url: str, name: str, storage_options: dict[str, Any] | None = None
-) -> NDArray[np.float32]:
+def read_query_embeddings(lightly: Location, name: str) -> NDArray[np.float32]:
     """(Q, D) embeddings from ``.lightly/embeddings/<name>`` (``filenames,embedding_*,labels``)."""
-    fs, root = url_to_fs(lightly_url, **(storage_options or {}))
-    path = posixpath.join(root, ".lightly", "embeddings", name)
-    try:
-        text = fs.cat_file(path).decode("utf-8")
-    except FileNotFoundError as e:
-        raise SchemaError(path, "<file>", "query embeddings file not found") from e
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or not rows[0] or rows[0][0] != "filenames":
-        raise SchemaError(path, "filenames", "the header must start with 'filenames'")
-    header = rows[0]
-    cols = [j for j, h in enumerate(header) if h.startswith("embedding_")]
-    if not cols:
-        raise SchemaError(path, "embedding_0", "no embedding_* columns")
-    out = np.empty((len(rows) - 1, len(cols)), np.float32)
-    for r, row in enumerate(rows[1:]):
-        if len(row) != len(header):
-            raise SchemaError(path, f"row {r + 2}", f"expected {len(header)} columns")
-        try:
-            out[r] = [float(row[j]) for j in cols]
-        except ValueError as e:
-            raise SchemaError(path, f"row {r + 2}", f"not a number ({e})") from e
-    if out.shape[0] == 0 or not np.isfinite(out).all():
-        raise SchemaError(path, "embedding_*", "needs at least one row of finite numbers")
-    return out
+    rel = f".lightly/embeddings/{name}"
+    _, emb = read_embeddings_csv(lightly, rel)
+    if emb.shape[0] == 0:
+        raise SchemaError(lightly.child(rel).display, "<file>", "lists no query embeddings")
+    return np.asarray(emb, np.float32)

@@ -9,7 +9,8 @@
   :data:`UNIFORM_ROW_RANGE` levels in every channel; broken frames with grey or black bands
   score high.
 
-Images are read through fsspec (``url_to_fs``), so any INPUT location works.
+Images are read through :class:`~thresher.storage.location.Location`, so any INPUT location
+works.
 
 Example:
     >>> import numpy as np
@@ -20,23 +21,16 @@ Example:
 from __future__ import annotations
 
 import io
-import posixpath
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
-from fsspec.core import url_to_fs
 from numpy.typing import NDArray
 from PIL import Image
 
+from thresher.config.selection import LIGHTLY_METADATA_KEYS
 from thresher.errors import CorruptMediaError
+from thresher.storage.location import Location
 
-LIGHTLY_KEYS = (
-    "lightly.sharpness",
-    "lightly.snr",
-    "lightly.sizeInBytes",
-    "lightly.uniformRowRatio",
-)
 UNIFORM_ROW_RANGE = 2
 
 
@@ -73,18 +67,16 @@ def image_metrics(rgb: NDArray[np.uint8], size_in_bytes: int) -> dict[str, float
 
 
 def compute_lightly_metadata(
-    input_url: str,
+    inp: Location,
     filenames: Sequence[str],
-    keys: Sequence[str] = LIGHTLY_KEYS,
-    storage_options: dict[str, Any] | None = None,
+    keys: Sequence[str] = LIGHTLY_METADATA_KEYS,
 ) -> dict[str, NDArray[np.float64]]:
     """Compute built-in metadata for every file.
 
     Args:
-        input_url: The INPUT location.
+        inp: The INPUT location.
         filenames: Names relative to it.
         keys: Which ``lightly.*`` keys to return.
-        storage_options: Passed to fsspec.
 
     Returns:
         key -> (N,) float64.
@@ -92,15 +84,13 @@ def compute_lightly_metadata(
     Raises:
         CorruptMediaError: a file cannot be decoded (the flow removes corrupt files earlier).
     """
-    fs, root = url_to_fs(input_url, **(storage_options or {}))
     out = {k: np.zeros(len(filenames), np.float64) for k in keys}
     only_size = set(keys) <= {"lightly.sizeInBytes"}
     for i, name in enumerate(filenames):
-        path = posixpath.join(root, name)
         if only_size:
-            out["lightly.sizeInBytes"][i] = float(fs.size(path))
+            out["lightly.sizeInBytes"][i] = float(inp.size(name))
             continue
-        raw = fs.cat_file(path)
+        raw = inp.read_bytes(name)
         try:
             with Image.open(io.BytesIO(raw)) as im:
                 rgb = np.asarray(im.convert("RGB"))

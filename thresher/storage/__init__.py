@@ -1,0 +1,1 @@
+"""Storage: locations over fsspec, the ``.lightly/`` file formats, embeddings CSVs."""

@@ -1,48 +1,127 @@
-"""Reading user-provided JSON files with errors that name the file."""
+"""Reading user-provided JSON files with errors that name the file and the field.
+
+The files' shapes are pydantic models; :func:`validate` turns pydantic's errors into one
+:class:`~thresher.errors.SchemaError` naming the file and the field path, with the field's
+``description`` as the message where the model gives one (``must be [x, y, w, h] in pixels``).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from thresher.errors import SchemaError
+from thresher.storage.location import Location
+
+M = TypeVar("M", bound=BaseModel)
 
 
-def load_json(fs: Any, path: str) -> Any:
-    """Parse the JSON file at ``path`` on ``fs``; SchemaError if missing or malformed."""
-    try:
-        with fs.open(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError as e:
-        raise SchemaError(path, "<file>", "file not found") from e
+class FileModel(BaseModel):
+    """Base of the file models: extra keys are allowed (Lightly's formats have optional ones)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    # The message when the file (or entry) is not a JSON object at all.
+    shape: ClassVar[str] = "must be an object"
+
+
+def where(loc: Location, rel: str) -> str:
+    """The file's name for messages: the location's URL (credentials removed) and ``rel``."""
+    return loc.child(rel).display
+
+
+def parse_json(raw: bytes, name: str) -> Any:
+    """Parse JSON bytes; SchemaError naming ``name`` if malformed."""
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SchemaError(path, "<file>", f"not valid JSON ({e})") from e
+        raise SchemaError(name, "<file>", f"not valid JSON ({e})") from e
 
 
-def iter_json_files(
-    fs: Any, paths: Sequence[str], chunk: int = 512
-) -> Iterator[tuple[int, str, Any]]:
-    """Yield ``(index, path, parsed JSON)`` for each of ``paths`` that exists.
+def load_json(loc: Location, rel: str) -> Any:
+    """Parse the JSON file ``rel`` of ``loc``; SchemaError if missing or malformed."""
+    if not loc.exists(rel):
+        raise SchemaError(where(loc, rel), "<file>", "file not found")
+    return parse_json(loc.read_bytes(rel), where(loc, rel))
 
-    Files are fetched ``chunk`` at a time with one batched ``fs.cat`` (a single round of
-    concurrent requests on object stores). Missing files are skipped; malformed ones raise
-    SchemaError naming the file.
+
+def iter_json(loc: Location, rels: Sequence[str], chunk: int = 512) -> Iterator[tuple[int, Any]]:
+    """``(index, parsed JSON)`` for each of ``rels`` that exists; missing files are skipped."""
+    for i, raw in loc.read_many(rels, chunk):
+        yield i, parse_json(raw, where(loc, rels[i]))
+
+
+def _field_path(prefix: str, loc: tuple[Any, ...]) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<root>"
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside ``M``, ``list[M]``, ``M | None`` ..., else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _description(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
+    """The ``description`` of the model field that ``loc`` points into, if any."""
+    desc: str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None or part not in model.model_fields:
+            return None
+        field = model.model_fields[part]
+        desc = field.description
+        model = _model_in(field.annotation)
+    return desc
+
+
+def validate(model: type[M], data: Any, name: str, *, prefix: str = "", context: Any = None) -> M:
+    """Validate ``data`` as ``model``; one SchemaError naming the file and field on failure.
+
+    Args:
+        model: The pydantic model of the file (or of one entry of it).
+        data: The parsed JSON.
+        name: The file's name for the message.
+        prefix: The field path of ``data`` inside the file (``[3]`` for an entry of a list).
+        context: Passed to the model's validators (e.g. the task's categories).
+
+    Raises:
+        SchemaError: naming ``name``, the field path (``predictions[0].bbox``) and what the
+            field must be (the field's ``description``, or the validator's message).
     """
-    for start in range(0, len(paths), chunk):
-        part = list(paths[start : start + chunk])
-        blobs = fs.cat(part, on_error="omit")
-        for offset, path in enumerate(part):
-            raw = blobs.get(path)
-            if raw is None:
-                # fsspec may key results by a normalised path; fall back to a direct read.
-                if not fs.exists(path):
-                    continue
-                raw = fs.cat_file(path)
-            try:
-                data = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise SchemaError(path, "<file>", f"not valid JSON ({e})") from e
-            yield start + offset, path, data
+    if not isinstance(data, dict):
+        raise SchemaError(name, prefix or "<root>", getattr(model, "shape", "must be an object"))
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = tuple(err.get("loc", ()))
+        msg = str(err.get("msg", "invalid value"))
+        path = _field_path(prefix, loc)
+        if msg.startswith("Value error, "):
+            # A validator names the field it checked: "bbox: must be [x, y, w, h] in pixels".
+            problem = msg[len("Value error, ") :]
+            m = re.match(r"([\w.\[\]]+): (.*)", problem, re.S)
+            if m:
+                sub, problem = m.groups()
+                path = f"{path}.{sub}" if path != "<root>" else sub
+        else:
+            problem = _description(model, loc) or msg[:1].lower() + msg[1:]
+            if err.get("type") == "missing":
+                problem = f"missing; it {problem}"
+        raise SchemaError(name, path, problem) from e

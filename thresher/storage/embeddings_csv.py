@@ -22,12 +22,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from thresher.errors import InputError, SchemaError, StorageError
+from thresher.storage.location import Location
 
 logger = logging.getLogger("thresher.storage")
 
@@ -62,23 +62,43 @@ def _encode(filenames: Sequence[str], embeddings: np.ndarray) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def _location(
+    target: Location | str | os.PathLike[str],
+    rel: str,
+    storage_options: Mapping[str, Any] | None,
+    writable: bool,
+) -> tuple[Location, str]:
+    """A Location and a name in it for ``target`` (a Location, or a file's path or URL)."""
+    if isinstance(target, Location):
+        return target, rel
+    url = os.fspath(target)
+    if rel:
+        return Location(url, dict(storage_options or {}), writable), rel
+    parent, _, base = url.rstrip("/").rpartition("/")
+    return Location(parent or ".", dict(storage_options or {}), writable), base
+
+
 def write_embeddings_csv(
-    fileobj_or_path: str | os.PathLike[str] | IO[bytes] | IO[str],
+    target: Location | str | os.PathLike[str] | IO[bytes] | IO[str],
     filenames: Sequence[str],
     embeddings: np.ndarray,
+    rel: str = "",
     *,
     storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Write embeddings in the Lightly CSV format.
 
     Args:
-        fileobj_or_path: A local path, an fsspec URL, or an open binary or text file.
+        target: A writable Location (then ``rel`` names the file in it), a local path or
+            fsspec URL of the file, or an open binary or text file.
         filenames: One name per row, relative to the INPUT root.
         embeddings: ``(N, D)`` array, N = len(filenames).
-        storage_options: fsspec options when ``fileobj_or_path`` is a URL.
+        rel: The file's name inside ``target`` when it is a Location.
+        storage_options: fsspec options when ``target`` is a URL.
 
     Raises:
         ValueError: The shapes do not agree or a value is not finite.
+        StorageError: The file cannot be written.
     """
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or emb.shape[0] != len(filenames):
@@ -89,24 +109,29 @@ def write_embeddings_csv(
     if not np.isfinite(emb).all():
         raise ValueError("embeddings contain NaN or infinite values; they cannot be written")
     data = _encode(list(filenames), emb.astype(np.float32, copy=False))
-    if isinstance(fileobj_or_path, (str, os.PathLike)):
-        url = os.fspath(fileobj_or_path)
-        with fsspec.open(url, "wb", **dict(storage_options or {})) as fh:
-            fh.write(data)
-    elif isinstance(fileobj_or_path, io.TextIOBase):
-        fileobj_or_path.write(data.decode("utf-8"))
+    if isinstance(target, (Location, str, os.PathLike)):
+        loc, name = _location(target, rel, storage_options, writable=True)
+        loc.write_bytes(name, data)
+    elif isinstance(target, io.TextIOBase):
+        target.write(data.decode("utf-8"))
     else:
-        fileobj_or_path.write(data)  # type: ignore[arg-type]
+        target.write(data)  # type: ignore[arg-type]
 
 
 def read_embeddings_csv(
-    url: str, storage_options: Mapping[str, Any] | None = None
+    source: Location | str | os.PathLike[str],
+    rel: str = "",
+    *,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], np.ndarray]:
-    """Read an embeddings CSV in the Lightly format.
+    """Read an embeddings CSV in the Lightly format: the one reader for every such CSV.
 
     Args:
-        url: Local path or fsspec URL of the CSV.
-        storage_options: fsspec options (credentials, endpoint).
+        source: A Location (then ``rel`` names the CSV in it), or the CSV's local path or
+            fsspec URL.
+        rel: The CSV's name inside ``source`` when it is a Location, e.g.
+            ``.lightly/embeddings/mine.csv``.
+        storage_options: fsspec options (credentials, endpoint) when ``source`` is a URL.
 
     Returns:
         The filenames and a float32 ``(N, D)`` array of their embeddings, in file order.
@@ -116,16 +141,24 @@ def read_embeddings_csv(
         SchemaError: The header, a value or a filename is wrong; the message names the
             column.
     """
-    try:
-        with fsspec.open(url, "rb", **dict(storage_options or {})) as fh:
-            raw = fh.read()
-    except FileNotFoundError as e:
+    loc, name = _location(source, rel, storage_options, writable=False)
+    url = loc.child(name).display
+    if not loc.exists(name):
         raise StorageError(
-            f"embeddings CSV {url}: file not found. worker_config.embeddings must name a CSV "
-            "relative to .lightly/embeddings/ in the LIGHTLY location (or a URL)."
-        ) from e
-    except OSError as e:
-        raise StorageError(f"embeddings CSV {url}: cannot be read ({e}).") from e
+            f"embeddings CSV {url}: file not found. worker_config.embeddings and "
+            "input.query_embeddings name a CSV relative to .lightly/embeddings/ in the "
+            "LIGHTLY location."
+        )
+    return parse_embeddings_csv(loc.read_bytes(name), url)
+
+
+def parse_embeddings_csv(raw: bytes, url: str) -> tuple[list[str], np.ndarray]:
+    """Parse the bytes of an embeddings CSV; ``url`` names it in messages.
+
+    Raises:
+        SchemaError: The header, a value or a filename is wrong; the message names the
+            column.
+    """
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM, as spreadsheet programs write
         raw = raw[3:]
     header = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().split(",")
@@ -236,4 +269,9 @@ def match_embeddings(
     return emb[[index[f] for f in input_filenames]] if len(input_filenames) else emb[:0]
 
 
-__all__ = ["match_embeddings", "read_embeddings_csv", "write_embeddings_csv"]
+__all__ = [
+    "match_embeddings",
+    "parse_embeddings_csv",
+    "read_embeddings_csv",
+    "write_embeddings_csv",
+]

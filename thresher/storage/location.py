@@ -11,10 +11,10 @@ from __future__ import annotations
 import posixpath
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any
+from typing import Any
 
 import fsspec
 from fsspec.core import url_to_fs
@@ -22,7 +22,6 @@ from fsspec.core import url_to_fs
 from thresher.errors import StorageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".hevc", ".mpg", ".mpeg", ".avi", ".mov", ".webm")
 
 _CLOUD_HINTS = {
     "s3": "s3fs",
@@ -81,15 +80,17 @@ class Location:
             proto = self.url.split("://", 1)[0] if "://" in self.url else ""
             pkg = _CLOUD_HINTS.get(proto)
             hint = f" Install it with: pip install 'thresher[cloud]' (needs {pkg})." if pkg else ""
-            raise StorageError(f"Cannot open {self.display}: {e}.{hint}") from None
+            raise StorageError(f"Cannot open {self.display}: {e}.{hint}") from e
         return fs, root.rstrip("/") or "/"
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem (for the few callers that need its own API)."""
         return self._fs_root[0]
 
     @property
     def root(self) -> str:
+        """The root folder's path on :attr:`fs`, without a trailing slash."""
         return self._fs_root[1]
 
     def path(self, rel: str = "") -> str:
@@ -104,27 +105,54 @@ class Location:
 
     # -- reading -------------------------------------------------------------------------------
     def exists(self, rel: str = "") -> bool:
+        """Whether ``rel`` (a file or folder) exists."""
         try:
             return bool(self.fs.exists(self.path(rel)))
         except OSError as e:
-            raise StorageError(f"Cannot reach {self.display}: {e}") from None
+            raise StorageError(f"Cannot reach {self.display}: {e}") from e
 
-    def isdir(self, rel: str = "") -> bool:
-        return bool(self.fs.isdir(self.path(rel)))
+    def size(self, rel: str) -> int:
+        """The size of the file ``rel`` in bytes."""
+        try:
+            return int(self.fs.size(self.path(rel)))
+        except FileNotFoundError as e:
+            raise StorageError(f"File not found: {rel} in {self.display}") from e
+        except OSError as e:
+            raise StorageError(f"Cannot read {rel} in {self.display}: {e}") from e
 
     def read_bytes(self, rel: str) -> bytes:
+        """The content of the file ``rel``."""
         try:
             return bytes(self.fs.cat_file(self.path(rel)))
-        except FileNotFoundError:
-            raise StorageError(f"File not found: {rel} in {self.display}") from None
+        except FileNotFoundError as e:
+            raise StorageError(f"File not found: {rel} in {self.display}") from e
+        except OSError as e:
+            raise StorageError(f"Cannot read {rel} in {self.display}: {e}") from e
 
     def read_text(self, rel: str) -> str:
+        """The content of the UTF-8 text file ``rel``."""
         return self.read_bytes(rel).decode("utf-8")
 
-    def open(self, rel: str, mode: str = "rb") -> IO[Any]:
-        if "r" not in mode:
-            self._check_writable(rel)
-        return self.fs.open(self.path(rel), mode)  # type: ignore[no-any-return]
+    def read_many(self, rels: Sequence[str], chunk: int = 512) -> Iterator[tuple[int, bytes]]:
+        """``(index, content)`` for each of ``rels`` that exists, in order; missing ones skipped.
+
+        Files are fetched ``chunk`` at a time with one batched ``cat`` (one round of
+        concurrent requests on object stores), so many small files cost few round trips.
+        """
+        for start in range(0, len(rels), chunk):
+            paths = [self.path(r) for r in rels[start : start + chunk]]
+            try:
+                blobs = self.fs.cat(paths, on_error="omit")
+            except OSError as e:
+                raise StorageError(f"Cannot read from {self.display}: {e}") from e
+            for offset, path in enumerate(paths):
+                raw = blobs.get(path)
+                if raw is None:
+                    # fsspec may key results by a normalised path; fall back to a direct read.
+                    if not self.fs.exists(path):
+                        continue
+                    raw = self.read_bytes(rels[start + offset])
+                yield start + offset, bytes(raw)
 
     def list_files(
         self,
@@ -142,10 +170,10 @@ class Location:
             if not self.fs.exists(self.root):
                 raise FileNotFoundError(self.root)
             found = self.fs.find(self.root, withdirs=False, detail=True)
-        except FileNotFoundError:
-            raise StorageError(f"{self.display} does not exist.") from None
+        except FileNotFoundError as e:
+            raise StorageError(f"{self.display} does not exist.") from e
         except OSError as e:
-            raise StorageError(f"Cannot list {self.display}: {e}") from None
+            raise StorageError(f"Cannot list {self.display}: {e}") from e
         prefix = self.root.rstrip("/") + "/"
         out: list[FileInfo] = []
         for path, info in found.items():
@@ -170,9 +198,6 @@ class Location:
         out.sort(key=lambda f: f.name)
         return out
 
-    def iter_lines(self, rel: str) -> Iterator[str]:
-        yield from self.read_text(rel).splitlines()
-
     # -- writing (atomic) -----------------------------------------------------------------------
     def _check_writable(self, rel: str) -> None:
         if not self.writable:
@@ -182,6 +207,7 @@ class Location:
             )
 
     def makedirs(self, rel: str = "") -> None:
+        """Create the folder ``rel`` and its parents (no-op where it exists)."""
         self._check_writable(rel)
         try:
             self.fs.makedirs(self.path(rel), exist_ok=True)
@@ -190,11 +216,14 @@ class Location:
                 f"Cannot create {self.child(rel).display if rel else self.display} "
                 f"({e.strerror or e}). Give thresher write access there, or pass another "
                 "--lightly location."
-            ) from None
+            ) from e
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        """Write ``data`` to ``rel`` atomically: a temporary sibling, then a move into place
-        (object stores: one upload, which they commit atomically)."""
+        """Write ``data`` to ``rel`` atomically.
+
+        A temporary sibling, then a move into place; object stores get one upload, which they
+        commit atomically.
+        """
         self._check_writable(rel)
         final = self.path(rel)
         parent = posixpath.dirname(final)
@@ -215,9 +244,10 @@ class Location:
                     self.fs.rm_file(tmp)
             except OSError:
                 pass  # the original error is the one to report
-            raise StorageError(f"Cannot write {rel} to {self.display}: {e}") from None
+            raise StorageError(f"Cannot write {rel} to {self.display}: {e}") from e
 
     def write_text(self, rel: str, text: str) -> None:
+        """Write ``text`` as UTF-8 to ``rel`` atomically."""
         self.write_bytes(rel, text.encode("utf-8"))
 
     def put_file(self, local_path: str, rel: str) -> None:
@@ -226,9 +256,9 @@ class Location:
             self.write_bytes(rel, fh.read())
 
     def remove(self, rel: str) -> None:
+        """Delete the file ``rel`` (the embed stage drops its shards once they are joined)."""
         self._check_writable(rel)
-        if self.fs.exists(self.path(rel)):
-            self.fs.rm(self.path(rel), recursive=True)
+        self.fs.rm_file(self.path(rel))
 
     def check_writable(self) -> None:
         """Prove the location can be written, with a message that says how to fix it if not."""
@@ -240,4 +270,4 @@ class Location:
             raise StorageError(
                 f"The LIGHTLY location {self.display} is not writable ({e}). Give thresher "
                 "LIST, READ and WRITE access there, or pass another --lightly location."
-            ) from None
+            ) from e

@@ -13,8 +13,8 @@ as ``"true"``/``"false"``, integers as their decimal text), so BALANCE targets a
 strings. Any mismatch raises :class:`~thresher.errors.SchemaError` naming the file and field.
 
 Example:
-    >>> values = read_metadata("file:///data/lightly", ["a.jpg"], ["weather.temperature"])
-    ... # doctest: +SKIP
+    >>> lightly = Location("/data/lightly")
+    >>> values = read_metadata(lightly, ["a.jpg"], ["weather.temperature"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,24 +23,30 @@ import math
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
-from fsspec.core import url_to_fs
 from numpy.typing import NDArray
+from pydantic import Field, field_validator, model_validator
 
 from thresher.errors import SchemaError
-from thresher.storage._json import iter_json_files, load_json
+from thresher.storage._json import FileModel, iter_json, load_json, validate, where
+from thresher.storage.location import Location
 
-NUMERIC_TYPES = ("NUMERIC_INT", "NUMERIC_FLOAT", "NUMERICAL_INT", "NUMERICAL_FLOAT")
-CATEGORICAL_TYPES = (
+NumericType = Literal["NUMERIC_INT", "NUMERIC_FLOAT", "NUMERICAL_INT", "NUMERICAL_FLOAT"]
+CategoricalType = Literal[
     "CATEGORICAL_INT",
     "CATEGORICAL_STRING",
     "CATEGORICAL_BOOLEAN",
     "CATEGORICAL_DATETIME",
     "CATEGORICAL_TIMESTAMP",
-)
-FILE_TYPES = ("image", "video", "frame")
+]
+ValueType = Literal[NumericType, CategoricalType]
+NUMERIC_TYPES: tuple[str, ...] = get_args(NumericType)
+CATEGORICAL_TYPES: tuple[str, ...] = get_args(CategoricalType)
+FileType = Literal["image", "video", "frame"]
+FILE_TYPES: tuple[str, ...] = get_args(FileType)
+SCHEMA_FILE = ".lightly/metadata/schema.json"
 _CAT_CHUNK = 512
 
 
@@ -59,19 +65,10 @@ class MetadataField:
         return self.value_type in NUMERIC_TYPES
 
 
-def metadata_path(root: str, filename: str) -> str:
-    """The per-file JSON path of ``filename`` (relative to INPUT)."""
+def metadata_path(filename: str) -> str:
+    """The per-file JSON of ``filename`` (relative to INPUT), relative to the LIGHTLY root."""
     stem = posixpath.splitext(filename)[0]
-    return posixpath.join(root, ".lightly", "metadata", stem + ".json")
-
-
-def read_metadata_schema(
-    lightly_url: str, storage_options: dict[str, Any] | None = None
-) -> dict[str, MetadataField]:
-    """The fields of ``.lightly/metadata/schema.json``, keyed by ``path``."""
-    fs, root = url_to_fs(lightly_url, **(storage_options or {}))
-    path = posixpath.join(root, ".lightly", "metadata", "schema.json")
-    return _parse_schema(load_json(fs, path), path)
+    return f".lightly/metadata/{stem}.json"
 
 
 def _check_value(value: Any, value_type: str) -> bool:
@@ -90,33 +87,54 @@ def _check_value(value: Any, value_type: str) -> bool:
     return isinstance(value, str)
 
 
-def _parse_schema(data: Any, path: str) -> dict[str, MetadataField]:
+class _SchemaEntry(FileModel):
+    shape: ClassVar[str] = "must be an object"
+
+    name: str = Field(min_length=1, description="must be a non-empty string")
+    path: str = Field(description="must be dot-joined keys, e.g. 'a.b'")
+    valueDataType: ValueType = Field(  # the JSON key
+        description=f"must be one of {', '.join(NUMERIC_TYPES + CATEGORICAL_TYPES)}"
+    )
+    defaultValue: Any = None  # the JSON key
+
+    @field_validator("path")
+    @classmethod
+    def _key_path(cls, v: str) -> str:
+        if not v or any(not p for p in v.split(".")):
+            raise ValueError("must be dot-joined keys, e.g. 'a.b'")
+        if v.split(".")[0] == "lightly":
+            raise ValueError("the top-level key 'lightly' is reserved")
+        return v
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> _SchemaEntry:
+        if self.defaultValue is not None and not _check_value(
+            self.defaultValue, self.valueDataType
+        ):
+            raise ValueError(f"defaultValue: is not a {self.valueDataType} value")
+        return self
+
+
+class _MetadataFile(FileModel):
+    shape: ClassVar[str] = "must be an object {file_name, type, metadata}"
+
+    file_name: str = Field(description="must be a string (path relative to INPUT)")
+    type: FileType = Field("image", description=f"must be one of {', '.join(FILE_TYPES)}")
+    metadata: dict[str, Any] = Field(description="must be an object")
+
+
+def read_metadata_schema(lightly: Location) -> dict[str, MetadataField]:
+    """The fields of ``.lightly/metadata/schema.json``, keyed by ``path``."""
+    name = where(lightly, SCHEMA_FILE)
+    data = load_json(lightly, SCHEMA_FILE)
     if not isinstance(data, list):
-        raise SchemaError(path, "<root>", "must be a list of {name, path, defaultValue, ...}")
+        raise SchemaError(name, "<root>", "must be a list of {name, path, defaultValue, ...}")
     out: dict[str, MetadataField] = {}
-    for j, e in enumerate(data):
-        where = f"[{j}]"
-        if not isinstance(e, dict):
-            raise SchemaError(path, where, "must be an object")
-        name, key, vtype = e.get("name"), e.get("path"), e.get("valueDataType")
-        if not isinstance(name, str) or not name:
-            raise SchemaError(path, f"{where}.name", "must be a non-empty string")
-        if not isinstance(key, str) or not key or any(not p for p in key.split(".")):
-            raise SchemaError(path, f"{where}.path", "must be dot-joined keys, e.g. 'a.b'")
-        if key.split(".")[0] == "lightly":
-            raise SchemaError(path, f"{where}.path", "the top-level key 'lightly' is reserved")
-        if vtype not in NUMERIC_TYPES + CATEGORICAL_TYPES:
-            raise SchemaError(
-                path,
-                f"{where}.valueDataType",
-                f"must be one of {', '.join(NUMERIC_TYPES + CATEGORICAL_TYPES)}",
-            )
-        default = e.get("defaultValue")
-        if default is not None and not _check_value(default, vtype):
-            raise SchemaError(path, f"{where}.defaultValue", f"is not a {vtype} value")
-        if key in out:
-            raise SchemaError(path, f"{where}.path", f"duplicate path {key!r}")
-        out[key] = MetadataField(name=name, path=key, value_type=str(vtype), default=default)
+    for j, raw in enumerate(data):
+        e = validate(_SchemaEntry, raw, name, prefix=f"[{j}]")
+        if e.path in out:
+            raise SchemaError(name, f"[{j}].path", f"duplicate path {e.path!r}")
+        out[e.path] = MetadataField(e.name, e.path, e.valueDataType, e.defaultValue)
     return out
 
 
@@ -129,18 +147,16 @@ def _category(value: Any) -> str | None:
 
 
 def read_metadata(
-    lightly_url: str,
+    lightly: Location,
     filenames: Sequence[str],
     keys: Sequence[str] | None = None,
-    storage_options: dict[str, Any] | None = None,
 ) -> dict[str, NDArray[Any]]:
     """Read metadata values for ``filenames``.
 
     Args:
-        lightly_url: The LIGHTLY location (local path or fsspec URL).
+        lightly: The LIGHTLY location.
         filenames: The run's filenames, relative to the INPUT root.
         keys: Key paths to read (``weather.temperature``); None reads every schema field.
-        storage_options: Passed to fsspec.
 
     Returns:
         key path -> (N,) array: float64 for numeric fields (NaN where missing without a
@@ -149,14 +165,14 @@ def read_metadata(
     Raises:
         SchemaError: naming the file and field of any mismatch, or a key not in the schema.
     """
-    fs, root = url_to_fs(lightly_url, **(storage_options or {}))
-    schema_path = posixpath.join(root, ".lightly", "metadata", "schema.json")
-    schema = _parse_schema(load_json(fs, schema_path), schema_path)
+    schema = read_metadata_schema(lightly)
     wanted = list(schema) if keys is None else list(keys)
     for k in wanted:
         if k not in schema:
             raise SchemaError(
-                schema_path, k, f"key not in the schema (known: {', '.join(schema) or 'none'})"
+                where(lightly, SCHEMA_FILE),
+                k,
+                f"key not in the schema (known: {', '.join(schema) or 'none'})",
             )
     n = len(filenames)
     out: dict[str, NDArray[Any]] = {}
@@ -166,29 +182,21 @@ def read_metadata(
             out[k] = np.full(n, np.nan if f.default is None else float(f.default), np.float64)
         else:
             out[k] = np.full(n, _category(f.default), dtype=object)
-    paths = [metadata_path(root, fn) for fn in filenames]
-    for i, p, data in iter_json_files(fs, paths, _CAT_CHUNK):
-        _parse_file(data, p, schema, wanted, i, out)
+    rels = [metadata_path(fn) for fn in filenames]
+    for i, data in iter_json(lightly, rels, _CAT_CHUNK):
+        name = where(lightly, rels[i])
+        _store_values(validate(_MetadataFile, data, name).metadata, name, schema, wanted, i, out)
     return out
 
 
-def _parse_file(
-    data: Any,
-    path: str,
+def _store_values(
+    meta: dict[str, Any],
+    name: str,
     schema: dict[str, MetadataField],
     wanted: list[str],
     i: int,
     out: dict[str, NDArray[Any]],
 ) -> None:
-    if not isinstance(data, dict):
-        raise SchemaError(path, "<root>", "must be an object {file_name, type, metadata}")
-    if not isinstance(data.get("file_name"), str):
-        raise SchemaError(path, "file_name", "must be a string (path relative to INPUT)")
-    if data.get("type", "image") not in FILE_TYPES:
-        raise SchemaError(path, "type", f"must be one of {', '.join(FILE_TYPES)}")
-    meta = data.get("metadata")
-    if not isinstance(meta, dict):
-        raise SchemaError(path, "metadata", "must be an object")
     for k in wanted:
         node: Any = meta
         for part in k.split("."):
@@ -201,6 +209,6 @@ def _parse_file(
         f = schema[k]
         if not _check_value(node, f.value_type):
             raise SchemaError(
-                path, f"metadata.{k}", f"must be a {f.value_type} value, got {node!r}"
+                name, f"metadata.{k}", f"must be a {f.value_type} value, got {node!r}"
             )
         out[k][i] = float(node) if f.numeric else _category(node)

@@ -13,8 +13,8 @@ over objects), per-category object counts, and the three active-learning scores.
 with the schema raises :class:`~thresher.errors.SchemaError` naming the file and the field.
 
 Example:
-    >>> preds = read_predictions("file:///data/lightly", ["a.jpg"], "classification-task")
-    ... # doctest: +SKIP
+    >>> lightly = Location("/data/lightly")
+    >>> preds = read_predictions(lightly, ["a.jpg"], "classification-task")  # doctest: +SKIP
     >>> preds.scores["uncertainty_margin"]  # doctest: +SKIP
 """
 
@@ -24,25 +24,112 @@ import math
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, ClassVar, Literal, cast, get_args
 
 import numpy as np
-from fsspec.core import url_to_fs
 from numpy.typing import NDArray
+from pydantic import Field, StrictInt, ValidationInfo, model_validator
 
+from thresher.config.selection import SCORE_NAMES
 from thresher.errors import SchemaError
-from thresher.storage._json import iter_json_files, load_json
+from thresher.storage._json import FileModel, iter_json, load_json, validate, where
+from thresher.storage.location import Location
 
-TASK_TYPES = (
+TaskType = Literal[
     "classification",
     "object-detection",
     "semantic-segmentation",
     "instance-segmentation",
     "keypoint-detection",
-)
-SCORE_NAMES = ("uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy")
-RESERVED_TASKS = ("lightly_pretagging",)
+]
+TASK_TYPES: tuple[str, ...] = get_args(TaskType)
 _CAT_CHUNK = 512
+_ROOT = ".lightly/predictions"
+
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class _Category(FileModel):
+    shape: ClassVar[str] = "must be an object {id, name}"
+
+    id: StrictInt = Field(ge=0, description="must be an integer >= 0")
+    name: str = Field(min_length=1, description="must be a non-empty string")
+
+
+class _TaskSchema(FileModel):
+    shape: ClassVar[str] = "must be a JSON object with task_type and categories"
+
+    task_type: TaskType = Field(description=f"must be one of {', '.join(TASK_TYPES)}")
+    categories: list[_Category] = Field(
+        min_length=1, description="must be a non-empty list of {id, name}"
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> _TaskSchema:
+        ids: set[int] = set()
+        names: set[str] = set()
+        for j, c in enumerate(self.categories):
+            if c.id in ids:
+                raise ValueError(f"categories[{j}].id: duplicate id {c.id}")
+            if c.name in names:
+                raise ValueError(f"categories[{j}].name: duplicate name {c.name!r}")
+            ids.add(c.id)
+            names.add(c.name)
+        return self
+
+
+class _Prediction(FileModel):
+    """One prediction; which keys it needs depends on the task type (the validation context)."""
+
+    shape: ClassVar[str] = "must be an object"
+
+    category_id: StrictInt = Field(description="must be one of the schema's category ids")
+    probabilities: list[Number] | None = Field(None, description="must be numbers in [0, 1]")
+    score: Number | None = Field(None, description="must be a number in [0, 1]")
+    bbox: list[Number] | None = Field(None, description="must be [x, y, w, h] in pixels")
+    segmentation: list[Annotated[StrictInt, Field(ge=0)]] | None = Field(
+        None, description="must be an RLE list of non-negative ints"
+    )
+    keypoints: list[Number] | None = Field(None, description="must be [x1, y1, s1, ...]")
+
+    @model_validator(mode="after")
+    def _fits_task(self, info: ValidationInfo) -> _Prediction:
+        ctx = cast(_Context, info.context)
+        if self.category_id not in ctx.col:
+            raise ValueError(f"category_id: must be one of the schema ids {sorted(ctx.col)}")
+        c = len(ctx.col)
+        p = self.probabilities
+        if p is not None:
+            if len(p) != c or not all(-1e-6 <= v <= 1 + 1e-6 for v in p):
+                raise ValueError(f"probabilities: must be {c} numbers in [0, 1]")
+            if abs(sum(p) - 1.0) > 1e-2:
+                raise ValueError(f"probabilities: must sum to 1, got {sum(p):.4f}")
+        t = ctx.task_type
+        if t != "classification" and (self.score is None or not 0 <= self.score <= 1):
+            raise ValueError("score: must be a number in [0, 1]")
+        if t in ("object-detection", "instance-segmentation"):
+            if self.bbox is None or len(self.bbox) != 4:
+                raise ValueError("bbox: must be [x, y, w, h] in pixels")
+            if self.bbox[2] < 0 or self.bbox[3] < 0:
+                raise ValueError("bbox: width and height must be >= 0")
+        if t in ("semantic-segmentation", "instance-segmentation") and self.segmentation is None:
+            raise ValueError("segmentation: must be an RLE list of non-negative ints")
+        if t == "keypoint-detection" and (self.keypoints is None or len(self.keypoints) % 3):
+            raise ValueError("keypoints: must be [x1, y1, s1, ...]")
+        return self
+
+
+class _PredictionFile(FileModel):
+    shape: ClassVar[str] = "must be an object {file_name, predictions}"
+
+    file_name: str = Field(description="must be a string (path relative to INPUT)")
+    predictions: list[_Prediction] = Field(description="must be a list")
+
+
+@dataclass(frozen=True)
+class _Context:
+    task_type: str
+    col: dict[int, int]
 
 
 @dataclass(frozen=True)
@@ -74,74 +161,32 @@ class TaskPredictions:
     has_predictions: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
 
 
-def prediction_path(root: str, task: str, filename: str) -> str:
-    """The per-file JSON path of ``filename`` (relative to INPUT) under a task folder."""
+def prediction_path(task: str, filename: str) -> str:
+    """The per-file JSON of ``filename`` (relative to INPUT), relative to the LIGHTLY root."""
     stem = posixpath.splitext(filename)[0]
-    return posixpath.join(root, ".lightly", "predictions", task, stem + ".json")
+    return f"{_ROOT}/{task}/{stem}.json"
 
 
-def read_tasks(lightly_url: str, storage_options: dict[str, Any] | None = None) -> list[str]:
+def read_tasks(lightly: Location) -> list[str]:
     """The task names listed in ``.lightly/predictions/tasks.json`` (empty if absent)."""
-    fs, root = url_to_fs(lightly_url, **(storage_options or {}))
-    path = posixpath.join(root, ".lightly", "predictions", "tasks.json")
-    if not fs.exists(path):
+    rel = f"{_ROOT}/tasks.json"
+    if not lightly.exists(rel):
         return []
-    data = load_json(fs, path)
+    data = load_json(lightly, rel)
     if not isinstance(data, list) or not all(isinstance(t, str) and t for t in data):
-        raise SchemaError(path, "<root>", "must be a JSON list of task names (strings)")
+        raise SchemaError(
+            where(lightly, rel), "<root>", "must be a JSON list of task names (strings)"
+        )
     return list(data)
 
 
-def read_schema(
-    lightly_url: str, task: str, storage_options: dict[str, Any] | None = None
-) -> tuple[str, list[int], list[str]]:
-    """``(task_type, category_ids, category_names)`` of a task's ``schema.json``."""
-    fs, root = url_to_fs(lightly_url, **(storage_options or {}))
-    path = posixpath.join(root, ".lightly", "predictions", task, "schema.json")
-    return _parse_schema(load_json(fs, path), path)
-
-
-def _parse_schema(data: Any, path: str) -> tuple[str, list[int], list[str]]:
-    if not isinstance(data, dict):
-        raise SchemaError(path, "<root>", "must be a JSON object with task_type and categories")
-    task_type = data.get("task_type")
-    if task_type not in TASK_TYPES:
-        raise SchemaError(path, "task_type", f"must be one of {', '.join(TASK_TYPES)}")
-    cats = data.get("categories")
-    if not isinstance(cats, list) or not cats:
-        raise SchemaError(path, "categories", "must be a non-empty list of {id, name}")
-    ids: list[int] = []
-    names: list[str] = []
-    for j, c in enumerate(cats):
-        if not isinstance(c, dict):
-            raise SchemaError(path, f"categories[{j}]", "must be an object {id, name}")
-        cid, name = c.get("id"), c.get("name")
-        if not isinstance(cid, int) or isinstance(cid, bool) or cid < 0:
-            raise SchemaError(path, f"categories[{j}].id", "must be an integer >= 0")
-        if not isinstance(name, str) or not name:
-            raise SchemaError(path, f"categories[{j}].name", "must be a non-empty string")
-        if cid in ids:
-            raise SchemaError(path, f"categories[{j}].id", f"duplicate id {cid}")
-        if name in names:
-            raise SchemaError(path, f"categories[{j}].name", f"duplicate name {name!r}")
-        ids.append(cid)
-        names.append(name)
-    return str(task_type), ids, names
-
-
-def read_predictions(
-    lightly_url: str,
-    filenames: Sequence[str],
-    task: str,
-    storage_options: dict[str, Any] | None = None,
-) -> TaskPredictions:
+def read_predictions(lightly: Location, filenames: Sequence[str], task: str) -> TaskPredictions:
     """Read one prediction task for ``filenames``.
 
     Args:
-        lightly_url: The LIGHTLY location (local path or fsspec URL).
+        lightly: The LIGHTLY location.
         filenames: The run's filenames, relative to the INPUT root.
         task: The task name; must be listed in ``tasks.json``.
-        storage_options: Passed to fsspec.
 
     Returns:
         The task's arrays over ``filenames`` (see :class:`TaskPredictions`).
@@ -149,31 +194,32 @@ def read_predictions(
     Raises:
         SchemaError: naming the file and field of any mismatch, or a task not in tasks.json.
     """
-    fs, root = url_to_fs(lightly_url, **(storage_options or {}))
-    tasks_path = posixpath.join(root, ".lightly", "predictions", "tasks.json")
-    tasks = read_tasks(lightly_url, storage_options)
+    tasks = read_tasks(lightly)
     if task not in tasks:
         raise SchemaError(
-            tasks_path,
+            where(lightly, f"{_ROOT}/tasks.json"),
             "<root>",
             f"task {task!r} is not listed (listed: {', '.join(tasks) or 'none'}); "
             "only tasks listed in tasks.json are used",
         )
-    schema_path = posixpath.join(root, ".lightly", "predictions", task, "schema.json")
-    task_type, ids, names = _parse_schema(load_json(fs, schema_path), schema_path)
-    col = {cid: j for j, cid in enumerate(ids)}
+    schema_rel = f"{_ROOT}/{task}/schema.json"
+    schema = validate(_TaskSchema, load_json(lightly, schema_rel), where(lightly, schema_rel))
+    ids = [c.id for c in schema.categories]
+    names = [c.name for c in schema.categories]
+    ctx = _Context(schema.task_type, {cid: j for j, cid in enumerate(ids)})
     n, c = len(filenames), len(ids)
     dist = np.zeros((n, c), np.float32)
     counts = np.zeros((n, c), np.int32)
     scores = {s: np.zeros(n, np.float32) for s in SCORE_NAMES}
     has = np.zeros(n, bool)
-    paths = [prediction_path(root, task, f) for f in filenames]
-    for i, p, data in iter_json_files(fs, paths, _CAT_CHUNK):
-        _parse_file(data, p, task_type, col, i, dist, counts, scores)
+    rels = [prediction_path(task, f) for f in filenames]
+    for i, data in iter_json(lightly, rels, _CAT_CHUNK):
+        parsed = validate(_PredictionFile, data, where(lightly, rels[i]), context=ctx)
+        _accumulate(parsed, ctx, i, dist, counts, scores)
         has[i] = True
     return TaskPredictions(
         task=task,
-        task_type=task_type,
+        task_type=schema.task_type,
         category_ids=np.asarray(ids, np.int64),
         category_names=names,
         class_distribution=dist,
@@ -183,86 +229,33 @@ def read_predictions(
     )
 
 
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _parse_file(
-    data: Any,
-    path: str,
-    task_type: str,
-    col: dict[int, int],
+def _accumulate(
+    parsed: _PredictionFile,
+    ctx: _Context,
     i: int,
     dist: NDArray[np.float32],
     counts: NDArray[np.int32],
     scores: dict[str, NDArray[np.float32]],
 ) -> None:
-    if not isinstance(data, dict):
-        raise SchemaError(path, "<root>", "must be an object {file_name, predictions}")
-    if not isinstance(data.get("file_name"), str):
-        raise SchemaError(path, "file_name", "must be a string (path relative to INPUT)")
-    preds = data.get("predictions")
-    if not isinstance(preds, list):
-        raise SchemaError(path, "predictions", "must be a list")
-    c = len(col)
-    for j, p in enumerate(preds):
-        where = f"predictions[{j}]"
-        if not isinstance(p, dict):
-            raise SchemaError(path, where, "must be an object")
-        cid = p.get("category_id")
-        if not isinstance(cid, int) or isinstance(cid, bool) or cid not in col:
-            raise SchemaError(
-                path, f"{where}.category_id", f"must be one of the schema ids {sorted(col)}"
-            )
-        probs = p.get("probabilities")
-        if probs is not None:
-            if (
-                not isinstance(probs, list)
-                or len(probs) != c
-                or not all(_number(v) and -1e-6 <= v <= 1 + 1e-6 for v in probs)
-            ):
-                raise SchemaError(path, f"{where}.probabilities", f"must be {c} numbers in [0, 1]")
-            if abs(sum(probs) - 1.0) > 1e-2:
-                raise SchemaError(
-                    path, f"{where}.probabilities", f"must sum to 1, got {sum(probs):.4f}"
-                )
-        score: Any = p.get("score")
-        if task_type != "classification" and (not _number(score) or not (0 <= score <= 1)):
-            raise SchemaError(path, f"{where}.score", "must be a number in [0, 1]")
-        if task_type in ("object-detection", "instance-segmentation"):
-            bbox = p.get("bbox")
-            if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_number, bbox)):
-                raise SchemaError(path, f"{where}.bbox", "must be [x, y, w, h] in pixels")
-            if bbox[2] < 0 or bbox[3] < 0:
-                raise SchemaError(path, f"{where}.bbox", "width and height must be >= 0")
-        if task_type in ("semantic-segmentation", "instance-segmentation"):
-            seg = p.get("segmentation")
-            if not isinstance(seg, list) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in seg
-            ):
-                raise SchemaError(
-                    path, f"{where}.segmentation", "must be an RLE list of non-negative ints"
-                )
-        if task_type == "keypoint-detection":
-            kp = p.get("keypoints")
-            if not isinstance(kp, list) or len(kp) % 3 or not all(map(_number, kp)):
-                raise SchemaError(path, f"{where}.keypoints", "must be [x1, y1, s1, ...]")
-        if probs is not None:
-            vec = np.asarray(probs, np.float64)
+    c = len(ctx.col)
+    for p in parsed.predictions:
+        if p.probabilities is not None:
+            vec = np.asarray(p.probabilities, np.float64)
         else:
             vec = np.zeros(c)
-            vec[col[cid]] = 1.0
-        counts[i, col[cid]] += 1
+            vec[ctx.col[p.category_id]] = 1.0
+        counts[i, ctx.col[p.category_id]] += 1
         dist[i] += vec.astype(np.float32)
-        if probs is None and task_type != "classification":
+        if p.probabilities is None and ctx.task_type != "classification":
             # Only an objectness score: its uncertainty is that of [score, 1 - score].
-            unc = _uncertainties(np.asarray([float(score), 1.0 - float(score)]))
+            score = float(p.score or 0.0)
+            unc = _uncertainties(np.asarray([score, 1.0 - score]))
         else:
             unc = _uncertainties(vec)
         for name, v in unc.items():
             scores[name][i] = max(scores[name][i], v)
-    if task_type == "classification" and len(preds) > 1:
-        dist[i] /= len(preds)
+    if ctx.task_type == "classification" and len(parsed.predictions) > 1:
+        dist[i] /= len(parsed.predictions)
 
 
 def _uncertainties(p: NDArray[np.float64]) -> dict[str, float]:

@@ -12,64 +12,29 @@ Semantics (reference 3.3, the Lightly Worker's):
   Example: ``subdir/* subdir/image_4* !subdir/image_41.png`` keeps every file in ``subdir/``
   except ``image_4*``, but keeps ``image_41.png``.
 
-Glob syntax as in gitignore: ``*`` matches within one path segment, ``**`` across segments,
-``?`` one character, ``[abc]`` a class. A pattern without ``/`` matches the file's base name at
-any depth.
+Glob syntax as in gitignore (matched by ``pathspec``): ``*`` matches within one path
+segment, ``**`` across segments, ``?`` one character, ``[abc]`` a class. A pattern without
+``/`` matches the file's base name at any depth.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+
+import pathspec
 
 from thresher.errors import ConfigError
 
 
 @lru_cache(maxsize=1024)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    anchored = "/" in pattern.rstrip("/")
-    pat = pattern.lstrip("/")
-    i, out = 0, []
-    while i < len(pat):
-        c = pat[i]
-        if pat.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pat.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            j = pat.find("]", i + 1)
-            if j == -1:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                cls = pat[i + 1 : j].replace("\\", "\\\\")
-                if cls.startswith("!"):
-                    cls = "^" + cls[1:]
-                out.append(f"[{cls}]")
-                i = j + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    body = "".join(out)
-    # A trailing slash (directory pattern) or a match on a folder covers everything below it.
-    body = body.rstrip("/")
-    if anchored:
-        return re.compile(f"^{body}(?:/.*)?$")
-    return re.compile(f"^(?:.*/)?{body}(?:/.*)?$")
+def _spec(pattern: str) -> pathspec.GitIgnoreSpec:
+    return pathspec.GitIgnoreSpec.from_lines([pattern])
 
 
 def glob_match(pattern: str, name: str) -> bool:
     """True if ``name`` (a relative path with forward slashes) matches the gitignore ``pattern``."""
-    return _glob_regex(pattern).match(name) is not None
+    return bool(_spec(pattern).match_file(name))
 
 
 @dataclass(frozen=True)
@@ -79,6 +44,11 @@ class _Rule:
     select: str | None  # exact name (no '*') or the first glob token
     exact: bool
     patterns: tuple[str, ...]
+    # The gitignore patterns after the first token: a match drops the file, '!' re-includes.
+    drops: pathspec.GitIgnoreSpec = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "drops", pathspec.GitIgnoreSpec.from_lines(self.patterns))
 
 
 @dataclass(frozen=True)
@@ -90,6 +60,17 @@ class RelevantFilenames:
 
     @classmethod
     def parse(cls, text: str, source: str = "relevant_filenames_file") -> RelevantFilenames:
+        """Parse the file's text.
+
+        Args:
+            text: The file's content.
+            source: Its name, for messages.
+
+        Raises:
+            ConfigError: naming the line of a path with ``./``, ``../`` or a leading ``/``, a
+                line with several names but no ``*``, a line starting with ``!``, or an empty
+                file.
+        """
         rules = []
         for no, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
@@ -127,9 +108,11 @@ class RelevantFilenames:
 
     @property
     def exact_names(self) -> set[str]:
+        """The names listed one per line without ``*``."""
         return {r.select for r in self.rules if r.exact and r.select}
 
     def is_relevant(self, name: str) -> bool:
+        """Whether the file ``name`` (relative to INPUT) is considered by the run."""
         for rule in self.rules:
             if rule.exact:
                 if name == rule.select:
@@ -137,12 +120,7 @@ class RelevantFilenames:
                 continue
             if not name.startswith(rule.prefix) or not glob_match(rule.select or "*", name):
                 continue
-            keep = True
-            for pat in rule.patterns:
-                negate = pat.startswith("!")
-                if glob_match(pat.lstrip("!"), name):
-                    keep = negate
-            if keep:
+            if not rule.drops.match_file(name):
                 return True
         return False
 
