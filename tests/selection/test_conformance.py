@@ -73,3 +73,14 @@ def test_preselected_never_returned(case: dict[str, Any]) -> None:
     pre = np.array([0, 1, 2, 3])
     picks = _run(case, 10 * N, preselected=pre)
     assert not set(picks.tolist()) & {0, 1, 2, 3}
+
+
+def test_pairs_allowed_by_the_config_are_the_registry_kinds() -> None:
+    # One declaration: a strategy's config class names the input kinds it accepts, the
+    # registry and the config's pair check both read it.
+    from thresher.config.selection import STRATEGY_CLASSES, strategy_type
+
+    assert [strategy_type(c) for c in STRATEGY_CLASSES] == list(REGISTRY)
+    for name, spec in REGISTRY.items():
+        assert spec.name == name
+        assert spec.input_kinds == spec.config.accepts

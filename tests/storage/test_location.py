@@ -60,3 +60,13 @@ def test_secrets_are_redacted_from_urls():
     assert redact_url("az://c/x?sv=2020&sig=abc") == "az://c/x"
     assert "opts" not in repr(Location("s3://b/x", {"secret": "hunter2"}))
     assert "hunter2" not in repr(Location("s3://b/x", {"secret": "hunter2"}))
+
+
+@pytest.mark.parametrize("url", ["memory://rm", None])
+def test_read_many_skips_missing_files_and_keeps_order(url, tmp_path):
+    loc = Location(url or str(tmp_path), writable=True)
+    loc.write_bytes("a/1.json", b"1")
+    loc.write_bytes("b/3.json", b"3")
+    got = list(loc.read_many(["a/1.json", "nope/2.json", "b/3.json"], chunk=2))
+    assert got == [(0, b"1"), (2, b"3")]
+    assert loc.size("b/3.json") == 1
