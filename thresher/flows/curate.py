@@ -1,18 +1,20 @@
-"""The ``curate`` flow: list → corruption check → duplicates → (train) → embed → select → report.
+"""The ``curate`` flow: list → corruption check → deduplicate → (train) → embed → select → report.
 
-The body reads as the pipeline. Each stage is a cached task over plain library code
+The body reads as the pipeline. Each stage is a task over plain library code
 (``thresher.stages``); tasks hand each other small summaries with content keys, never arrays.
+Stages decide themselves whether their stored output can be reused (``thresher.caching``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -20,17 +22,24 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 import thresher
 from thresher import tasks
 from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerConfig, load_configs
-from thresher.errors import NotSupportedYetError
+from thresher.errors import InputError, NotSupportedYetError
 from thresher.runlog import RunLog
 from thresher.stages import _store
+from thresher.stages.deduplicate import Deduplicated
+from thresher.stages.embed import Embedded
 from thresher.stages.list_input import preflight
 from thresher.stages.report import RunInfo
+from thresher.stages.select import Selected
 from thresher.stages.train import resolve_checkpoint
 from thresher.stages.write_results import RunOutputs, run_dir
 from thresher.storage.location import Location
 
 log = logging.getLogger("thresher.flow")
-T = TypeVar("T")
+
+#: Set by the ``thresher`` command before Prefect starts: when the command started (Unix time),
+#: so the report's timing counts Prefect's start-up, and the command line for page 1.
+STARTED_AT_ENV = "THRESHER_STARTED_AT"
+COMMAND_LINE_ENV = "THRESHER_COMMAND_LINE"
 
 
 def default_lightly_url(input_url: str) -> str:
@@ -39,44 +48,54 @@ def default_lightly_url(input_url: str) -> str:
 
 
 def new_run_id() -> str:
+    """A new run id: UTC time plus a random suffix, e.g. ``20261127-174959-cac875``."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def _versions(model: str = "") -> dict[str, str]:
+def _versions(model: str) -> dict[str, str]:
     import numpy
     import prefect
     import torch
 
-    v = {
+    return {
         "thresher": thresher.__version__,
         "python": platform.python_version(),
         "prefect": prefect.__version__,
         "torch": torch.__version__,
         "numpy": numpy.__version__,
+        "model": model,
     }
-    if model:
-        v["model"] = model
-    return v
 
 
-class _Stages:
-    """Times each stage and re-runs a cached task whose stored output has vanished."""
+def _started_at(now: float) -> float:
+    """When the command started, if the ``thresher`` command says so; else ``now``."""
+    try:
+        started = float(os.environ.get(STARTED_AT_ENV, ""))
+    except ValueError:
+        return now
+    return started if 0 <= now - started < 3600 else now
 
-    def __init__(self, runlog: RunLog, lightly_url: str) -> None:
-        self.seconds: dict[str, float] = {}
-        self._runlog = runlog
-        self._lightly = _store.lightly_location(lightly_url)
 
-    def run(self, name: str, task: Any, *args: Any, **kwargs: Any) -> Any:
-        self._runlog.stage(name)
+class _Run:
+    """Runs the stages of one run: log lines, timings and what came from the cache."""
+
+    def __init__(self, runlog: RunLog, startup_seconds: float) -> None:
+        self.runlog = runlog
+        self.seconds: dict[str, float] = {"startup": round(startup_seconds, 3)}
+        self.cached: dict[str, str] = {}
+
+    def stage(self, task: Any, **kwargs: Any) -> Any:
+        """Run ``task`` (a stage's task) with keyword arguments and return its summary."""
+        name: str = task.name
+        self.runlog.stage(name)
         t0 = time.perf_counter()
-        result = task(*args, **kwargs)
-        key = getattr(result, "key", None)
-        if key and not _store.is_complete(self._lightly, key):
-            log.info("cached output of %s is gone; recomputing", name)
-            result = task.with_options(refresh_cache=True)(*args, **kwargs)
+        summary = task(**kwargs, return_state=True).result()
         self.seconds[name] = round(time.perf_counter() - t0, 3)
-        return result
+        cached = getattr(summary, "cached", "")
+        if cached:
+            self.cached[name] = cached
+            log.info("stage %s: %s", name, cached)
+        return summary
 
 
 @flow(name="curate", validate_parameters=False, log_prints=True)
@@ -102,62 +121,100 @@ def curate(
         run_id: Name of the run folder; default: a timestamp plus a random suffix.
 
     Returns:
-        RunOutputs: run id, counts per stage and the output paths.
+        RunOutputs: run id, counts per stage, output paths, notes and what came from the cache.
+
+    Raises:
+        ConfigError: A config is invalid (before anything runs or is written).
+        InputError: INPUT is missing or empty, or nothing is left after the corruption check
+            and deduplication (the run's findings are written first).
     """
+    now = time.time()
     cfg: RunConfig = load_configs(worker_config, selection_config, lightly_config)
     if dataset_type != "images":
         raise NotSupportedYetError("dataset_type=videos", "only image datasets are supported")
     lightly_url = lightly or default_lightly_url(input)
-    run_id = run_id or cfg.worker.run_directory or new_run_id()
-    started = datetime.now(UTC)
     preflight(input, lightly_url)  # before anything is written: INPUT is never written
+    run_id = run_id or cfg.worker.run_directory or new_run_id()
+    started = _started_at(now)
     lightly_loc = _store.lightly_location(lightly_url)
     lightly_loc.makedirs()
     w = cfg.worker
-    result: RunOutputs | None = None
     with RunLog() as runlog:
         try:
             log.info("run %s: %s -> %s", run_id, Location(input).display, lightly_loc.display)
-            stages = _Stages(runlog, lightly_url)
-            listing = stages.run(
-                "list_input", tasks.list_input, input, lightly_url, w.relevant_filenames_file
+            run = _Run(runlog, now - started)
+            listing = run.stage(
+                tasks.list_input,
+                input_url=input,
+                lightly_url=lightly_url,
+                relevant_filenames_file=w.relevant_filenames_file,
             )
-            scan = stages.run(
-                "corruption_check",
+            checked = run.stage(
                 tasks.corruption_check,
-                listing,
-                w.enable_corruptness_check,
-                w.num_threads,
+                listing=listing,
+                enabled=w.enable_corruptness_check,
+                num_threads=w.num_threads,
             )
-            dedup = stages.run("deduplicate", tasks.deduplicate, scan, w.remove_exact_duplicates)
+            deduplicated = run.stage(
+                tasks.deduplicate, checked=checked, enabled=w.remove_exact_duplicates
+            )
+            found = dict(listing=listing, checked=checked, deduplicated=deduplicated)
+            if deduplicated.n_kept == 0:
+                _nothing_left(run, run_id, cfg, **found)
             init = resolve_checkpoint(w, lightly_url)
             trained = None
             if w.enable_training:
-                trained = stages.run("train", tasks.train, listing, dedup, cfg.lightly, init)
-            checkpoint = trained.checkpoint if trained else init
-            embedded = stages.run("embed", tasks.embed, listing, dedup, w, cfg.lightly, checkpoint)
-            selected = stages.run(
-                "select", tasks.select, listing, embedded, cfg.selection, cfg.lightly.seed
-            )
-            versions = _versions(embedded.model)
-            common = dict(
-                cfg=cfg,
+                trained = run.stage(
+                    tasks.train,
+                    listing=listing,
+                    deduplicated=deduplicated,
+                    lightly_cfg=cfg.lightly,
+                    init=init,
+                )
+            embedded = run.stage(
+                tasks.embed,
                 listing=listing,
-                checked=scan,
-                deduplicated=dedup,
-                embedded=embedded,
-                selected=selected,
+                deduplicated=deduplicated,
+                worker=w,
+                lightly_cfg=cfg.lightly,
+                checkpoint=trained.checkpoint if trained else init,
             )
-            runlog.stage("report")
+            selected = run.stage(
+                tasks.select,
+                listing=listing,
+                embedded=embedded,
+                selection=cfg.selection,
+                seed=cfg.lightly.seed,
+            )
+            notes = _notes(deduplicated, selected)
+            config = _config_doc(cfg, embedded, notes)
             info = RunInfo(
                 run_id=run_id,
-                started_at=started,
-                stage_seconds=stages.seconds,
-                versions=versions,
-                config=cfg.to_dict(),
+                started_at=datetime.fromtimestamp(started, UTC),
+                stage_seconds=run.seconds,
+                versions=config["versions"],
+                config={
+                    k: config[k] for k in ("worker_config", "selection_config", "lightly_config")
+                },
+                model_description=embedded.description,
+                device=_device(),
+                command_line=os.environ.get(COMMAND_LINE_ENV, "") or f"curate(input={input!r})",
+                notes=notes,
             )
-            tasks.report(info, **common)
-            result = tasks.write_results(run_id, versions=versions, trained=trained, **common)
+            run.stage(
+                tasks.report, info=info, cfg=cfg, embedded=embedded, selected=selected, **found
+            )
+            result: RunOutputs = run.stage(
+                tasks.write_results,
+                run_id=run_id,
+                config=config,
+                embedded=embedded,
+                selected=selected,
+                trained=trained,
+                **found,
+            )
+            result.notes = notes
+            result.cached = run.cached
             log.info("run %s finished: %s", run_id, result.sizes)
         except BaseException:
             log.exception("run %s failed", run_id)
@@ -168,6 +225,66 @@ def curate(
     result.peak_memory_mb = round(runlog.memory.peak_mb, 1)
     _publish_artifacts(result)
     return result
+
+
+def _nothing_left(run: _Run, run_id: str, cfg: RunConfig, **found: Any) -> None:
+    """Every file was corrupt or a duplicate: write what the run found, then stop."""
+    deduplicated: Deduplicated = found["deduplicated"]
+    result: RunOutputs = run.stage(
+        tasks.write_results,
+        run_id=run_id,
+        config=_config_doc(cfg, None, []),
+        embedded=None,
+        selected=None,
+        trained=None,
+        **found,
+    )
+    s = result.sizes
+    info = Location(result.run_dir).child("corruptness_check_information.json").display
+    raise InputError(
+        f"Nothing is left to embed: of {s['n_input']} input files, {s['n_corrupt']} are corrupt, "
+        f"{s['n_duplicate']} are exact duplicates and {s['n_filtered']} were filtered out "
+        f"({deduplicated.n_kept} kept). The reasons are in {info}; the file lists are in "
+        f"{result.run_dir}/filenames/."
+    )
+
+
+def _notes(deduplicated: Deduplicated, selected: Selected) -> list[str]:
+    """Sentences the user must see when the run picked fewer samples than asked."""
+    if selected.n_selected >= selected.n_requested:
+        return []
+    kept = deduplicated.n_kept
+    if selected.n_requested > kept and selected.n_selected == kept:
+        return [
+            f"Asked for {selected.n_requested} samples, but only {kept} images are usable after "
+            f"the corruption check and deduplication: all {kept} were selected."
+        ]
+    return [
+        f"Selected {selected.n_selected} of the {selected.n_requested} samples asked for: the "
+        "strategies' thresholds or stopping conditions allowed no more."
+    ]
+
+
+def _config_doc(cfg: RunConfig, embedded: Embedded | None, notes: list[str]) -> dict[str, Any]:
+    """config.json: the effective configs as run (the model that really embedded), and more."""
+    effective = cfg.to_dict()
+    model = embedded.model if embedded else ""
+    if embedded and not model.startswith("embeddings CSV"):
+        effective["lightly_config"]["model"]["name"] = model
+    return {
+        "seed": cfg.lightly.seed,
+        "versions": _versions(model),
+        "model": embedded.description if embedded else "",
+        "notes": notes,
+        "user_config": cfg.user_dict(),
+        **effective,
+    }
+
+
+def _device() -> str:
+    from thresher.models.inference import device_description
+
+    return device_description()
 
 
 def _save_logs(lightly: Location, run_id: str, runlog: RunLog) -> None:

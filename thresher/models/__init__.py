@@ -7,7 +7,7 @@ pay for importing PyTorch Lightning.
 from typing import Any
 
 from thresher.models.checkpoint import Checkpoint, read_checkpoint, save_checkpoint
-from thresher.models.inference import embed_files, resolve_embedder
+from thresher.models.inference import embed_files, iter_embeddings, resolve_embedder
 from thresher.models.zoo import ModelSpec, create, spec
 
 _LAZY = {"train_simclr", "TrainSummary", "build_training"}
@@ -28,6 +28,7 @@ __all__ = [
     "build_training",
     "create",
     "embed_files",
+    "iter_embeddings",
     "read_checkpoint",
     "resolve_embedder",
     "save_checkpoint",

@@ -1,4 +1,4 @@
-"""The embed stage: images in, one L2-normalised feature row per file out.
+"""Inference: images in, one (L2-normalised) feature row per file out.
 
 Images are read through fsspec and decoded in DataLoader worker processes while the main
 process runs the model, so throughput stays close to the model's forward speed.
@@ -18,7 +18,9 @@ import io
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+import platform
+import signal
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import fsspec
@@ -114,8 +116,11 @@ class FileImages(Dataset):
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
-        """The filesystem, opened anew in each worker process: async filesystems (s3fs,
-        gcsfs, adlfs) are not fork-safe, and fsspec's instance cache resets per process."""
+        """The filesystem, opened anew in each worker process.
+
+        Async filesystems (s3fs, gcsfs, adlfs) are not fork-safe, and fsspec's instance cache
+        resets per process.
+        """
         if self._fs is None or self._pid != os.getpid():
             self._fs = fsspec.core.url_to_fs(self.input_url, **self.storage_options)[0]
             self._pid = os.getpid()
@@ -162,7 +167,12 @@ def eval_transform(
     )
 
 
-def embed_files(
+def _ignore_sigint(_worker_id: int) -> None:
+    """Decode workers leave Ctrl-C to the main process, which stops them (no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def iter_embeddings(
     model: nn.Module,
     spec: zoo.ModelSpec,
     input_url: str,
@@ -174,9 +184,11 @@ def embed_files(
     device: str = "auto",
     input_size: int | None = None,
     normalize: bool = True,
-    progress: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """Embed image files with ``model``.
+) -> Iterator[np.ndarray]:
+    """Embed image files with ``model``, yielding one ``(B, D)`` float32 array per batch.
+
+    Batches come in the order of ``filenames``, so a caller can commit them as they come and,
+    after an interruption, resume with the files not yet embedded.
 
     Args:
         model: A zoo model (``(B, 3, H, W)`` -> ``(B, D)``); it is moved to ``device``.
@@ -189,10 +201,9 @@ def embed_files(
         device: ``"auto"`` (the GPU when there is one), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         input_size: Overrides ``spec.input_size``.
         normalize: L2-normalise each row (``worker_config.normalize_embeddings``).
-        progress: Called with the number of images finished after each batch.
 
-    Returns:
-        ``(N, D)`` float32 embeddings in the order of ``filenames``.
+    Yields:
+        ``(B, D)`` float32 embeddings of the next ``B`` files.
 
     Raises:
         CorruptMediaError: A file cannot be decoded (the corruptness check should have
@@ -212,7 +223,7 @@ def embed_files(
         min_size=size,
     )
     if len(dataset) == 0:
-        return np.zeros((0, spec.dim), dtype=np.float32)
+        return
     n_batches = math.ceil(len(dataset) / batch_size)
     workers = cpu_count() if num_workers == -1 else num_workers
     workers = min(workers, n_batches)
@@ -224,9 +235,9 @@ def embed_files(
         num_workers=workers,
         pin_memory=dev.type == "cuda",
         prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=_ignore_sigint if workers > 0 else None,
     )
     model = model.to(dev).eval()
-    out: list[np.ndarray] = []
     done = 0
     with torch.inference_mode():
         for images, ok, reasons in loader:
@@ -239,10 +250,56 @@ def embed_files(
                 feats = torch.flatten(feats, 1)
             if normalize:
                 feats = F.normalize(feats, dim=1)
-            out.append(feats.cpu().numpy())
-            if progress is not None:
-                progress(len(images))
-    return np.concatenate(out).astype(np.float32, copy=False)
+            yield feats.cpu().numpy().astype(np.float32, copy=False)
+
+
+def embed_files(
+    model: nn.Module,
+    spec: zoo.ModelSpec,
+    input_url: str,
+    filenames: Sequence[str],
+    *,
+    progress: Callable[[int], None] | None = None,
+    **options: Any,
+) -> np.ndarray:
+    """Embed image files with ``model`` into one ``(N, D)`` float32 array.
+
+    Args:
+        model: A zoo model, as for :func:`iter_embeddings`.
+        spec: Its spec.
+        input_url: Root path or fsspec URL the filenames are relative to.
+        filenames: Files to embed.
+        progress: Called with the number of images finished after each batch.
+        **options: The keyword options of :func:`iter_embeddings`.
+
+    Returns:
+        ``(N, D)`` float32 embeddings in the order of ``filenames``.
+    """
+    out: list[np.ndarray] = []
+    for batch in iter_embeddings(model, spec, input_url, filenames, **options):
+        out.append(batch)
+        if progress is not None:
+            progress(len(batch))
+    if not out:
+        return np.zeros((0, spec.dim), dtype=np.float32)
+    return np.concatenate(out)
+
+
+def device_description(device: str = "auto") -> str:
+    """What computes the embeddings, for the report: the GPU's name or the CPU model and cores."""
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(dev)}"
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"CPU: {model} ({cpu_count()} cores)"
 
 
 def resolve_embedder(
@@ -310,8 +367,10 @@ def resolve_embedder(
 __all__ = [
     "FileImages",
     "cpu_count",
+    "device_description",
     "embed_files",
     "eval_transform",
+    "iter_embeddings",
     "resolve_device",
     "resolve_embedder",
 ]

@@ -1,4 +1,10 @@
-"""Stage: embed the kept images (or take the user's embeddings CSV)."""
+"""Stage ``embed``: embed the kept images (or take the user's embeddings CSV).
+
+Embeddings are committed in shards as they are computed (``shards/<first row>.npy`` under the
+stage's key), so a run interrupted midway re-embeds only the images no shard holds yet, with the
+same result as an uninterrupted run. When every image is embedded the shards are joined into
+``embeddings.npy``, the manifest is written, and the shards are deleted.
+"""
 
 from __future__ import annotations
 
@@ -15,25 +21,44 @@ from thresher.stages import _store
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.list_input import Listing
 from thresher.stages.train import ModelCheckpoint
+from thresher.storage.location import Location
 
 log = logging.getLogger("thresher.stages")
+
+#: Images per committed shard: what an interruption can lose at most.
+SHARD_SIZE = 256
+DEFAULT_MODEL = "efficientnet-lite0"
 
 
 @dataclass(frozen=True)
 class Embedded:
+    """The embeddings of the kept files, stored in the LIGHTLY cache.
+
+    Attributes:
+        model: The model's short name (``efficientnet-lite0``, ``resnet-18``, or ``embeddings
+            CSV (...)``).
+        description: The model and why it was the one, for the report and config.json.
+        cached: ``"cached"``, ``"<k> of <n> images from cache"`` after a resumed run, or ``""``.
+    """
+
     key: str
     lightly_url: str
     n: int
     dim: int
     model: str
+    description: str = ""
+    cached: str = ""
 
     def embeddings(self) -> np.ndarray:
+        """``(n, dim)`` float32, rows in the order of :meth:`filenames`."""
         lightly = _store.lightly_location(self.lightly_url)
         return _store.read_npy(lightly, f"{stage_dir(self.key)}/embeddings.npy")
 
     def filenames(self) -> list[str]:
+        """The embedded files, relative to the INPUT root."""
         lightly = _store.lightly_location(self.lightly_url)
-        return _store.read_json(lightly, f"{stage_dir(self.key)}/filenames.json")  # type: ignore[no-any-return]
+        names: list[str] = _store.read_json(lightly, f"{stage_dir(self.key)}/filenames.json")
+        return names
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -41,29 +66,83 @@ def _l2(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def describe_model(
+    worker: WorkerConfig, lightly_cfg: LightlyConfig, checkpoint: ModelCheckpoint | None
+) -> tuple[str, str]:
+    """The model the embed stage will use and why: ``(short name, sentence)``.
+
+    The rule is :func:`thresher.models.resolve_embedder`'s; this says it in words without
+    loading anything.
+    """
+    if worker.embeddings:
+        name = f"embeddings CSV ({worker.embeddings})"
+        return name, f"precomputed embeddings from .lightly/embeddings/{worker.embeddings}"
+    model = lightly_cfg.model.name
+    if worker.enable_training and checkpoint is not None:
+        return model, f"{model} trained with SimCLR in this run (worker_config.enable_training)"
+    if checkpoint is not None:
+        return model, f"{model} loaded from the checkpoint {checkpoint.source}"
+    if "name" not in lightly_cfg.model.model_fields_set:
+        return DEFAULT_MODEL, (
+            f"{DEFAULT_MODEL}, ImageNet-pretrained: the default when no checkpoint, no "
+            "training and no lightly_config.model.name is set"
+        )
+    pretrained = "ImageNet-pretrained" if model.startswith("efficientnet") else "random weights"
+    return model, f"{model} ({pretrained}), as lightly_config.model.name asks"
+
+
+def _shards(lightly: Location, key: str, n: int) -> list[tuple[int, str]]:
+    """The committed shards that cover a prefix of the files: ``(first row, path)`` each."""
+    rel = f"{stage_dir(key)}/shards"
+    if not lightly.exists(rel):
+        return []
+    starts = sorted(
+        int(f.name.removesuffix(".npy"))
+        for f in lightly.child(rel).list_files((".npy",), skip_dirs=())
+        if f.name.removesuffix(".npy").isdigit()
+    )
+    out: list[tuple[int, str]] = []
+    covered = 0
+    for start in starts:
+        if start != covered or covered >= n:
+            break
+        path = f"{rel}/{start:09d}.npy"
+        rows = _store.read_npy(lightly, path).shape[0]
+        out.append((start, path))
+        covered += rows
+    return out
+
+
 def embed(
     listing: Listing,
-    dedup: Deduplicated,
+    deduplicated: Deduplicated,
     worker: WorkerConfig,
     lightly_cfg: LightlyConfig,
     *,
     checkpoint: ModelCheckpoint | None = None,
     progress: ProgressFactory = null_progress,
+    shard_size: int = SHARD_SIZE,
 ) -> Embedded:
     """Embed every kept file, in filename order, as float32 (L2-normalised unless configured off).
 
     Args:
+        listing: The listing (INPUT and LIGHTLY locations).
+        deduplicated: The kept files.
+        worker: ``worker_config``.
+        lightly_cfg: ``lightly_config`` (model, loader).
         checkpoint: The model checkpoint (trained in this run, or the user's); its content
             digest is part of the cache key.
+        progress: Progress factory; the bar starts at the images already in committed shards.
+        shard_size: Images per committed shard.
     """
     lightly = _store.lightly_location(listing.lightly_url)
-    names = dedup.kept()
+    names = deduplicated.kept()
     csv_rel = f".lightly/embeddings/{worker.embeddings}" if worker.embeddings else ""
     csv_digest = hashlib.sha256(lightly.read_bytes(csv_rel)).hexdigest() if csv_rel else ""
     model_cfg = lightly_cfg.model.model_dump(mode="json", exclude_unset=True)
     key = stage_key(
         "embed",
-        dedup.key,
+        deduplicated.key,
         csv_digest,
         checkpoint.digest if checkpoint else "",
         model_cfg,
@@ -71,51 +150,100 @@ def embed(
         worker.normalize_embeddings,
         worker.enable_training,
     )
-    if _store.is_complete(lightly, key):
-        m = _store.manifest(lightly, key)
-        return Embedded(key, listing.lightly_url, m["n"], m["dim"], m["model"])
+    model_name, description = describe_model(worker, lightly_cfg, checkpoint)
+    m = _store.cached(lightly, key)
+    if m is not None:
+        return Embedded(
+            key, listing.lightly_url, m["n"], m["dim"], m["model"], description, "cached"
+        )
 
+    shards = _shards(lightly, key, len(names)) if not csv_rel else []
+    parts = [_store.read_npy(lightly, path) for _, path in shards]
+    done = sum(len(p) for p in parts)
+    cached = f"{done} of {len(names)} images from cache" if done else ""
     if csv_rel:
         from thresher.storage.embeddings_csv import match_embeddings, read_embeddings_csv
 
         csv_names, csv_emb = read_embeddings_csv(
             lightly.path(csv_rel), storage_options=lightly.storage_options
         )
-        emb = match_embeddings(csv_names, csv_emb, names)
-        model_name = f"embeddings CSV ({worker.embeddings})"
+        parts = [match_embeddings(csv_names, csv_emb, names)]
         log.info("using %d precomputed embeddings from %s", len(names), csv_rel)
-    else:
-        from thresher.models import embed_files, resolve_embedder
-
-        model, spec, model_name = resolve_embedder(
-            lightly_cfg,
-            checkpoint=checkpoint.url if checkpoint else None,
-            enable_training=worker.enable_training,
+    elif done < len(names):
+        parts += _embed_rest(
+            listing, names, done, worker, lightly_cfg, checkpoint, key, progress, shard_size
         )
-        batch = (
-            lightly_cfg.loader.batch_size
-            if "batch_size" in lightly_cfg.loader.model_fields_set
-            else 32
-        )
-        workers = (
-            worker.num_processes if worker.num_processes != -1 else lightly_cfg.loader.num_workers
-        )
-        log.info("embedding %d images with %s", len(names), model_name)
-        with progress("embed", len(names)) as advance:
-            emb = embed_files(
-                model,
-                spec,
-                listing.input_url,
-                names,
-                batch_size=batch,
-                num_workers=workers,
-                normalize=False,
-                progress=advance,
-            )
-    emb = np.asarray(emb, dtype=np.float32)
-    if worker.normalize_embeddings:
+    emb = np.concatenate(parts).astype(np.float32, copy=False)
+    if csv_rel and worker.normalize_embeddings:
         emb = _l2(emb)
     _store.write_npy(lightly, f"{stage_dir(key)}/embeddings.npy", emb)
     _store.write_json(lightly, f"{stage_dir(key)}/filenames.json", names)
-    _store.finish(lightly, key, {"n": len(names), "dim": int(emb.shape[1]), "model": model_name})
-    return Embedded(key, listing.lightly_url, len(names), int(emb.shape[1]), model_name)
+    dim = int(emb.shape[1])
+    _store.finish(
+        lightly,
+        key,
+        {"n": len(names), "dim": dim, "model": model_name},
+        ["embeddings.npy", "filenames.json"],
+    )
+    for _, path in _shards(lightly, key, len(names)):
+        lightly.remove(path)
+    return Embedded(key, listing.lightly_url, len(names), dim, model_name, description, cached)
+
+
+def _embed_rest(
+    listing: Listing,
+    names: list[str],
+    done: int,
+    worker: WorkerConfig,
+    lightly_cfg: LightlyConfig,
+    checkpoint: ModelCheckpoint | None,
+    key: str,
+    progress: ProgressFactory,
+    shard_size: int,
+) -> list[np.ndarray]:
+    """Embed ``names[done:]``, committing a shard every ``shard_size`` images."""
+    from thresher.models import iter_embeddings, resolve_embedder
+
+    lightly = _store.lightly_location(listing.lightly_url)
+    model, spec, model_name = resolve_embedder(
+        lightly_cfg,
+        checkpoint=checkpoint.url if checkpoint else None,
+        enable_training=worker.enable_training,
+    )
+    batch = (
+        lightly_cfg.loader.batch_size if "batch_size" in lightly_cfg.loader.model_fields_set else 32
+    )
+    workers = worker.num_processes if worker.num_processes != -1 else lightly_cfg.loader.num_workers
+    if done:
+        log.info("embed: resuming, %d of %d images are in committed shards", done, len(names))
+    log.info("embedding %d images with %s", len(names) - done, model_name)
+    out: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    start = done
+
+    def commit() -> None:
+        nonlocal start
+        shard = np.concatenate(pending)
+        _store.write_npy(lightly, f"{stage_dir(key)}/shards/{start:09d}.npy", shard)
+        out.append(shard)
+        start += len(shard)
+        pending.clear()
+
+    with progress("embed", len(names)) as advance:
+        advance(done)
+        for rows in iter_embeddings(
+            model,
+            spec,
+            listing.input_url,
+            names[done:],
+            batch_size=batch,
+            num_workers=workers,
+            normalize=worker.normalize_embeddings,
+        ):
+            pending.append(rows)
+            advance(len(rows))
+            if sum(len(p) for p in pending) >= shard_size:
+                commit()
+        if pending:
+            commit()
+    return out

@@ -1,4 +1,8 @@
-"""Stage 1: list the INPUT location and apply ``relevant_filenames_file``."""
+"""Stage ``list_input``: list the INPUT location and apply ``relevant_filenames_file``.
+
+It runs on every run (the listing is what tells whether anything changed); its key
+fingerprints the names, sizes and change tokens of the files, and keys every later stage.
+"""
 
 from __future__ import annotations
 
@@ -26,15 +30,20 @@ class Listing:
     n_filtered: int  # dropped by relevant_filenames_file
     n_relevant: int
 
+    cached: str = ""  # the listing is never cached: it is how a run sees what changed
+
+    def _read(self, field: str) -> list[str]:
+        lightly = _store.lightly_location(self.lightly_url)
+        names: list[str] = _store.read_json(lightly, f"{stage_dir(self.key)}/names.json")[field]
+        return names
+
     def names(self) -> list[str]:
-        return _store.read_json(
-            _store.lightly_location(self.lightly_url), f"{stage_dir(self.key)}/names.json"
-        )["names"]  # type: ignore[no-any-return]
+        """The relevant files, sorted, relative to the INPUT root."""
+        return self._read("names")
 
     def filtered(self) -> list[str]:
-        return _store.read_json(
-            _store.lightly_location(self.lightly_url), f"{stage_dir(self.key)}/names.json"
-        )["filtered"]  # type: ignore[no-any-return]
+        """The files dropped by ``relevant_filenames_file``."""
+        return self._read("filtered")
 
 
 def _inside(inner: Location, outer: Location) -> bool:
@@ -89,6 +98,7 @@ def preflight(input_url: str, lightly_url: str) -> None:
 
 
 def read_relevant(lightly: Location, path: str) -> RelevantFilenames:
+    """Read and parse ``worker_config.relevant_filenames_file`` from the LIGHTLY location."""
     if path.startswith(("/", "./", "../")) or "://" in path:
         raise ConfigError(
             f"worker_config.relevant_filenames_file: '{path}' must be a path relative to the "
@@ -126,7 +136,7 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
     rules_digest = ""
     if relevant_filenames_file:
         rules = read_relevant(lightly, relevant_filenames_file)
-        rules_digest = digest([r.__dict__ for r in rules.rules])
+        rules_digest = digest(lightly.read_text(relevant_filenames_file))
         names, filtered = rules.filter(names)
         missing = sorted(rules.exact_names - set(names) - set(filtered))
         if missing:
@@ -145,13 +155,15 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
     fingerprint = digest(
         inp.display, [(f.name, f.size, f.token) for f in files if f.name in keep], rules_digest
     )
-    key = stage_key("list", fingerprint)
+    key = stage_key("list_input", fingerprint)
     listing = Listing(key, input_url, lightly_url, len(files), len(filtered), len(names))
-    if not _store.is_complete(lightly, key):
+    if _store.cached(lightly, key) is None:
         _store.write_json(
             lightly, f"{stage_dir(key)}/names.json", {"names": names, "filtered": filtered}
         )
-        _store.finish(lightly, key, {"n_input": len(files), "n_filtered": len(filtered)})
+        _store.finish(
+            lightly, key, {"n_input": len(files), "n_filtered": len(filtered)}, ["names.json"]
+        )
     log.info(
         "listed %d images in %s (%d filtered out by relevant filenames)",
         len(files),

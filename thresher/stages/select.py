@@ -23,15 +23,27 @@ _AUX_DIRS = (".lightly/predictions", ".lightly/metadata", ".lightly/tags")
 
 @dataclass(frozen=True)
 class Selected:
+    """The picks, as row indices into the embedded files, in pick order.
+
+    Attributes:
+        n_requested: What the selection config asked for (``n_samples``, or
+            ``proportion_samples`` of the embedded files); more than ``n_selected`` when fewer
+            files were usable or a threshold or stopping condition ended the pick early.
+    """
+
     key: str
     lightly_url: str
     n_selected: int
+    n_requested: int
+    cached: str = ""
 
     def indices(self) -> np.ndarray:
+        """Row indices into the embedded files, most wanted first."""
         lightly = _store.lightly_location(self.lightly_url)
         return _store.read_npy(lightly, f"{stage_dir(self.key)}/selected.npy")
 
-    def distributions(self) -> dict[str, Any]:
+    def distributions(self) -> Any:
+        """The report's per-input distributions (the selection→report contract)."""
         lightly = _store.lightly_location(self.lightly_url)
         from thresher.selection.report import load_distributions
 
@@ -64,8 +76,9 @@ def select(
     lightly = _store.lightly_location(listing.lightly_url)
     sel_json = selection.model_dump(mode="json", exclude_none=True)
     key = stage_key("select", embedded.key, sel_json, seed, _aux_fingerprint(listing))
-    if _store.is_complete(lightly, key):
-        return Selected(key, listing.lightly_url, _store.manifest(lightly, key)["n_selected"])
+    m = _store.cached(lightly, key)
+    if m is not None:
+        return Selected(key, listing.lightly_url, m["n_selected"], m["n_requested"], "cached")
     emb = embedded.embeddings()
     names = embedded.filenames()
     inputs = engine.gather_inputs(
@@ -83,6 +96,13 @@ def select(
     _store.write_json(
         lightly, f"{stage_dir(key)}/distributions.json", engine.report.dump_distributions(dists)
     )
-    _store.finish(lightly, key, {"n_selected": len(idx)})
+    n_for = selection.n_for(len(names))
+    requested = len(names) if n_for is None else n_for
+    _store.finish(
+        lightly,
+        key,
+        {"n_selected": len(idx), "n_requested": requested},
+        ["selected.npy", "distributions.json"],
+    )
     log.info("selected %d of %d samples", len(idx), len(names))
-    return Selected(key, listing.lightly_url, len(idx))
+    return Selected(key, listing.lightly_url, len(idx), requested)

@@ -34,14 +34,18 @@ class ModelCheckpoint:
 
 @dataclass(frozen=True)
 class Trained:
+    """A SimCLR training's checkpoint in the LIGHTLY cache, with its digest and statistics."""
+
     key: str
     lightly_url: str
     checkpoint_rel: str  # relative to the LIGHTLY root
     digest: str
     summary: dict[str, object]
+    cached: str = ""
 
     @property
     def checkpoint(self) -> ModelCheckpoint:
+        """The trained checkpoint, for the embed stage."""
         url = _store.lightly_location(self.lightly_url).child(self.checkpoint_rel).url
         return ModelCheckpoint(url, self.digest, f"trained in this run ({self.key})")
 
@@ -98,7 +102,7 @@ def resolve_checkpoint(worker: WorkerConfig, lightly_url: str) -> ModelCheckpoin
 
 def train(
     listing: Listing,
-    dedup: Deduplicated,
+    deduplicated: Deduplicated,
     lightly_cfg: LightlyConfig,
     *,
     init: ModelCheckpoint | None = None,
@@ -109,12 +113,12 @@ def train(
 
     lightly = _store.lightly_location(listing.lightly_url)
     cfg_json = lightly_cfg.model_dump(mode="json")
-    key = stage_key("train", dedup.key, cfg_json, init.digest if init else "")
+    key = stage_key("train", deduplicated.key, cfg_json, init.digest if init else "")
     rel = f"{stage_dir(key)}/checkpoint.ckpt"
-    if _store.is_complete(lightly, key):
-        m = _store.manifest(lightly, key)
-        return Trained(key, listing.lightly_url, rel, m["digest"], m["summary"])
-    names = dedup.kept()
+    m = _store.cached(lightly, key)
+    if m is not None:
+        return Trained(key, listing.lightly_url, rel, m["digest"], m["summary"], "cached")
+    names = deduplicated.kept()
     log.info(
         "training SimCLR (%s) on %d images for %d epochs%s",
         lightly_cfg.model.name,
@@ -149,5 +153,5 @@ def train(
         k: v for k, v in vars(summary).items() if isinstance(v, (int, float, str, list))
     }
     info.pop("checkpoint", None)
-    _store.finish(lightly, key, {"digest": digest, "summary": info})
+    _store.finish(lightly, key, {"digest": digest, "summary": info}, ["checkpoint.ckpt"])
     return Trained(key, listing.lightly_url, rel, digest, info)

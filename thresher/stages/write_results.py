@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from thresher.config import RunConfig
 from thresher.stages import _store
 from thresher.stages.corruption_check import CorruptionChecked
 from thresher.stages.deduplicate import Deduplicated
@@ -37,11 +36,14 @@ INITIAL_TAG = "initial-tag"
 
 
 def run_dir(run_id: str) -> str:
+    """The run folder, relative to the LIGHTLY root."""
     return f".lightly/runs/{run_id}"
 
 
 @dataclass(frozen=True)
 class Sizes:
+    """How many input files ended where; they add up to ``n_input``."""
+
     n_input: int
     n_filtered: int
     n_corrupt: int
@@ -50,17 +52,25 @@ class Sizes:
     n_selected: int
 
     def as_dict(self) -> dict[str, int]:
+        """The counts by their report.json names."""
         return dict(self.__dict__)
 
 
-def sizes(listing: Listing, scan: CorruptionChecked, dedup: Deduplicated, selected: Selected) -> Sizes:
+def sizes(
+    listing: Listing,
+    checked: CorruptionChecked,
+    deduplicated: Deduplicated,
+    selected: Selected | None,
+) -> Sizes:
+    """Count where every input file went, and refuse a result whose counts do not add up."""
+    n_selected = selected.n_selected if selected else 0
     s = Sizes(
         listing.n_input,
         listing.n_filtered,
-        scan.n_corrupt,
-        dedup.n_duplicate,
-        dedup.n_kept - selected.n_selected,
-        selected.n_selected,
+        checked.n_corrupt,
+        deduplicated.n_duplicate,
+        deduplicated.n_kept - n_selected,
+        n_selected,
     )
     total = s.n_filtered + s.n_corrupt + s.n_duplicate + s.n_removed + s.n_selected
     if total != s.n_input:  # a bug, never user error: refuse to write an inconsistent result
@@ -70,7 +80,13 @@ def sizes(listing: Listing, scan: CorruptionChecked, dedup: Deduplicated, select
 
 @dataclass
 class RunOutputs:
-    """What a run produced. Returned by the flow; everything in it is JSON-safe."""
+    """What a run produced. Returned by the flow; everything in it is JSON-safe.
+
+    Attributes:
+        notes: Sentences the user must see (e.g. fewer usable images than asked for).
+        cached: Stage name -> what came from the cache (``"cached"``, ``"224 of 500 images
+            from cache"``), for the stages that did not compute everything anew.
+    """
 
     run_id: str
     lightly: str
@@ -80,10 +96,8 @@ class RunOutputs:
     report_json: str
     tags: list[str] = field(default_factory=list)
     peak_memory_mb: float = 0.0
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.sizes
+    notes: list[str] = field(default_factory=list)
+    cached: dict[str, str] = field(default_factory=dict)
 
 
 def _embeddings_parquet(names: list[str], emb: np.ndarray) -> bytes:
@@ -105,28 +119,42 @@ def _lines(names: list[str]) -> str:
 def write_results(
     run_id: str,
     *,
-    cfg: RunConfig,
+    config: dict[str, Any],
     listing: Listing,
-    scan: CorruptionChecked,
-    dedup: Deduplicated,
-    embedded: Embedded,
-    selected: Selected,
-    versions: dict[str, str],
+    checked: CorruptionChecked,
+    deduplicated: Deduplicated,
+    embedded: Embedded | None,
+    selected: Selected | None,
     trained: Trained | None = None,
 ) -> RunOutputs:
-    """Write filenames/*.txt, embeddings, config.json, the corruptness info and the tags."""
+    """Write filenames/*.txt, embeddings, config.json, the corruptness info and the tags.
+
+    With ``embedded`` and ``selected`` None (nothing was left to embed), only what the run
+    found is written: the file lists, the corruptness info, duplicates and config.json.
+
+    Args:
+        run_id: The run folder's name.
+        config: The run's config.json document (effective configs, versions, notes...); the
+            file accounting and stage keys are added here.
+        listing: The listed files.
+        checked: The corruption check's findings.
+        deduplicated: The kept files and duplicates.
+        embedded: The embeddings, or None.
+        selected: The picks, or None.
+        trained: The training's checkpoint, copied into the run folder when given.
+    """
     from thresher.storage.embeddings_csv import write_embeddings_csv
 
     lightly = _store.lightly_location(listing.lightly_url)
     base = run_dir(run_id)
-    names = embedded.filenames()
-    emb = embedded.embeddings()
-    idx = selected.indices()
+    names = embedded.filenames() if embedded else []
+    idx = selected.indices() if selected else np.zeros(0, dtype=np.int64)
     chosen = [names[i] for i in idx]
     chosen_set = set(chosen)
     removed = [n for n in names if n not in chosen_set]
-    corrupt = scan.corrupt()
-    duplicates = dedup.duplicates()
+    corrupt = checked.corrupt()
+    duplicates = deduplicated.duplicates()
+    s = sizes(listing, checked, deduplicated, selected)
 
     lightly.write_text(f"{base}/filenames/selected.txt", _lines(chosen))
     lightly.write_text(f"{base}/filenames/removed.txt", _lines(removed))
@@ -137,42 +165,35 @@ def write_results(
         lightly, f"{base}/corruptness_check_information.json", {"corrupt_samples": corrupt}
     )
     _store.write_json(lightly, f"{base}/duplicates.json", {"duplicates": duplicates})
+    if embedded is not None:
+        emb = embedded.embeddings()
+        csv_buf = io.StringIO()
+        write_embeddings_csv(csv_buf, names, emb)
+        lightly.write_text(f"{base}/embeddings.csv", csv_buf.getvalue())
+        lightly.write_bytes(f"{base}/embeddings.parquet", _embeddings_parquet(names, emb))
 
-    csv_buf = io.StringIO()
-    write_embeddings_csv(csv_buf, names, emb)
-    lightly.write_text(f"{base}/embeddings.csv", csv_buf.getvalue())
-    lightly.write_bytes(f"{base}/embeddings.parquet", _embeddings_parquet(names, emb))
-
-    s = sizes(listing, scan, dedup, selected)
-    config_doc: dict[str, Any] = {
+    stages = (listing, checked, deduplicated, trained, embedded, selected)
+    doc: dict[str, Any] = {
         "run_id": run_id,
         "input": Location(listing.input_url).display,
         "lightly": lightly.display,
         "input_fingerprint": listing.key,
-        "stage_keys": {
-            "list": listing.key,
-            "scan": scan.key,
-            "dedup": dedup.key,
-            "embed": embedded.key,
-            "select": selected.key,
-        },
-        "seed": cfg.lightly.seed,
-        "versions": versions,
-        "model": embedded.model,
+        "stage_keys": {x.key.rsplit("-", 1)[0]: x.key for x in stages if x is not None},
         "sizes": s.as_dict(),
         "training": trained.summary if trained else None,
-        "user_config": cfg.user_dict(),
-        **cfg.to_dict(),
+        **config,
     }
-    lightly.write_text(f"{base}/config.json", json.dumps(config_doc, indent=2))
+    lightly.write_text(f"{base}/config.json", json.dumps(doc, indent=2, ensure_ascii=False))
     if trained is not None:
         lightly.write_bytes(f"{base}/checkpoint.ckpt", lightly.read_bytes(trained.checkpoint_rel))
 
-    tags = [run_id]
-    if not lightly.exists(f".lightly/tags/{INITIAL_TAG}.txt"):
-        tags.insert(0, INITIAL_TAG)
-    for tag in tags:
-        lightly.write_text(f".lightly/tags/{tag}.txt", _lines(chosen))
+    tags: list[str] = []
+    if selected is not None:
+        tags = [run_id]
+        if not lightly.exists(f".lightly/tags/{INITIAL_TAG}.txt"):
+            tags.insert(0, INITIAL_TAG)
+        for tag in tags:
+            lightly.write_text(f".lightly/tags/{tag}.txt", _lines(chosen))
     return RunOutputs(
         run_id=run_id,
         lightly=lightly.display,

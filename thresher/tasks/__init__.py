@@ -1,13 +1,17 @@
 """One Prefect task per stage: thin typed wrappers over ``thresher.stages``.
 
-Tasks pass small summaries (keys, counts, URLs), never arrays. A task whose inputs and code are
-unchanged finishes in state Cached; ``thresher.flows`` re-runs it if its stored output vanished.
+Each task has the stage's name, takes keyword arguments only and returns the stage's small
+summary (keys, counts, URLs; never arrays) inside a Prefect state: ``Cached`` when the stage
+reused its stored output (see ``thresher.caching``), ``Completed`` otherwise.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerConfig
 from thresher.stages import corruption_check as _corruption_check
@@ -18,106 +22,142 @@ from thresher.stages import report as _report
 from thresher.stages import select as _select
 from thresher.stages import train as _train
 from thresher.stages import write_results as _write_results
-from thresher.tasks._cache import stage_cache_key
+from thresher.tasks._cache import stage_state
 from thresher.tasks._progress import task_progress
+
+__all__ = [
+    "corruption_check",
+    "deduplicate",
+    "embed",
+    "list_input",
+    "report",
+    "select",
+    "train",
+    "write_results",
+]
 
 
 @task(name="list_input", cache_policy=NO_CACHE)
-def list_input(
-    input_url: str, lightly_url: str, relevant_filenames_file: str
-) -> _list_input.Listing:
-    return _list_input.list_input(input_url, lightly_url, relevant_filenames_file)
+def list_input(*, input_url: str, lightly_url: str, relevant_filenames_file: str) -> State[Any]:
+    """Stage ``list_input``."""
+    return stage_state(_list_input.list_input(input_url, lightly_url, relevant_filenames_file))
 
 
-@task(name="corruption_check", cache_key_fn=stage_cache_key("corruption_check"))
+@task(name="corruption_check", cache_policy=NO_CACHE)
 def corruption_check(
-    listing: _list_input.Listing, enabled: bool, num_threads: int
-) -> _corruption_check.CorruptionChecked:
-    return _corruption_check.corruption_check(
-        listing, enabled=enabled, num_threads=num_threads, progress=task_progress
+    *, listing: _list_input.Listing, enabled: bool, num_threads: int
+) -> State[Any]:
+    """Stage ``corruption_check``."""
+    return stage_state(
+        _corruption_check.corruption_check(
+            listing, enabled=enabled, num_threads=num_threads, progress=task_progress
+        )
     )
 
 
-@task(name="deduplicate", cache_key_fn=stage_cache_key("deduplicate"))
-def deduplicate(
-    checked: _corruption_check.CorruptionChecked, enabled: bool
-) -> _deduplicate.Deduplicated:
-    return _deduplicate.deduplicate(checked, enabled=enabled)
+@task(name="deduplicate", cache_policy=NO_CACHE)
+def deduplicate(*, checked: _corruption_check.CorruptionChecked, enabled: bool) -> State[Any]:
+    """Stage ``deduplicate``."""
+    return stage_state(_deduplicate.deduplicate(checked, enabled=enabled))
 
 
-@task(name="train", cache_key_fn=stage_cache_key("train"))
+@task(name="train", cache_policy=NO_CACHE)
 def train(
+    *,
     listing: _list_input.Listing,
     deduplicated: _deduplicate.Deduplicated,
     lightly_cfg: LightlyConfig,
-    init: _train.ModelCheckpoint | None = None,
-) -> _train.Trained:
-    return _train.train(listing, deduplicated, lightly_cfg, init=init, progress=task_progress)
+    init: _train.ModelCheckpoint | None,
+) -> State[Any]:
+    """Stage ``train``."""
+    return stage_state(
+        _train.train(listing, deduplicated, lightly_cfg, init=init, progress=task_progress)
+    )
 
 
-@task(name="embed", cache_key_fn=stage_cache_key("embed"))
+@task(name="embed", cache_policy=NO_CACHE)
 def embed(
+    *,
     listing: _list_input.Listing,
     deduplicated: _deduplicate.Deduplicated,
     worker: WorkerConfig,
     lightly_cfg: LightlyConfig,
-    checkpoint: _train.ModelCheckpoint | None = None,
-) -> _embed.Embedded:
-    return _embed.embed(
-        listing, deduplicated, worker, lightly_cfg, checkpoint=checkpoint, progress=task_progress
+    checkpoint: _train.ModelCheckpoint | None,
+) -> State[Any]:
+    """Stage ``embed``."""
+    return stage_state(
+        _embed.embed(
+            listing,
+            deduplicated,
+            worker,
+            lightly_cfg,
+            checkpoint=checkpoint,
+            progress=task_progress,
+        )
     )
 
 
-@task(name="select", cache_key_fn=stage_cache_key("select"))
+@task(name="select", cache_policy=NO_CACHE)
 def select(
-    listing: _list_input.Listing, embedded: _embed.Embedded, selection: SelectionConfig, seed: int
-) -> _select.Selected:
-    return _select.select(listing, embedded, selection, seed=seed, progress=task_progress)
+    *,
+    listing: _list_input.Listing,
+    embedded: _embed.Embedded,
+    selection: SelectionConfig,
+    seed: int,
+) -> State[Any]:
+    """Stage ``select``."""
+    return stage_state(
+        _select.select(listing, embedded, selection, seed=seed, progress=task_progress)
+    )
 
 
 @task(name="report", cache_policy=NO_CACHE)
 def report(
-    info: _report.RunInfo,
     *,
+    info: _report.RunInfo,
     cfg: RunConfig,
     listing: _list_input.Listing,
     checked: _corruption_check.CorruptionChecked,
     deduplicated: _deduplicate.Deduplicated,
     embedded: _embed.Embedded,
     selected: _select.Selected,
-) -> list[str]:
-    return _report.report(
-        info,
-        cfg=cfg,
-        listing=listing,
-        checked=checked,
-        deduplicated=deduplicated,
-        embedded=embedded,
-        selected=selected,
+) -> State[Any]:
+    """Stage ``report``."""
+    return stage_state(
+        _report.report(
+            info,
+            cfg=cfg,
+            listing=listing,
+            checked=checked,
+            deduplicated=deduplicated,
+            embedded=embedded,
+            selected=selected,
+        )
     )
 
 
 @task(name="write_results", cache_policy=NO_CACHE)
 def write_results(
-    run_id: str,
     *,
-    cfg: RunConfig,
+    run_id: str,
+    config: dict[str, Any],
     listing: _list_input.Listing,
     checked: _corruption_check.CorruptionChecked,
     deduplicated: _deduplicate.Deduplicated,
-    embedded: _embed.Embedded,
-    selected: _select.Selected,
-    versions: dict[str, str],
-    trained: _train.Trained | None = None,
-) -> _write_results.RunOutputs:
-    return _write_results.write_results(
-        run_id,
-        cfg=cfg,
-        listing=listing,
-        scan=checked,
-        dedup=deduplicated,
-        embedded=embedded,
-        selected=selected,
-        versions=versions,
-        trained=trained,
+    embedded: _embed.Embedded | None,
+    selected: _select.Selected | None,
+    trained: _train.Trained | None,
+) -> State[Any]:
+    """Stage ``write_results``."""
+    return stage_state(
+        _write_results.write_results(
+            run_id,
+            config=config,
+            listing=listing,
+            checked=checked,
+            deduplicated=deduplicated,
+            embedded=embedded,
+            selected=selected,
+            trained=trained,
+        )
     )

@@ -1,34 +1,29 @@
-"""Cache keys for stage tasks: the stage's name, the code version and its (small) parameters.
+"""How a stage's summary becomes a Prefect state.
 
-Parameters are the upstream stages' summaries (which carry their content keys) and configs, so
-the key is content-based. Prefect's INPUTS policy alone would collide across tasks (two stages
-with equal inputs share a key); this key always starts with the stage name.
+Caching is decided by the stages themselves (``thresher.caching``: content-addressed outputs in
+the LIGHTLY location), so tasks have no Prefect cache policy. A stage served from its stored
+output finishes in a Completed state named ``Cached``, so the Prefect UI shows it as before.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from typing import Any
+from typing import Any, Protocol
 
-from pydantic import BaseModel
-
-from thresher.caching import code_version, digest
+from prefect.states import Completed, State
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, BaseModel):
-        return obj.model_dump(mode="json")
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    return str(obj)
+class StageSummary(Protocol):
+    """What every stage returns: at least its cache status."""
+
+    @property
+    def cached(self) -> str:
+        """``"cached"`` when served whole from the stored output, else what was reused."""
+        ...
 
 
-def stage_cache_key(stage: str) -> Any:
-    """A ``cache_key_fn`` for the task of ``stage``."""
-
-    def key_fn(context: Any, parameters: dict[str, Any]) -> str:
-        blob = json.loads(json.dumps(parameters, default=_jsonable, sort_keys=True))
-        return f"thresher-{stage}-{digest(code_version(), blob)}"
-
-    return key_fn
+def stage_state(summary: Any) -> State[Any]:
+    """The task's final state for ``summary``: ``Cached`` when nothing was computed anew."""
+    cached = getattr(summary, "cached", "")
+    if cached == "cached":
+        return Completed(data=summary, name="Cached", message="stored output reused")
+    return Completed(data=summary, message=cached or None)
