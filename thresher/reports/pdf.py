@@ -348,7 +348,7 @@ def _run_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.
         col_widths=(3, 1.5, 1.2, 1.3),
     )
     if "sizes" in plots:
-        pdf.figure(plots["sizes"], width=pdf.epw * 0.85, caption=CAPTIONS["sizes"])
+        pdf.figure(plots["sizes"], width=pdf.epw * 0.85, caption=CAPTIONS["sizes"], fit_page=True)
 
 
 def _strategies_section(pdf: _ReportPDF, report: dict[str, Any]) -> None:
