@@ -1,23 +1,76 @@
-"""The ``thresher`` command.
+"""The ``thresher`` command: curate a folder or bucket of images from the terminal.
 
-    thresher run INPUT [--lightly DIR_OR_URL] [--n-samples N | --proportion-samples P]
-                 [--config FILE] [--worker-config JSON] [--selection-config JSON]
-                 [--lightly-config JSON] [--dataset-type images|videos]
-    thresher example DIR      # write a small example dataset with planted defects
-
-``run`` works in this process on Prefect's embedded (ephemeral) API: no server to start.
+``thresher run`` checks paths and configs first, in about a second and before Prefect starts,
+so a mistake is reported at once as one paragraph (exit code 2). Then it runs the curate flow
+in this process on Prefect's embedded API (no server to start), shows progress bars and prints
+a summary. Ctrl-C stops it within seconds (exit code 130); re-running the same command resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import shlex
 import sys
 import textwrap
+import time
 from typing import Any
 
-from thresher.errors import ThresherError
+import thresher
+from thresher.errors import NotSupportedYetError, ThresherError
+
+EXIT_USER_ERROR = 2
+
+_EPILOG = """\
+examples (thresher COMMAND --help shows each command's options and more examples):
+  thresher example ./example                     # 68 files: 5 clusters, duplicates, corrupt files
+  thresher run ./example --n-samples 10          # results in ./example-lightly/.lightly/runs/
+  thresher run s3://bucket/images --lightly s3://bucket/lightly --proportion-samples 0.1
+
+exit codes: 0 done, 2 a problem with the input, the output location or a config (the message
+says which and how to fix it), 130 interrupted (re-run the same command to resume).
+"""
+
+_RUN_DESCRIPTION = """\
+Curate the images at INPUT: remove corrupt files and exact duplicates, embed the rest, select
+the samples most worth labeling and write a PDF/JSON report. Outputs go to the LIGHTLY
+location, <INPUT>-lightly by default; INPUT is only ever read. Unchanged stages are reused
+from the cache, so re-running a command (also after Ctrl-C or a failure) resumes it."""
+
+_RUN_EPILOG = """\
+examples:
+  thresher run ./images --n-samples 100
+  thresher run ./images --proportion-samples 0.1 --lightly ./curation
+  thresher run ./images --config my_config.yaml --n-samples 50     # the flag wins over the file
+  thresher run ./images --worker-config '{"remove_exact_duplicates": false}' \\
+      --selection-config '{"n_samples": 20, "strategies": [{"input": {"type": "EMBEDDINGS"},
+      "strategy": {"type": "DIVERSITY"}}]}'
+  thresher run s3://bucket/images --lightly s3://bucket/lightly --n-samples 1000
+
+The size comes from --n-samples, --proportion-samples or the config's selection_config (one
+of them is needed). Config keys are the Lightly Worker's (README.md, docs/selection.md).
+selected.txt lists the picks most wanted first. THRESHER_PROGRESS=0 hides the progress bars.
+"""
+
+_EXAMPLE_DESCRIPTION = """\
+Write a small image dataset with planted defects to DIR: clusters of similar synthetic images,
+a few exact duplicates and a few corrupt files (empty, truncated, not an image, a decompression
+bomb). Curating it shows every stage at work in about a minute."""
+
+_EXAMPLE_EPILOG = """\
+examples:
+  thresher example ./example && thresher run ./example --n-samples 10
+  thresher example /tmp/big --clusters 10 --per-cluster 100     # about 1,000 images
+"""
+
+
+_JSON_EXAMPLES = {
+    "--worker-config": '{"remove_exact_duplicates": false}',
+    "--selection-config": '{"n_samples": 50}',
+    "--lightly-config": '{"seed": 1}',
+}
 
 
 def _json_arg(flag: str, text: str | None) -> dict[str, Any] | None:
@@ -26,9 +79,12 @@ def _json_arg(flag: str, text: str | None) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ThresherError(f"{flag}: not valid JSON ({e.msg} at position {e.pos}).") from None
+        raise ThresherError(
+            f"{flag}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}). Quote the "
+            f"whole object for the shell, e.g. {flag} '{_JSON_EXAMPLES[flag]}'."
+        ) from e
     if not isinstance(value, dict):
-        raise ThresherError(f"{flag}: must be a JSON object, e.g. '{{\"n_samples\": 50}}'.")
+        raise ThresherError(f"{flag}: must be a JSON object, e.g. {flag} '{_JSON_EXAMPLES[flag]}'.")
     return value
 
 
@@ -40,13 +96,13 @@ def _merge(base: dict[str, Any] | None, extra: dict[str, Any] | None) -> dict[st
         return base
     out = dict(base)
     for k, v in extra.items():
-        out[k] = (
-            _merge(out.get(k), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        )
+        old = out.get(k)
+        out[k] = _merge(old, v) if isinstance(v, dict) and isinstance(old, dict) else v
     return out
 
 
 def _configs(args: argparse.Namespace) -> dict[str, Any]:
+    """Read, merge and validate the three configs (before Prefect starts: errors come fast)."""
     from thresher.config import load_config_file, load_configs
 
     file_cfg = load_config_file(args.config) if args.config else {}
@@ -65,9 +121,7 @@ def _configs(args: argparse.Namespace) -> dict[str, Any]:
     lightly = _merge(
         file_cfg.get("lightly_config"), _json_arg("--lightly-config", args.lightly_config)
     )
-    cfg = load_configs(
-        worker, selection, lightly
-    )  # validate here: clear errors before Prefect starts
+    cfg = load_configs(worker, selection, lightly)
     return {
         "worker_config": cfg.worker,
         "selection_config": cfg.selection,
@@ -75,11 +129,21 @@ def _configs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _location(text: str) -> str:
+    """A URL stays as it is; a local path becomes absolute."""
+    return text if "://" in text else os.path.abspath(os.path.expanduser(text))
+
+
+def _default_lightly(input_url: str) -> str:
+    # thresher.flows.curate.default_lightly_url, without importing Prefect (seconds) first.
+    return input_url.rstrip("/") + "-lightly"
+
+
 def _summary(result: Any) -> str:
     s = result.sizes
     rows = [
         ("input", s["n_input"]),
-        ("filtered (relevant filenames)", s["n_filtered"]),
+        ("filtered (relevant filenames)", s.get("n_filtered", 0)),
         ("corrupt", s["n_corrupt"]),
         ("duplicate", s["n_duplicate"]),
         ("removed (not selected)", s["n_removed"]),
@@ -88,110 +152,242 @@ def _summary(result: Any) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"\nthresher run {result.run_id} finished"]
     lines += [f"  {name:<{width}}  {count:>8}" for name, count in rows]
+    cached: dict[str, str] = getattr(result, "cached", None) or {}
+    if cached:
+        lines.append(
+            "  from cache: " + "; ".join(f"{stage} ({what})" for stage, what in cached.items())
+        )
     lines += [
         f"  outputs: {result.run_dir}",
         f"  report:  {result.report_pdf}",
         f"  tags:    {', '.join(result.tags)}",
         f"  peak memory: {result.peak_memory_mb:.0f} MB",
     ]
+    for note in getattr(result, "notes", None) or []:
+        lines.append(textwrap.fill(note, 100, initial_indent="  note: ", subsequent_indent="    "))
     return "\n".join(lines)
 
 
-def _quiet_console() -> None:
-    """Keep thresher's INFO lines out of the terminal (they still reach log.txt and the Prefect
-    API): the terminal shows progress bars, warnings and the summary."""
-    import logging
+class _NoTraceback(logging.Formatter):
+    """Formats a record for the terminal without its traceback (log.txt keeps it)."""
 
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self._inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        plain = logging.makeLogRecord(record.__dict__)
+        plain.exc_info = None
+        plain.exc_text = None
+        plain.stack_info = None
+        return self._inner.format(plain)
+
+
+def _is_reported_by_cli(record: logging.LogRecord) -> bool:
+    """Records about an error that the CLI itself reports in one line or one paragraph."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return isinstance(exc, ThresherError | KeyboardInterrupt)
+
+
+def _quiet_console() -> None:
+    """Keep the terminal to progress bars, warnings, the summary and one-paragraph errors.
+
+    thresher's INFO lines and every traceback still reach log.txt (and the Prefect API).
+    """
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    for name in ("thresher", ""):  # Prefect puts its console handler on the root logger
+    for name in ("thresher", "prefect", ""):  # Prefect puts its console handler on the root too
         for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, PrefectConsoleHandler):
-                handler.setLevel(logging.WARNING)
+            if isinstance(handler, PrefectConsoleHandler) and not isinstance(
+                handler.formatter, _NoTraceback
+            ):
+                handler.setLevel(max(handler.level, logging.WARNING))
+                handler.addFilter(lambda r: not _is_reported_by_cli(r))
+                handler.setFormatter(_NoTraceback(handler.formatter))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``thresher run``: check everything cheap first, then run the curate flow."""
     # Quiet by default: the terminal shows progress bars, thresher's warnings and, on failure,
     # one paragraph (not Prefect's traceback of a ThresherError). log.txt keeps the full log.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if args.verbose else "CRITICAL")
+    os.environ["THRESHER_STARTED_AT"] = repr(args.started_at)
+    os.environ["THRESHER_COMMAND_LINE"] = args.command_line
+    if args.dataset_type != "images":
+        raise NotSupportedYetError(
+            "--dataset-type videos", "only image datasets are supported; videos come later"
+        )
     configs = _configs(args)
-    input_url = args.input
-    if "://" not in input_url:
-        input_url = os.path.abspath(input_url)
-        if not os.path.isdir(input_url):
-            raise ThresherError(
-                f"INPUT {args.input} is not a folder. Pass a folder of images "
-                "or a bucket URL such as s3://bucket/images."
-            )
-    lightly = args.lightly
-    if lightly and "://" not in lightly:
-        lightly = os.path.abspath(lightly)
-    print(f"thresher: curating {args.input} (starting Prefect's embedded API)...", file=sys.stderr)
-    from thresher.flows import curate
+    input_url = _location(args.input)
+    lightly_url = _location(args.lightly) if args.lightly else _default_lightly(input_url)
 
-    if not args.verbose:
-        _quiet_console()
-    result = curate(input=input_url, lightly=lightly, dataset_type=args.dataset_type, **configs)
+    from thresher.cli_interrupt import InterruptGuard
+    from thresher.stages.list_input import preflight
+
+    preflight(input_url, lightly_url)  # a second, writes nothing; Prefect takes ~10 s to start
+    local_lightly = None if "://" in lightly_url else lightly_url
+    with InterruptGuard(local_lightly, args.started_at):
+        print(
+            f"thresher: curating {args.input} (starting Prefect's embedded API)...", file=sys.stderr
+        )
+        from thresher.flows import curate
+
+        if not args.verbose:
+            _quiet_console()
+        result = curate(
+            input=input_url, lightly=lightly_url, dataset_type=args.dataset_type, **configs
+        )
     print(_summary(result))
     return 0
 
 
 def cmd_example(args: argparse.Namespace) -> int:
+    """``thresher example``: write the example dataset."""
     from thresher.examples import make_example_dataset
 
     ds = make_example_dataset(args.dir, n_clusters=args.clusters, per_cluster=args.per_cluster)
     print(
         f"wrote {len(ds.all_files)} files to {args.dir}: {ds.n_clusters} clusters, "
-        f"{len(ds.duplicates)} exact duplicates, {len(ds.corrupt)} corrupt files"
+        f"{len(ds.duplicates)} exact duplicates, {len(ds.corrupt)} corrupt files\n"
+        f"next: thresher run {shlex.quote(args.dir)} --n-samples 10"
     )
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="thresher", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="curate a folder or bucket of images")
-    r.add_argument("input", help="INPUT folder or fsspec URL (s3://, gs://, az://, memory://)")
-    r.add_argument("--lightly", help="LIGHTLY folder or URL for outputs (default: <INPUT>-lightly)")
-    size = r.add_mutually_exclusive_group()
-    size.add_argument("--n-samples", type=int, help="how many samples to select")
-    size.add_argument("--proportion-samples", type=float, help="fraction of samples to select")
-    r.add_argument(
-        "--config", help="YAML/JSON file with worker_config, selection_config, lightly_config"
+    """The argument parser of the ``thresher`` command (``thresher --help`` shows it)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="thresher",
+        description=(
+            "Self-hosted data curation: remove corrupt files and duplicates from a folder or\n"
+            "bucket of images, pick the samples most worth labeling, and write a report."
+        ),
+        epilog=_EPILOG,
+        formatter_class=fmt,
     )
-    r.add_argument("--worker-config", help="worker_config as JSON")
-    r.add_argument("--selection-config", help="selection_config as JSON")
-    r.add_argument("--lightly-config", help="lightly_config as JSON")
-    r.add_argument("--dataset-type", choices=["images", "videos"], default="images")
-    r.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    p.add_argument("--version", action="version", version=f"thresher {thresher.__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    r = sub.add_parser(
+        "run",
+        help="curate a folder or bucket of images",
+        description=_RUN_DESCRIPTION,
+        epilog=_RUN_EPILOG,
+        formatter_class=fmt,
+    )
+    r.add_argument(
+        "input",
+        metavar="INPUT",
+        help="folder or fsspec URL of the images (s3://, gs://, az://, memory://); only read",
+    )
+    r.add_argument(
+        "--lightly",
+        metavar="DIR_OR_URL",
+        help="where outputs go, outside INPUT (default: <INPUT>-lightly beside it)",
+    )
+    size = r.add_mutually_exclusive_group()
+    size.add_argument(
+        "--n-samples",
+        type=int,
+        metavar="N",
+        help="how many images to select: 1 or more, or -1 to select until every stopping "
+        "condition is met (all usable images when there is none)",
+    )
+    size.add_argument(
+        "--proportion-samples",
+        type=float,
+        metavar="P",
+        help="fraction of the usable images to select, in (0, 1]",
+    )
+    r.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML or JSON file with worker_config, selection_config, lightly_config",
+    )
+    r.add_argument(
+        "--worker-config", metavar="JSON", help="worker_config as JSON; overrides --config"
+    )
+    r.add_argument(
+        "--selection-config", metavar="JSON", help="selection_config as JSON; overrides --config"
+    )
+    r.add_argument(
+        "--lightly-config", metavar="JSON", help="lightly_config as JSON; overrides --config"
+    )
+    r.add_argument(
+        "--dataset-type",
+        choices=["images", "videos"],
+        default="images",
+        help="images (the default). 'videos' is the Lightly Worker's other type: accepted "
+        "for compatibility, refused with a clear message until video support comes",
+    )
+    r.add_argument(
+        "-v", "--verbose", action="store_true", help="show Prefect's own logs on the terminal"
+    )
     r.set_defaults(func=cmd_run)
-    e = sub.add_parser("example", help="write a small example dataset with planted defects")
-    e.add_argument("dir")
-    e.add_argument("--clusters", type=int, default=5)
-    e.add_argument("--per-cluster", type=int, default=12)
+
+    e = sub.add_parser(
+        "example",
+        help="write a small example dataset with planted defects",
+        description=_EXAMPLE_DESCRIPTION,
+        epilog=_EXAMPLE_EPILOG,
+        formatter_class=fmt,
+    )
+    e.add_argument("dir", metavar="DIR", help="folder to write (created if missing)")
+    e.add_argument(
+        "--clusters", type=_positive_int, default=5, help="groups of similar images (default 5)"
+    )
+    e.add_argument(
+        "--per-cluster", type=_positive_int, default=12, help="images per group (default 12)"
+    )
     e.set_defaults(func=cmd_example)
     return p
 
 
+def _print_error(message: str) -> None:
+    lines = ["thresher: error:"]
+    for line in message.splitlines():
+        # Paths and URLs stay whole, so they can be copied from the terminal.
+        wrapped = textwrap.fill(line, 100, break_long_words=False, break_on_hyphens=False)
+        lines.append(wrapped if line.strip() else "")
+    print("\n".join(lines), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the ``thresher`` command.
+
+    Args:
+        argv: The arguments after ``thresher``; default ``sys.argv[1:]``.
+
+    Returns:
+        The exit code: 0 done, 2 a user error (one paragraph on stderr), 130 interrupted.
+    """
+    started_at = time.time()  # the report's timing counts Prefect's start-up from here
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USER_ERROR
+    args.started_at = started_at
+    args.command_line = shlex.join(["thresher", *argv])
     try:
         return int(args.func(args))
     except ThresherError as e:
-        msg = str(e)
-        print(
-            "\n".join(
-                ["thresher: error:", *(textwrap.fill(line, 100) for line in msg.splitlines())]
-            ),
-            file=sys.stderr,
-        )
-        return 2
+        _print_error(str(e))
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print(
-            "thresher: interrupted; finished stages are cached and a re-run resumes.",
-            file=sys.stderr,
-        )
-        return 130
+        from thresher.cli_interrupt import EXIT_CODE, announce
+
+        announce()  # prints once: the guard may have printed already
+        return EXIT_CODE
 
 
 if __name__ == "__main__":

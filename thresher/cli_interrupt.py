@@ -1,0 +1,181 @@
+"""Ctrl-C for ``thresher run``: one line, exit code 130 within seconds, no half-written file.
+
+A terminal's Ctrl-C reaches the whole process group: thresher, its image-decoding workers and
+Prefect's embedded API server. The server dies at once, so Prefect's engine, unwinding the
+interrupted flow, retries reporting the crash to it for about 70 seconds and then prints
+connection tracebacks. The guard below takes over SIGINT instead:
+
+1. the first Ctrl-C prints one line, silences the terminal's stderr (log.txt keeps the details)
+   and lets the run unwind, so the flow still saves its log;
+2. a watchdog gives that unwinding a few seconds; then it terminates the child processes,
+   removes temporary files of interrupted writes and ends the process with ``os._exit(130)``;
+3. a second Ctrl-C does step 2 at once.
+
+``os._exit`` is safe here because every output is written atomically (a temporary name, then
+a move): what is not moved into place yet is a temporary file, and those are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from types import FrameType, TracebackType
+
+import psutil
+
+MESSAGE = "thresher: interrupted; re-run the same command to resume"
+EXIT_CODE = 130
+
+# The names thresher.storage.location gives files it is writing: ".<name>.tmp-<12 hex>", and
+# the probe that checks the location is writable: ".write-check-<8 hex>".
+_TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{12}$|^\.write-check-[0-9a-f]{8}$")
+
+
+def remove_temporary_files(folder: str, since: float) -> list[str]:
+    """Remove the temporary files of interrupted atomic writes below a local ``folder``.
+
+    Only files changed at or after ``since`` (a ``time.time()`` value) are touched, so the
+    temporary files of another run writing to the same place at the same time are left alone
+    unless they are younger than this run.
+
+    Args:
+        folder: A local LIGHTLY folder; missing folders are fine.
+        since: The start of this run.
+
+    Returns:
+        The paths removed.
+    """
+    removed: list[str] = []
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if not _TEMP_NAME.match(name):
+                continue
+            path = os.path.join(root, name)
+            try:
+                if os.stat(path).st_mtime >= since - 1:
+                    os.remove(path)
+                    removed.append(path)
+            except OSError:
+                continue  # moved into place or removed meanwhile: nothing half-written remains
+    return removed
+
+
+def terminate_children(timeout_s: float = 1.0) -> None:
+    """Terminate this process's children (decode workers, Prefect's server).
+
+    Any that outlive ``timeout_s`` are killed.
+    """
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            continue
+    _gone, alive = psutil.wait_procs(children, timeout=timeout_s)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            continue
+
+
+class InterruptGuard:
+    """Owns SIGINT while a run works (a context manager; see the module docstring).
+
+    Args:
+        lightly_dir: The local LIGHTLY folder whose temporary files to remove on interrupt,
+            or None for a remote location (object stores write atomically without them).
+        started_at: When the run started (``time.time()``); only younger temporary files go.
+        grace_s: How long the run may take to unwind after the first Ctrl-C.
+
+    Example:
+        >>> with InterruptGuard("/data/images-lightly", time.time()) as guard:
+        ...     pass  # run the flow; on Ctrl-C a KeyboardInterrupt unwinds it
+    """
+
+    def __init__(self, lightly_dir: str | None, started_at: float, grace_s: float = 3.0) -> None:
+        self.lightly_dir = lightly_dir
+        self.started_at = started_at
+        self.grace_s = grace_s
+        self.interrupted = False
+        self._previous: signal._HANDLER = None
+        self._installed = False
+        self._finished = threading.Lock()
+        self._done = False
+
+    def __enter__(self) -> InterruptGuard:
+        previous = signal.getsignal(signal.SIGINT)
+        # A shell starts background jobs with SIGINT ignored; such a run keeps ignoring it.
+        if previous is not signal.SIG_IGN and threading.current_thread() is threading.main_thread():
+            self._previous = previous
+            signal.signal(signal.SIGINT, self._on_sigint)
+            self._installed = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+        if self.interrupted or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
+            self.finish()
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self.interrupted:  # a second Ctrl-C: stop now
+            self.finish()
+            os._exit(EXIT_CODE)
+        self.interrupted = True
+        announce()
+        threading.Thread(target=self._watchdog, name="thresher-interrupt", daemon=True).start()
+        raise KeyboardInterrupt
+
+    def _watchdog(self) -> None:
+        time.sleep(self.grace_s)
+        self.finish()
+        os._exit(EXIT_CODE)
+
+    def finish(self) -> None:
+        """Terminate child processes and remove temporary files (once; thread-safe)."""
+        with self._finished:
+            if self._done:
+                return
+            self._done = True
+            terminate_children()
+            if self.lightly_dir:
+                remove_temporary_files(self.lightly_dir, self.started_at)
+
+
+_announced = False
+
+
+def announce() -> None:
+    """Print the one line on the terminal, then send everything else on stderr to nowhere.
+
+    Later writes to stderr (Prefect's crash reports, library warnings, tqdm's last redraw)
+    would bury the line; the run's log.txt keeps them.
+    """
+    global _announced
+    if _announced:
+        return
+    _announced = True
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    try:
+        # A progress bar may own the current line: start a fresh one.
+        os.write(2, f"\n{MESSAGE}\n".encode())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass
