@@ -42,9 +42,9 @@ def _temporary_files(folder: Path) -> list[str]:
 @pytest.mark.parametrize("target", ["process", "process group"])
 def test_ctrl_c_while_embedding(images: Path, tmp_path: Path, target: str) -> None:
     lightly = tmp_path / "lightly"
+    command = ["thresher", "run", str(images), "--lightly", str(lightly), "--n-samples", "20"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "thresher", "run", str(images), "--lightly", str(lightly)]
-        + ["--n-samples", "20"],
+        [sys.executable, "-m", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=tmp_path,
