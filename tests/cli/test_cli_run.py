@@ -1,0 +1,49 @@
+"""A successful ``thresher run`` from the real command: the summary, its notes, the cache line,
+and what the command hands the flow for the report (its start time and command line)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from thresher.examples import make_example_dataset
+
+
+def test_run_summary_notes_and_cache(tmp_path: Path) -> None:
+    # 2 clusters x 4 images + 1 duplicate + 4 corrupt files: 8 usable images.
+    images = tmp_path / "my images"
+    make_example_dataset(images, n_clusters=2, per_cluster=4, n_duplicates=1, size=64)
+    argv = ["run", str(images), "--n-samples", "100"]
+
+    def thresher_run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "thresher", *argv],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            env=dict(os.environ, THRESHER_PROGRESS="0"),
+        )
+
+    first = thresher_run()
+    assert first.returncode == 0, first.stderr
+    out = " ".join(first.stdout.split())
+    assert "selected 8" in out
+    # More asked for than usable: the summary says so instead of selecting all without a word.
+    assert "note: Asked for 100 samples, but only 8 images are usable" in out, first.stdout
+    assert "Traceback" not in first.stderr
+
+    # The command line reaches the report as typed (quoted), and the timing counts start-up.
+    report = next((tmp_path / "my images-lightly" / ".lightly" / "runs").glob("*/report.json"))
+    doc = json.loads(report.read_text())
+    run_info = doc["generalInformation"]["runInformation"]
+    assert run_info["commandLine"] == shlex.join(["thresher", *argv])
+    assert doc["stageSeconds"]["startup"] > 0
+
+    second = thresher_run()
+    assert second.returncode == 0, second.stderr
+    assert "from cache:" in second.stdout and "embed (cached" in second.stdout, second.stdout
