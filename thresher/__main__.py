@@ -1,3 +1,5 @@
+"""``python -m thresher``: the same as the ``thresher`` command."""
+
 import sys
 
 from thresher.cli import main

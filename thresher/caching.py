@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ def module_closure(module: str, root: Path = PACKAGE_ROOT) -> list[Path]:
     return sorted(seen.values())
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_version(stage: str, root: Path = PACKAGE_ROOT) -> str:
     """The version of stage ``stage``: thresher's version plus a hash of the code it runs."""
     h = hashlib.sha256(thresher.__version__.encode())

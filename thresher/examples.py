@@ -32,6 +32,8 @@ _PHOTOS = [
 
 @dataclass
 class ExampleDataset:
+    """The example dataset written to ``root``, with what was planted where."""
+
     root: Path
     clusters: dict[str, int] = field(default_factory=dict)  # filename -> cluster id
     duplicates: dict[str, str] = field(default_factory=dict)  # duplicate -> original
@@ -40,6 +42,7 @@ class ExampleDataset:
 
     @property
     def all_files(self) -> list[str]:
+        """Every file written, sorted, relative to ``root``."""
         return sorted([*self.clusters, *self.duplicates, *self.corrupt])
 
 

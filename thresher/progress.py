@@ -16,13 +16,18 @@ Advance = Callable[[int], None]
 
 
 class ProgressFactory(Protocol):
+    """Opens a progress context for ``total`` units; the context yields an ``advance(n)``."""
+
     def __call__(
         self, desc: str, total: int, unit: str = "img"
-    ) -> contextlib.AbstractContextManager[Advance]: ...
+    ) -> contextlib.AbstractContextManager[Advance]:
+        """Open progress for ``total`` units of ``unit`` named ``desc``."""
+        ...
 
 
 @contextlib.contextmanager
 def null_progress(desc: str, total: int, unit: str = "img") -> Iterator[Advance]:
+    """Progress that goes nowhere (library calls without a listener)."""
     yield lambda n: None
 
 

@@ -72,11 +72,13 @@ class MemorySampler:
             self._sample()
 
     def start(self) -> MemorySampler:
+        """Take a first sample and start sampling in the background."""
         self._sample()
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop sampling (after one last sample)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=2)
@@ -84,9 +86,11 @@ class MemorySampler:
 
     @property
     def peak_mb(self) -> float:
+        """The highest total (own RSS plus children's USS) seen, in MB."""
         return max((own + kids for _, own, kids, _ in self.samples), default=0.0)
 
     def text(self) -> str:
+        """memlog.txt's content: one tab-separated line per sample."""
         lines = ["# elapsed_s\trss_mb\tchildren_uss_mb\ttotal_mb\tstage"]
         for t, own, kids, stage in self.samples:
             lines.append(f"{t:.1f}\t{own:.1f}\t{kids:.1f}\t{own + kids:.1f}\t{stage}")
@@ -117,6 +121,7 @@ class RunLog:
         return self
 
     def stage(self, name: str) -> None:
+        """Note that stage ``name`` starts (log line and memory samples)."""
         self.memory.stage = name
         self._logger.info("stage %s", name)
 
@@ -124,6 +129,7 @@ class RunLog:
         self.close()
 
     def close(self) -> None:
+        """Stop collecting and write memlog.txt (safe to call twice)."""
         if self._handler not in self._logger.handlers:
             return  # already closed
         self.memory.stop()

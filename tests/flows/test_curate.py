@@ -123,6 +123,9 @@ def test_rerun_reuses_cached_stages_and_keeps_initial_tag(first_run, example_dat
         assert states[stage] == "Cached", states
     assert (lightly / ".lightly" / "tags" / "initial-tag.txt").read_text() == initial
     assert again.result().tags == [again.result().run_id]
+    assert again.result().cached["embed"] == "cached"
+    run = lightly / ".lightly" / "runs" / again.result().run_id
+    assert "stage embed: cached" in (run / "log.txt").read_text()
 
 
 def test_failed_run_resumes_from_last_finished_stage(prefect_server, example_dataset, tmp_path):
@@ -231,8 +234,11 @@ def test_flow_on_memory_filesystem(prefect_server, example_dataset):
     fs = fsspec.filesystem("memory")
     for name in example_dataset.all_files:
         fs.pipe_file(f"/mem-input/{name}", (example_dataset.root / name).read_bytes())
-    result = curate(input="memory://mem-input", lightly="memory://mem-lightly",
-                    selection_config={"n_samples": 5})
+    result = curate(
+        input="memory://mem-input",
+        lightly="memory://mem-lightly",
+        selection_config={"n_samples": 5},
+    )
     assert result.sizes["n_corrupt"] == len(example_dataset.corrupt)
     assert result.sizes["n_duplicate"] == len(example_dataset.duplicates)
     run = f"/mem-lightly/.lightly/runs/{result.run_id}"
@@ -243,6 +249,8 @@ def test_flow_on_memory_filesystem(prefect_server, example_dataset):
 def test_cli_unwritable_lightly_location(example_dataset, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    proc = _cli("run", str(example_dataset.root), "--lightly", str(blocker / "lightly"), "--n-samples", "3")
+    proc = _cli(
+        "run", str(example_dataset.root), "--lightly", str(blocker / "lightly"), "--n-samples", "3"
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Cannot create" in proc.stderr and "Traceback" not in proc.stderr

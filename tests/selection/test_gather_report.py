@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from thresher.selection import gather_inputs, report_distributions, select
-from thresher.selection.report import dump_distributions
 from thresher.selection.image_metadata import image_metrics
+from thresher.selection.report import dump_distributions
 
 N = 12
 

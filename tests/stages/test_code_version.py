@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import thresher
 from thresher.caching import code_version, module_closure
 

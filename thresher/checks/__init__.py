@@ -1,0 +1,1 @@
+"""Checks that read every input file once: decoding (corruption) and content hashes."""

@@ -156,7 +156,7 @@ def eval_transform(
     input_size: int, mean: Sequence[float], std: Sequence[float]
 ) -> Callable[[Image.Image], torch.Tensor]:
     """Resize the short side to ``input_size``, center-crop a square, normalise."""
-    return T.Compose(
+    transform: Callable[[Image.Image], torch.Tensor] = T.Compose(
         [
             T.PILToTensor(),
             T.Resize(input_size, antialias=True),
@@ -165,6 +165,7 @@ def eval_transform(
             T.Normalize(mean=list(mean), std=list(std)),
         ]
     )
+    return transform
 
 
 def _ignore_sigint(_worker_id: int) -> None:

@@ -71,7 +71,8 @@ class SimCLRModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Projected features ``(B, out_dim)``."""
-        return self.projection_head(self.backbone(x))
+        z: torch.Tensor = self.projection_head(self.backbone(x))
+        return z
 
 
 class SimCLRModule(pl.LightningModule):
@@ -112,7 +113,7 @@ class SimCLRModule(pl.LightningModule):
             name = self.filenames[int(index[i])]
             raise CorruptMediaError(name, reasons[i].split(": ", 1)[-1])
         z0, z1 = self.model(torch.cat([views[0], views[1]])).chunk(2)
-        loss = self.criterion(z0, z1)
+        loss: torch.Tensor = self.criterion(z0, z1)
         self.log("loss", loss, on_step=False, on_epoch=True, batch_size=len(index))
         return loss
 
@@ -236,7 +237,7 @@ class TrainingSetup:
 
 
 def simclr_transform(collate: CollateConfig) -> SimCLRTransform:
-    """lightly's SimCLR transform from ``lightly_config.collate`` (``kernel_size`` is ignored)."""
+    """The lightly SimCLR transform from ``lightly_config.collate`` (``kernel_size`` is ignored)."""
     return SimCLRTransform(
         input_size=collate.input_size,
         cj_prob=collate.cj_prob,

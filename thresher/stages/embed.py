@@ -63,7 +63,8 @@ class Embedded:
 
 def _l2(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    out: np.ndarray = (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out
 
 
 def describe_model(
@@ -164,9 +165,7 @@ def embed(
     if csv_rel:
         from thresher.storage.embeddings_csv import match_embeddings, read_embeddings_csv
 
-        csv_names, csv_emb = read_embeddings_csv(
-            lightly.path(csv_rel), storage_options=lightly.storage_options
-        )
+        csv_names, csv_emb = read_embeddings_csv(lightly, csv_rel)
         parts = [match_embeddings(csv_names, csv_emb, names)]
         log.info("using %d precomputed embeddings from %s", len(names), csv_rel)
     elif done < len(names):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,10 +15,10 @@ from thresher.stages import _store
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
 
-log = logging.getLogger("thresher.stages")
+if TYPE_CHECKING:
+    from thresher.selection.report import Distribution
 
-# The user-provided inputs a selection may read; their listing is part of the cache key.
-_AUX_DIRS = (".lightly/predictions", ".lightly/metadata", ".lightly/tags")
+log = logging.getLogger("thresher.stages")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Selected:
         lightly = _store.lightly_location(self.lightly_url)
         return _store.read_npy(lightly, f"{stage_dir(self.key)}/selected.npy")
 
-    def distributions(self) -> Any:
+    def distributions(self) -> list[Distribution]:
         """The report's per-input distributions (the selection→report contract)."""
         lightly = _store.lightly_location(self.lightly_url)
         from thresher.selection.report import load_distributions
@@ -52,13 +52,40 @@ class Selected:
         )
 
 
-def _aux_fingerprint(listing: Listing) -> str:
+def _inputs_fingerprint(listing: Listing, selection: SelectionConfig) -> str:
+    """Fingerprint the user files this selection reads (and only those).
+
+    A run writes tags itself, so fingerprinting all of ``.lightly/tags`` would make every
+    re-run miss the cache; only the tags and files the strategies name count.
+    """
+    from thresher.config.selection import (
+        EmbeddingsInput,
+        MetadataInput,
+        PredictionsInput,
+        ScoresInput,
+    )
+
     lightly = _store.lightly_location(listing.lightly_url)
-    parts = []
-    for rel in _AUX_DIRS:
+    dirs: set[str] = set()
+    files: set[str] = set()
+    for entry in selection.effective_strategies():
+        inp = entry.input
+        if isinstance(inp, (ScoresInput, PredictionsInput)):
+            dirs.add(f".lightly/predictions/{inp.task}")
+        elif isinstance(inp, MetadataInput) and not inp.key.startswith("lightly."):
+            dirs.add(".lightly/metadata")
+        elif isinstance(inp, EmbeddingsInput):
+            if inp.tag_name is not None:
+                files.add(f".lightly/tags/{inp.tag_name}.txt")
+            elif inp.query_embeddings is not None:
+                files.add(f".lightly/embeddings/{inp.query_embeddings}")
+    parts: list[object] = []
+    for rel in sorted(dirs):
         if lightly.exists(rel):
-            sub = lightly.child(rel)
-            parts.append([rel, [(f.name, f.size, f.token) for f in sub.list_files(skip_dirs=())]])
+            found = lightly.child(rel).list_files(skip_dirs=())
+            parts.append([rel, [(f.name, f.size, f.token) for f in found]])
+    for rel in sorted(files):
+        parts.append([rel, digest(lightly.read_text(rel)) if lightly.exists(rel) else None])
     return digest(parts)
 
 
@@ -75,7 +102,7 @@ def select(
 
     lightly = _store.lightly_location(listing.lightly_url)
     sel_json = selection.model_dump(mode="json", exclude_none=True)
-    key = stage_key("select", embedded.key, sel_json, seed, _aux_fingerprint(listing))
+    key = stage_key("select", embedded.key, sel_json, seed, _inputs_fingerprint(listing, selection))
     m = _store.cached(lightly, key)
     if m is not None:
         return Selected(key, listing.lightly_url, m["n_selected"], m["n_requested"], "cached")

@@ -167,9 +167,7 @@ def write_results(
     _store.write_json(lightly, f"{base}/duplicates.json", {"duplicates": duplicates})
     if embedded is not None:
         emb = embedded.embeddings()
-        csv_buf = io.StringIO()
-        write_embeddings_csv(csv_buf, names, emb)
-        lightly.write_text(f"{base}/embeddings.csv", csv_buf.getvalue())
+        write_embeddings_csv(lightly, names, emb, f"{base}/embeddings.csv")
         lightly.write_bytes(f"{base}/embeddings.parquet", _embeddings_parquet(names, emb))
 
     stages = (listing, checked, deduplicated, trained, embedded, selected)
