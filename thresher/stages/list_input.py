@@ -57,15 +57,6 @@ def _inside(inner: Location, outer: Location) -> bool:
     return b.startswith(a)
 
 
-def _has_image(inp: Location) -> bool:
-    """Whether INPUT holds at least one image; stops at the first one found."""
-    for _root, dirs, files in inp.fs.walk(inp.root):
-        dirs[:] = [d for d in dirs if d != ".lightly"]
-        if any(f.lower().endswith(IMAGE_EXTENSIONS) for f in files):
-            return True
-    return False
-
-
 def preflight(input_url: str, lightly_url: str) -> None:
     """Check in a second what can be checked before anything starts or is written.
 
@@ -89,7 +80,7 @@ def preflight(input_url: str, lightly_url: str) -> None:
             f"{inp.display}, but INPUT is never written. Put LIGHTLY beside it, e.g. "
             f"{inp.display.rstrip('/')}-lightly."
         )
-    if not _has_image(inp):
+    if not inp.has_file(IMAGE_EXTENSIONS):
         raise InputError(
             f"No images found in {inp.display} (looked recursively for "
             f"{', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)}, any case). Point INPUT at "

@@ -8,6 +8,7 @@ backend package gives an install hint.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 import uuid
@@ -111,23 +112,25 @@ class Location:
         except OSError as e:
             raise StorageError(f"Cannot reach {self.display}: {e}") from e
 
-    def size(self, rel: str) -> int:
-        """The size of the file ``rel`` in bytes."""
+    @contextlib.contextmanager
+    def _reading(self, rel: str) -> Iterator[None]:
+        """Turn a failed read of ``rel`` into a StorageError that names it."""
         try:
-            return int(self.fs.size(self.path(rel)))
+            yield
         except FileNotFoundError as e:
             raise StorageError(f"File not found: {rel} in {self.display}") from e
         except OSError as e:
             raise StorageError(f"Cannot read {rel} in {self.display}: {e}") from e
 
+    def size(self, rel: str) -> int:
+        """The size of the file ``rel`` in bytes."""
+        with self._reading(rel):
+            return int(self.fs.size(self.path(rel)))
+
     def read_bytes(self, rel: str) -> bytes:
         """The content of the file ``rel``."""
-        try:
+        with self._reading(rel):
             return bytes(self.fs.cat_file(self.path(rel)))
-        except FileNotFoundError as e:
-            raise StorageError(f"File not found: {rel} in {self.display}") from e
-        except OSError as e:
-            raise StorageError(f"Cannot read {rel} in {self.display}: {e}") from e
 
     def read_text(self, rel: str) -> str:
         """The content of the UTF-8 text file ``rel``."""
@@ -153,6 +156,23 @@ class Location:
                         continue
                     raw = self.read_bytes(rels[start + offset])
                 yield start + offset, bytes(raw)
+
+    def has_file(
+        self, extensions: tuple[str, ...], *, skip_dirs: tuple[str, ...] = (".lightly",)
+    ) -> bool:
+        """Whether any file below the root ends with one of ``extensions`` (any case).
+
+        Stops at the first one found, so it answers in a moment where :meth:`list_files`
+        would list a whole bucket.
+        """
+        try:
+            for _root, dirs, files in self.fs.walk(self.root):
+                dirs[:] = [d for d in dirs if d not in skip_dirs]
+                if any(f.lower().endswith(extensions) for f in files):
+                    return True
+        except OSError as e:
+            raise StorageError(f"Cannot list {self.display}: {e}") from e
+        return False
 
     def list_files(
         self,
