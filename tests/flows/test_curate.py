@@ -200,7 +200,7 @@ def _cli(*args, cwd=None):
 
 def test_cli_errors_are_one_paragraph_and_nonzero(tmp_path):
     missing = _cli("run", str(tmp_path / "nope"), "--n-samples", "3")
-    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
     (tmp_path / "empty").mkdir()
     bad = _cli(
         "run",

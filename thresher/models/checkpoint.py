@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
 import torch
 from torch import nn
 
-from thresher.errors import ConfigError
+from thresher.errors import ConfigError, StorageError
+from thresher.storage.location import Location
 
 BACKBONE_PREFIX = "model.backbone."
 HEAD_PREFIX = "model.projection_head."
@@ -114,18 +114,16 @@ def read_checkpoint(url: str, storage_options: Mapping[str, Any] | None = None) 
         ConfigError: The file is missing, is not a torch checkpoint, holds Python objects
             beyond tensors and plain data, or has no ``model.backbone.*`` keys.
     """
+    parent, _, name = url.rstrip("/").rpartition("/")
     try:
-        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
-        with fs.open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError as e:
+        data = Location(parent or ".", dict(storage_options or {})).read_bytes(name)
+    except StorageError as e:
+        missing = "file not found" if "not found" in str(e) else f"cannot be read ({e})"
         raise ConfigError(
-            f"checkpoint {url}: file not found. worker_config.checkpoint must be a path "
+            f"checkpoint {url}: {missing}. worker_config.checkpoint must be a path "
             "relative to the shared directory or a URL of a checkpoint.ckpt written by a "
             "training run."
         ) from e
-    except OSError as e:
-        raise ConfigError(f"checkpoint {url}: cannot be read ({e}).") from e
     try:
         raw = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

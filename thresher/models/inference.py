@@ -5,6 +5,7 @@ process runs the model, so throughput stays close to the model's forward speed.
 
 Example:
     >>> from thresher.models import zoo
+from thresher.storage.location import Location
     >>> model, spec = zoo.create("efficientnet-lite0"), zoo.spec("efficientnet-lite0")
     >>> emb = embed_files(model, spec, "/data/images", ["a.jpg", "b/c.png"])  # doctest: +SKIP
     >>> emb.shape  # doctest: +SKIP
@@ -23,7 +24,6 @@ import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import fsspec
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,8 +33,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2 as T
 
 from thresher.config.lightly import RESNET_NAMES, LightlyConfig
-from thresher.errors import ConfigError, CorruptMediaError
+from thresher.errors import ConfigError, CorruptMediaError, StorageError
 from thresher.models import zoo
+from thresher.storage.location import Location
 
 logger = logging.getLogger("thresher.models")
 
@@ -54,14 +55,11 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def open_image(
-    fs: fsspec.AbstractFileSystem, path: str, filename: str, min_size: int | None = None
-) -> Image.Image:
-    """Read and decode one image as RGB.
+def decode_image(data: bytes, filename: str, min_size: int | None = None) -> Image.Image:
+    """Decode one image's bytes as RGB.
 
     Args:
-        fs: The filesystem.
-        path: The file's path on ``fs``.
+        data: The file's bytes.
         filename: Its name relative to the input root, for errors.
         min_size: If given, JPEGs may be decoded at a reduced scale whose short side is
             still at least this many pixels (much faster for large photos).
@@ -69,8 +67,6 @@ def open_image(
     Raises:
         CorruptMediaError: The bytes are not a decodable image.
     """
-    with fs.open(path, "rb") as fh:
-        data = fh.read()
     try:
         with Image.open(io.BytesIO(data)) as img:
             if min_size is not None and img.format == "JPEG":
@@ -82,7 +78,7 @@ def open_image(
 
 
 class FileImages(Dataset):
-    """Images under an fsspec root, as ``(tensor, ok, reason)``.
+    """Images under an INPUT location, as ``(tensor, ok, reason)``.
 
     Decode errors come back as data rather than exceptions, because a DataLoader worker
     cannot re-raise an exception that takes more than a message.
@@ -107,45 +103,40 @@ class FileImages(Dataset):
         self.min_size = min_size
         self.input_url = input_url
         self.storage_options = dict(storage_options or {})
-        fs, root = fsspec.core.url_to_fs(input_url, **self.storage_options)
-        self._fs: fsspec.AbstractFileSystem | None = fs
+        self._location: Location | None = None
         self._pid = os.getpid()
-        self.root = root.rstrip("/")
         self.filenames = list(filenames)
         self.transform = transform
 
     @property
-    def fs(self) -> fsspec.AbstractFileSystem:
-        """The filesystem, opened anew in each worker process.
+    def location(self) -> Location:
+        """The INPUT location, opened anew in each worker process.
 
         Async filesystems (s3fs, gcsfs, adlfs) are not fork-safe, and fsspec's instance cache
         resets per process.
         """
-        if self._fs is None or self._pid != os.getpid():
-            self._fs = fsspec.core.url_to_fs(self.input_url, **self.storage_options)[0]
+        if self._location is None or self._pid != os.getpid():
+            self._location = Location(self.input_url, self.storage_options)
             self._pid = os.getpid()
-        return self._fs
+        return self._location
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_fs"] = None  # reopened on first use in the receiving process
+        state["_location"] = None  # reopened on first use in the receiving process
         return state
 
     def __len__(self) -> int:
         return len(self.filenames)
 
-    def path(self, index: int) -> str:
-        """The fsspec path of file ``index``."""
-        return f"{self.root}/{self.filenames[index]}" if self.root else self.filenames[index]
-
     def load(self, index: int) -> Image.Image:
-        """Decode file ``index``; raises CorruptMediaError or OSError."""
-        return open_image(self.fs, self.path(index), self.filenames[index], self.min_size)
+        """Decode file ``index``; raises CorruptMediaError or StorageError."""
+        name = self.filenames[index]
+        return decode_image(self.location.read_bytes(name), name, self.min_size)
 
     def __getitem__(self, index: int) -> tuple[Any, bool, str]:
         try:
             return self.transform(self.load(index)), True, ""
-        except (CorruptMediaError, OSError) as e:
+        except (CorruptMediaError, StorageError) as e:
             return self._placeholder(), False, str(e)
 
     def _placeholder(self) -> Any:

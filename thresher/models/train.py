@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from thresher.config.lightly import RESNET_NAMES, CollateConfig, LightlyConfig
-from thresher.errors import ConfigError, CorruptMediaError, InputError
+from thresher.errors import ConfigError, CorruptMediaError, InputError, StorageError
 from thresher.models.checkpoint import load_into, read_checkpoint, save_checkpoint
 from thresher.models.inference import FileImages, cpu_count
 from thresher.models.zoo import IMAGENET_MEAN, IMAGENET_STD, ResNetBackbone, resnet_from_checkpoint
@@ -132,7 +132,7 @@ class TrainImages(FileImages):
     def __getitem__(self, index: int) -> tuple[Any, int, bool, str]:  # type: ignore[override]
         try:
             return self.transform(self.load(index)), index, True, ""
-        except (CorruptMediaError, OSError) as e:
+        except (CorruptMediaError, StorageError) as e:
             return self.transform(Image.new("RGB", (8, 8))), index, False, str(e)
 
 
