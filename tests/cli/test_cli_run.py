@@ -12,6 +12,13 @@ from pathlib import Path
 
 from thresher.examples import make_example_dataset
 
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def readme_line(name: str) -> str:
+    """The README's line about output file ``name`` in the outputs tree."""
+    return next(line for line in README.splitlines() if line.strip().startswith(name))
+
 
 def test_run_summary_notes_and_cache(tmp_path: Path) -> None:
     # 2 clusters x 4 images + 1 duplicate + 4 corrupt files: 8 usable images.
@@ -43,6 +50,18 @@ def test_run_summary_notes_and_cache(tmp_path: Path) -> None:
     run_info = doc["generalInformation"]["runInformation"]
     assert run_info["commandLine"] == shlex.join(["thresher", *argv])
     assert doc["stageSeconds"]["startup"] > 0
+
+    # The README describes both embedding files as they are.
+    import pyarrow.parquet as pq
+
+    header = (report.parent / "embeddings.csv").read_text().splitlines()[0].split(",")
+    dim = len(header) - 2
+    assert header == ["filenames", *(f"embedding_{i}" for i in range(dim)), "labels"]
+    assert "filenames,embedding_0..embedding_{D-1},labels" in readme_line("embeddings.csv")
+    schema = pq.read_schema(report.parent / "embeddings.parquet")
+    assert schema.names == ["filename", "embedding"]
+    assert str(schema.field("embedding").type) == f"fixed_size_list<element: float>[{dim}]"
+    assert "filename (string), embedding (D float32)" in readme_line("embeddings.parquet")
 
     second = thresher_run()
     assert second.returncode == 0, second.stderr
