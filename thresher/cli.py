@@ -378,16 +378,22 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     args.started_at = started_at
     args.command_line = shlex.join(["thresher", *argv])
+    from thresher import cli_interrupt
+
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:
+        cli_interrupt.announce()  # prints once: the guard may have printed already
+        return cli_interrupt.EXIT_CODE
     except ThresherError as e:
+        if cli_interrupt.interrupted():  # an error while unwinding is the interrupt's
+            return cli_interrupt.EXIT_CODE
         _print_error(str(e))
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        from thresher.cli_interrupt import EXIT_CODE, announce
-
-        announce()  # prints once: the guard may have printed already
-        return EXIT_CODE
+    except Exception:
+        if cli_interrupt.interrupted():  # e.g. Prefect failing to report the crash
+            return cli_interrupt.EXIT_CODE
+        raise
 
 
 if __name__ == "__main__":

@@ -159,6 +159,11 @@ class InterruptGuard:
 _announced = False
 
 
+def interrupted() -> bool:
+    """Whether this process was interrupted (its one line is printed)."""
+    return _announced
+
+
 def announce() -> None:
     """Print the one line on the terminal, then send everything else on stderr to nowhere.
 
