@@ -5,8 +5,9 @@ Prefect's embedded API server. The server dies at once, so Prefect's engine, unw
 interrupted flow, retries reporting the crash to it for about 70 seconds and then prints
 connection tracebacks. The guard below takes over SIGINT instead:
 
-1. the first Ctrl-C prints one line, silences the terminal's stderr (log.txt keeps the details)
-   and lets the run unwind, so the flow still saves its log;
+1. the first Ctrl-C prints one line at once (a thread woken by the signal's wakeup fd, since
+   the main thread may be inside a torch batch), silences the terminal's stderr (log.txt keeps
+   the details) and lets the run unwind with a KeyboardInterrupt, so the flow saves its log;
 2. a watchdog gives that unwinding a few seconds; then it terminates the child processes,
    removes temporary files of interrupted writes and ends the process with ``os._exit(130)``;
 3. a second Ctrl-C does step 2 at once.
@@ -21,10 +22,12 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
 from types import FrameType, TracebackType
+from typing import Any
 
 import psutil
 
@@ -105,19 +108,45 @@ class InterruptGuard:
         self.lightly_dir = lightly_dir
         self.started_at = started_at
         self.grace_s = grace_s
-        self.interrupted = False
-        self._previous: signal._HANDLER = None
+        self._previous: Any = None
         self._installed = False
+        self._count = 0  # Ctrl-Cs seen
+        self._count_lock = threading.Lock()
         self._finished = threading.Lock()
         self._done = False
+        self._wakeup: tuple[socket.socket, socket.socket] | None = None
+        self._previous_wakeup_fd = -1
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether a Ctrl-C arrived while the guard was active."""
+        return self._count > 0
 
     def __enter__(self) -> InterruptGuard:
         previous = signal.getsignal(signal.SIGINT)
         # A shell starts background jobs with SIGINT ignored; such a run keeps ignoring it.
-        if previous is not signal.SIG_IGN and threading.current_thread() is threading.main_thread():
-            self._previous = previous
-            signal.signal(signal.SIGINT, self._on_sigint)
-            self._installed = True
+        if previous is signal.SIG_IGN or threading.current_thread() is not threading.main_thread():
+            return self
+        self._previous = previous
+        signal.signal(signal.SIGINT, self._on_sigint)
+        self._installed = True
+        # Python runs signal handlers in the main thread between bytecodes, which can be seconds
+        # late while torch computes a batch. The wakeup fd is written at once by the C-level
+        # handler, so a listener thread reacts to Ctrl-C immediately.
+        receiver, sender = socket.socketpair()
+        sender.setblocking(False)
+        try:
+            self._previous_wakeup_fd = signal.set_wakeup_fd(
+                sender.fileno(), warn_on_full_buffer=False
+            )
+        except ValueError:
+            receiver.close()
+            sender.close()
+            return self
+        self._wakeup = (receiver, sender)
+        threading.Thread(
+            target=self._listen, args=(receiver,), name="thresher-sigint", daemon=True
+        ).start()
         return self
 
     def __exit__(
@@ -128,16 +157,40 @@ class InterruptGuard:
     ) -> None:
         if self._installed:
             signal.signal(signal.SIGINT, self._previous)
+        if self._wakeup is not None:
+            signal.set_wakeup_fd(self._previous_wakeup_fd)
+            for sock in self._wakeup:
+                sock.close()
+            self._wakeup = None
         if self.interrupted or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
             self.finish()
 
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self.interrupted:  # a second Ctrl-C: stop now
+    def _listen(self, receiver: socket.socket) -> None:
+        while True:
+            try:
+                data = receiver.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            for _ in range(data.count(signal.SIGINT)):
+                self._seen()
+
+    def _seen(self) -> None:
+        """One Ctrl-C, from the listener or the handler, whichever comes first."""
+        with self._count_lock:
+            self._count += 1
+            count = self._count
+        if count == 1:
+            announce()
+            threading.Thread(target=self._watchdog, name="thresher-interrupt", daemon=True).start()
+        else:  # a second Ctrl-C: stop now
             self.finish()
             os._exit(EXIT_CODE)
-        self.interrupted = True
-        announce()
-        threading.Thread(target=self._watchdog, name="thresher-interrupt", daemon=True).start()
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self._wakeup is None:  # no listener: count here
+            self._seen()
         raise KeyboardInterrupt
 
     def _watchdog(self) -> None:
