@@ -96,8 +96,11 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--batch", type=int, default=32, help="batch size of the forward baseline")
     p.add_argument("--keep", action="store_true", help="keep the generated data")
-    p.add_argument("--skip-baselines", action="store_true",
-                   help="only the flow, in a fresh process: the honest peak-memory figure")
+    p.add_argument(
+        "--skip-baselines",
+        action="store_true",
+        help="only the flow, in a fresh process: the honest peak-memory figure",
+    )
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("THRESHER_PROGRESS", "0")
@@ -117,10 +120,14 @@ def main() -> None:
         if not args.skip_baselines:
             fwd_s, side = forward_only(args.n, args.batch)
             dec_s = decode_only(inp, names, side)
-            print(f"baseline decode-only : {dec_s:7.1f} s  {args.n / dec_s:7.1f} img/s  "
-                  f"({os.cpu_count()} processes)")
-            print(f"baseline forward-only: {fwd_s:7.1f} s  {args.n / fwd_s:7.1f} img/s  "
-                  f"(batch {args.batch}, {side} px)")
+            print(
+                f"baseline decode-only : {dec_s:7.1f} s  {args.n / dec_s:7.1f} img/s  "
+                f"({os.cpu_count()} processes)"
+            )
+            print(
+                f"baseline forward-only: {fwd_s:7.1f} s  {args.n / fwd_s:7.1f} img/s  "
+                f"(batch {args.batch}, {side} px)"
+            )
 
         from thresher.flows import curate
 
@@ -144,11 +151,15 @@ def main() -> None:
         )
         base = dec_s + fwd_s
         if base:
-            print(f"\nratio end-to-end / (decode-only + forward-only) = {e2e:.1f} / {base:.1f} "
-                  f"= {e2e / base:.2f}  (target <= 1.5)")
+            print(
+                f"\nratio end-to-end / (decode-only + forward-only) = {e2e:.1f} / {base:.1f} "
+                f"= {e2e / base:.2f}  (target <= 1.5)"
+            )
             print(f"ratio stages / (decode-only + forward-only)     = {stage_sum / base:.2f}")
-        print(f"peak memory (own RSS + children USS, incl. Prefect's API server): "
-              f"{result.peak_memory_mb:.0f} MB  (target < 2048 MB at 10k)")
+        print(
+            f"peak memory (own RSS + children USS, incl. Prefect's API server): "
+            f"{result.peak_memory_mb:.0f} MB  (target < 2048 MB at 10k)"
+        )
     finally:
         if args.keep:
             print(f"kept {work}")

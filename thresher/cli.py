@@ -134,11 +134,6 @@ def _location(text: str) -> str:
     return text if "://" in text else os.path.abspath(os.path.expanduser(text))
 
 
-def _default_lightly(input_url: str) -> str:
-    # thresher.flows.curate.default_lightly_url, without importing Prefect (seconds) first.
-    return input_url.rstrip("/") + "-lightly"
-
-
 def _summary(result: Any) -> str:
     s = result.sizes
     rows = [
@@ -217,12 +212,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise NotSupportedYetError(
             "--dataset-type videos", "only image datasets are supported; videos come later"
         )
+    from thresher.cli_interrupt import InterruptGuard
+    from thresher.stages.list_input import default_lightly_url, preflight
+
     configs = _configs(args)
     input_url = _location(args.input)
-    lightly_url = _location(args.lightly) if args.lightly else _default_lightly(input_url)
-
-    from thresher.cli_interrupt import InterruptGuard
-    from thresher.stages.list_input import preflight
+    lightly_url = _location(args.lightly) if args.lightly else default_lightly_url(input_url)
 
     preflight(input_url, lightly_url)  # a second, writes nothing; Prefect takes ~10 s to start
     local_lightly = None if "://" in lightly_url else lightly_url

@@ -24,7 +24,9 @@ from thresher.storage.location import IMAGE_EXTENSIONS, Location
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE = ROOT / ".ci" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
-AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 
 @dataclass
@@ -82,10 +84,14 @@ def gcs() -> Iterator[Bucket]:
     pytest.importorskip("gcsfs")
     emulator = pytest.importorskip("gcp_storage_emulator.server")
     port = _port()
-    server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket="thresher-test")
+    server = emulator.create_server(
+        "127.0.0.1", port, in_memory=True, default_bucket="thresher-test"
+    )
     server.start()
-    _configure(("gs", "gcs"), {"endpoint_url": f"http://127.0.0.1:{port}", "token": "anon",
-                               "project": "thresher-test"})
+    _configure(
+        ("gs", "gcs"),
+        {"endpoint_url": f"http://127.0.0.1:{port}", "token": "anon", "project": "thresher-test"},
+    )
     fs = fsspec.filesystem("gs", skip_instance_cache=True)
     yield Bucket("gs://thresher-test", fs, "thresher-test", "anon-token-unused")
     server.stop()
@@ -100,13 +106,30 @@ def azure(tmp_path_factory) -> Iterator[Bucket]:
         pytest.skip(f"Azurite is not installed ({AZURITE}); .ci/run installs it with npm")
     port = _port()
     data = tmp_path_factory.mktemp("azurite")
-    proc = subprocess.Popen([str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                             "--location", str(data), "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(AZURITE),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--location",
+            str(data),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+            "--disableTelemetry",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         _wait_port(port)
-        conn = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-                f"AccountKey={AZURE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+        conn = (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        )
         _configure(("az", "abfs"), {"connection_string": conn})
         fs = fsspec.filesystem("az", skip_instance_cache=True)
         fs.mkdir("thresher-test")
@@ -128,7 +151,10 @@ def test_location_suite(bucket):
     for name in ["b.png", "a/Z.JPG", "c/d/e.TIFF", "notes.txt", ".lightly/x.png"]:
         rw.write_bytes(name, b"x")
     assert [f.name for f in Location(f"{bucket.url}/loc").list_files(IMAGE_EXTENSIONS)] == [
-        "a/Z.JPG", "b.png", "c/d/e.TIFF"]
+        "a/Z.JPG",
+        "b.png",
+        "c/d/e.TIFF",
+    ]
     rw.write_text("r/report.json", "{}")
     rw.write_text("r/report.json", '{"a": 1}')
     assert rw.read_text("r/report.json") == '{"a": 1}'
@@ -141,9 +167,14 @@ def test_flow(bucket, prefect_server, example_dataset):
     from thresher.flows import curate
 
     for name in example_dataset.all_files:
-        bucket.fs.pipe_file(f"{bucket.path}/input/{name}", (example_dataset.root / name).read_bytes())
-    result = curate(input=f"{bucket.url}/input", lightly=f"{bucket.url}/lightly",
-                    selection_config={"n_samples": 5})
+        bucket.fs.pipe_file(
+            f"{bucket.path}/input/{name}", (example_dataset.root / name).read_bytes()
+        )
+    result = curate(
+        input=f"{bucket.url}/input",
+        lightly=f"{bucket.url}/lightly",
+        selection_config={"n_samples": 5},
+    )
     assert result.sizes["n_corrupt"] == len(example_dataset.corrupt)
     assert result.sizes["n_duplicate"] == len(example_dataset.duplicates)
     run = f"{bucket.path}/lightly/.lightly/runs/{result.run_id}"

@@ -198,35 +198,6 @@ def _cli(*args, cwd=None):
     )
 
 
-def test_cli_errors_are_one_paragraph_and_nonzero(tmp_path):
-    missing = _cli("run", str(tmp_path / "nope"), "--n-samples", "3")
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
-    (tmp_path / "empty").mkdir()
-    bad = _cli(
-        "run",
-        str(tmp_path / "empty"),
-        "--worker-config",
-        '{"remove_duplicates": true}',
-        "--n-samples",
-        "3",
-    )
-    assert bad.returncode == 2 and "Did you mean 'remove_exact_duplicates'" in bad.stderr
-    assert "Traceback" not in bad.stderr
-
-
-def test_cli_run_end_to_end(example_dataset, tmp_path):
-    proc = _cli(
-        "run", str(example_dataset.root), "--lightly", str(tmp_path / "out"), "--n-samples", "5"
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "selected" in proc.stdout and "report.pdf" in proc.stdout
-    empty = tmp_path / "no-images"
-    empty.mkdir()
-    (empty / "a.txt").write_text("x")
-    proc = _cli("run", str(empty), "--n-samples", "5")
-    assert proc.returncode == 2 and "No images found" in proc.stderr
-
-
 def test_flow_on_memory_filesystem(prefect_server, example_dataset):
     """The same flow on fsspec's memory:// for INPUT and LIGHTLY: no code branches on the scheme."""
     import fsspec

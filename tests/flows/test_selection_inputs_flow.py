@@ -14,13 +14,29 @@ def _write_lightly_inputs(lightly: Path, dataset) -> None:
     (pred / "clf").mkdir(parents=True)
     (pred / "tasks.json").write_text(json.dumps(["clf"]))
     cats = [{"id": k, "name": f"class_{k}"} for k in range(dataset.n_clusters)]
-    (pred / "clf" / "schema.json").write_text(json.dumps({"task_type": "classification", "categories": cats}))
+    (pred / "clf" / "schema.json").write_text(
+        json.dumps({"task_type": "classification", "categories": cats})
+    )
     meta = lightly / ".lightly" / "metadata"
     meta.mkdir(parents=True)
-    (meta / "schema.json").write_text(json.dumps([
-        {"name": "temperature", "path": "weather.temp", "defaultValue": 0.0, "valueDataType": "NUMERIC_FLOAT"},
-        {"name": "scene", "path": "scene", "defaultValue": "unknown", "valueDataType": "CATEGORICAL_STRING"},
-    ]))
+    (meta / "schema.json").write_text(
+        json.dumps(
+            [
+                {
+                    "name": "temperature",
+                    "path": "weather.temp",
+                    "defaultValue": 0.0,
+                    "valueDataType": "NUMERIC_FLOAT",
+                },
+                {
+                    "name": "scene",
+                    "path": "scene",
+                    "defaultValue": "unknown",
+                    "valueDataType": "CATEGORICAL_STRING",
+                },
+            ]
+        )
+    )
     rng = np.random.default_rng(0)
     for name in sorted(dataset.clusters) + sorted(dataset.duplicates):
         k = dataset.clusters.get(name, dataset.clusters.get(dataset.duplicates.get(name, ""), 0))
@@ -29,12 +45,27 @@ def _write_lightly_inputs(lightly: Path, dataset) -> None:
         probs /= probs.sum()
         stem = str(Path(name).with_suffix(""))
         (pred / "clf" / stem).parent.mkdir(parents=True, exist_ok=True)
-        (pred / "clf" / f"{stem}.json").write_text(json.dumps({
-            "file_name": name, "predictions": [{"category_id": k, "probabilities": probs.tolist()}]}))
+        (pred / "clf" / f"{stem}.json").write_text(
+            json.dumps(
+                {
+                    "file_name": name,
+                    "predictions": [{"category_id": k, "probabilities": probs.tolist()}],
+                }
+            )
+        )
         (meta / stem).parent.mkdir(parents=True, exist_ok=True)
-        (meta / f"{stem}.json").write_text(json.dumps({
-            "file_name": name, "type": "image",
-            "metadata": {"weather": {"temp": float(k * 10 + rng.uniform(0, 5))}, "scene": f"s{k % 2}"}}))
+        (meta / f"{stem}.json").write_text(
+            json.dumps(
+                {
+                    "file_name": name,
+                    "type": "image",
+                    "metadata": {
+                        "weather": {"temp": float(k * 10 + rng.uniform(0, 5))},
+                        "scene": f"s{k % 2}",
+                    },
+                }
+            )
+        )
 
 
 def test_every_input_kind_in_one_run(prefect_server, example_dataset, tmp_path):
@@ -42,16 +73,28 @@ def test_every_input_kind_in_one_run(prefect_server, example_dataset, tmp_path):
     _write_lightly_inputs(lightly, example_dataset)
     strategies = [
         {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}},
-        {"input": {"type": "SCORES", "task": "clf", "score": "uncertainty_margin"},
-         "strategy": {"type": "WEIGHTS", "strength": 0.5}},
-        {"input": {"type": "PREDICTIONS", "task": "clf", "name": "CLASS_DISTRIBUTION"},
-         "strategy": {"type": "BALANCE", "target": {"class_0": 0.5}}},
-        {"input": {"type": "METADATA", "key": "weather.temp"},
-         "strategy": {"type": "THRESHOLD", "threshold": 15, "operation": "BIGGER"}},
-        {"input": {"type": "METADATA", "key": "lightly.sharpness"}, "strategy": {"type": "WEIGHTS"}},
+        {
+            "input": {"type": "SCORES", "task": "clf", "score": "uncertainty_margin"},
+            "strategy": {"type": "WEIGHTS", "strength": 0.5},
+        },
+        {
+            "input": {"type": "PREDICTIONS", "task": "clf", "name": "CLASS_DISTRIBUTION"},
+            "strategy": {"type": "BALANCE", "target": {"class_0": 0.5}},
+        },
+        {
+            "input": {"type": "METADATA", "key": "weather.temp"},
+            "strategy": {"type": "THRESHOLD", "threshold": 15, "operation": "BIGGER"},
+        },
+        {
+            "input": {"type": "METADATA", "key": "lightly.sharpness"},
+            "strategy": {"type": "WEIGHTS"},
+        },
     ]
-    result = curate(input=str(example_dataset.root), lightly=str(lightly),
-                    selection_config={"n_samples": 6, "strategies": strategies})
+    result = curate(
+        input=str(example_dataset.root),
+        lightly=str(lightly),
+        selection_config={"n_samples": 6, "strategies": strategies},
+    )
     run = lightly / ".lightly" / "runs" / result.run_id
     picked = (run / "filenames" / "selected.txt").read_text().split()
     assert len(picked) == 6
@@ -68,10 +111,27 @@ def test_similarity_to_a_tag_and_random_input(prefect_server, example_dataset, t
     (lightly / ".lightly" / "tags").mkdir(parents=True)
     queries = [n for n, k in sorted(example_dataset.clusters.items()) if k == 2][:2]
     (lightly / ".lightly" / "tags" / "cats.txt").write_text("\n".join(queries) + "\n")
-    result = curate(input=str(example_dataset.root), lightly=str(lightly), selection_config={
-        "n_samples": 5,
-        "strategies": [{"input": {"type": "EMBEDDINGS", "tag_name": "cats"}, "strategy": {"type": "SIMILARITY"}},
-                       {"input": {"type": "RANDOM", "random_seed": 3}, "strategy": {"type": "WEIGHTS", "strength": 0.1}}]})
-    picked = (lightly / ".lightly" / "runs" / result.run_id / "filenames" / "selected.txt").read_text().split()
+    result = curate(
+        input=str(example_dataset.root),
+        lightly=str(lightly),
+        selection_config={
+            "n_samples": 5,
+            "strategies": [
+                {
+                    "input": {"type": "EMBEDDINGS", "tag_name": "cats"},
+                    "strategy": {"type": "SIMILARITY"},
+                },
+                {
+                    "input": {"type": "RANDOM", "random_seed": 3},
+                    "strategy": {"type": "WEIGHTS", "strength": 0.1},
+                },
+            ],
+        },
+    )
+    picked = (
+        (lightly / ".lightly" / "runs" / result.run_id / "filenames" / "selected.txt")
+        .read_text()
+        .split()
+    )
     # cluster 2 has 12 images, all far closer to the two queries than any other cluster.
     assert [example_dataset.clusters[n] for n in picked] == [2] * 5

@@ -19,23 +19,43 @@ FULL_LIGHTLY_CONFIG = {
     "trainer": {"gpus": 1, "max_epochs": 1, "precision": 32},
     "criterion": {"temperature": 0.5},
     "optimizer": {"lr": 1, "weight_decay": 0.00001},
-    "collate": {"input_size": 32, "cj_prob": 0.8, "cj_bright": 0.7, "cj_contrast": 0.7,
-                "cj_sat": 0.7, "cj_hue": 0.2, "min_scale": 0.15, "random_gray_scale": 0.2,
-                "gaussian_blur": 0.5, "kernel_size": 0.1, "vf_prob": 0, "hf_prob": 0.5,
-                "rr_prob": 0},
+    "collate": {
+        "input_size": 32,
+        "cj_prob": 0.8,
+        "cj_bright": 0.7,
+        "cj_contrast": 0.7,
+        "cj_sat": 0.7,
+        "cj_hue": 0.2,
+        "min_scale": 0.15,
+        "random_gray_scale": 0.2,
+        "gaussian_blur": 0.5,
+        "kernel_size": 0.1,
+        "vf_prob": 0,
+        "hf_prob": 0.5,
+        "rr_prob": 0,
+    },
 }
-SMALL = {"trainer": {"max_epochs": 1}, "collate": {"input_size": 32},
-         "loader": {"batch_size": 16, "num_workers": 0}}
+SMALL = {
+    "trainer": {"max_epochs": 1},
+    "collate": {"input_size": 32},
+    "loader": {"batch_size": 16, "num_workers": 0},
+}
 
 
 @pytest.fixture(scope="module")
 def trained_run(prefect_server, example_dataset, tmp_path_factory):
     lightly = tmp_path_factory.mktemp("train") / "lightly"
-    result = curate(input=str(example_dataset.root), lightly=str(lightly),
-                    worker_config={"enable_corruptness_check": True,
-                                   "remove_exact_duplicates": True, "enable_training": True},
-                    selection_config={"n_samples": 5, "strategies": DIVERSITY},
-                    lightly_config=SMALL)
+    result = curate(
+        input=str(example_dataset.root),
+        lightly=str(lightly),
+        worker_config={
+            "enable_corruptness_check": True,
+            "remove_exact_duplicates": True,
+            "enable_training": True,
+        },
+        selection_config={"n_samples": 5, "strategies": DIVERSITY},
+        lightly_config=SMALL,
+    )
     return result, lightly
 
 
@@ -50,16 +70,24 @@ def test_training_writes_checkpoint_and_report(trained_run):
     assert "epoch 1: loss" in (run / "log.txt").read_text()
 
 
-def test_checkpoint_from_shared_dir_embeds_without_training(trained_run, example_dataset, tmp_path, monkeypatch):
+def test_checkpoint_from_shared_dir_embeds_without_training(
+    trained_run, example_dataset, tmp_path, monkeypatch
+):
     result, lightly = trained_run
     shared = tmp_path / "shared"
     shared.mkdir()
-    shutil.copy(lightly / ".lightly" / "runs" / result.run_id / "checkpoint.ckpt", shared / "checkpoint.ckpt")
+    shutil.copy(
+        lightly / ".lightly" / "runs" / result.run_id / "checkpoint.ckpt",
+        shared / "checkpoint.ckpt",
+    )
     monkeypatch.setenv("THRESHER_SHARED_DIR", str(shared))
-    again = curate(input=str(example_dataset.root), lightly=str(tmp_path / "out"),
-                   worker_config={"enable_training": False, "checkpoint": "checkpoint.ckpt"},
-                   selection_config={"n_samples": 5, "strategies": DIVERSITY},
-                   lightly_config={"collate": {"input_size": 32}})
+    again = curate(
+        input=str(example_dataset.root),
+        lightly=str(tmp_path / "out"),
+        worker_config={"enable_training": False, "checkpoint": "checkpoint.ckpt"},
+        selection_config={"n_samples": 5, "strategies": DIVERSITY},
+        lightly_config={"collate": {"input_size": 32}},
+    )
     run = tmp_path / "out" / ".lightly" / "runs" / again.run_id
     config = json.loads((run / "config.json").read_text())
     assert "checkpoint" in config["model"].lower() or "resnet-18" in config["model"]
@@ -70,17 +98,27 @@ def test_checkpoint_from_shared_dir_embeds_without_training(trained_run, example
 
 def test_checkpoint_run_id_reuses_earlier_run(trained_run, example_dataset):
     result, lightly = trained_run
-    again = curate(input=str(example_dataset.root), lightly=str(lightly),
-                   worker_config={"checkpoint_run_id": result.run_id},
-                   selection_config={"n_samples": 3}, lightly_config={"collate": {"input_size": 32}})
+    again = curate(
+        input=str(example_dataset.root),
+        lightly=str(lightly),
+        worker_config={"checkpoint_run_id": result.run_id},
+        selection_config={"n_samples": 3},
+        lightly_config={"collate": {"input_size": 32}},
+    )
     assert again.sizes["n_selected"] == 3
 
 
-def test_missing_checkpoint_is_a_clear_error(prefect_server, example_dataset, tmp_path, monkeypatch):
+def test_missing_checkpoint_is_a_clear_error(
+    prefect_server, example_dataset, tmp_path, monkeypatch
+):
     monkeypatch.setenv("THRESHER_SHARED_DIR", str(tmp_path))
-    state = curate(input=str(example_dataset.root), lightly=str(tmp_path / "o"),
-                   worker_config={"checkpoint": "nope.ckpt"}, selection_config={"n_samples": 3},
-                   return_state=True)
+    state = curate(
+        input=str(example_dataset.root),
+        lightly=str(tmp_path / "o"),
+        worker_config={"checkpoint": "nope.ckpt"},
+        selection_config={"n_samples": 3},
+        return_state=True,
+    )
     assert state.is_failed()
     with pytest.raises(Exception, match=r"worker_config\.checkpoint: 'nope\.ckpt' was not found"):
         state.result()
@@ -88,16 +126,36 @@ def test_missing_checkpoint_is_a_clear_error(prefect_server, example_dataset, tm
 
 def test_cli_config_with_full_lightly_config(example_dataset, tmp_path):
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "worker_config": {"enable_corruptness_check": True, "remove_exact_duplicates": True,
-                          "enable_training": True},
-        "selection_config": {"n_samples": 5, "strategies": DIVERSITY},
-        "lightly_config": FULL_LIGHTLY_CONFIG,
-    }))
-    proc = subprocess.run([sys.executable, "-m", "thresher", "run", str(example_dataset.root),
-                           "--lightly", str(tmp_path / "out"), "--config", str(cfg)],
-                          capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "THRESHER_PROGRESS": "0"})
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "worker_config": {
+                    "enable_corruptness_check": True,
+                    "remove_exact_duplicates": True,
+                    "enable_training": True,
+                },
+                "selection_config": {"n_samples": 5, "strategies": DIVERSITY},
+                "lightly_config": FULL_LIGHTLY_CONFIG,
+            }
+        )
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "thresher",
+            "run",
+            str(example_dataset.root),
+            "--lightly",
+            str(tmp_path / "out"),
+            "--config",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "THRESHER_PROGRESS": "0"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = list((tmp_path / "out" / ".lightly" / "runs").iterdir())
     assert (runs[0] / "checkpoint.ckpt").exists() and (runs[0] / "report.pdf").exists()
@@ -106,9 +164,13 @@ def test_cli_config_with_full_lightly_config(example_dataset, tmp_path):
 def test_continue_training_from_checkpoint(trained_run, example_dataset, tmp_path, monkeypatch):
     result, lightly = trained_run
     monkeypatch.setenv("THRESHER_SHARED_DIR", str(lightly / ".lightly" / "runs" / result.run_id))
-    again = curate(input=str(example_dataset.root), lightly=str(tmp_path / "out"),
-                   worker_config={"enable_training": True, "checkpoint": "checkpoint.ckpt"},
-                   selection_config={"n_samples": 3}, lightly_config=SMALL)
+    again = curate(
+        input=str(example_dataset.root),
+        lightly=str(tmp_path / "out"),
+        worker_config={"enable_training": True, "checkpoint": "checkpoint.ckpt"},
+        selection_config={"n_samples": 3},
+        lightly_config=SMALL,
+    )
     run = tmp_path / "out" / ".lightly" / "runs" / again.run_id
     assert (run / "checkpoint.ckpt").exists()
     assert "starting from checkpoint.ckpt" in (run / "log.txt").read_text()
@@ -120,16 +182,25 @@ def test_user_embeddings_csv_replaces_the_embed_stage(trained_run, example_datas
     (out / ".lightly" / "embeddings").mkdir(parents=True)
     csv = (lightly / ".lightly" / "runs" / result.run_id / "embeddings.csv").read_text()
     (out / ".lightly" / "embeddings" / "mine.csv").write_text(csv)
-    again = curate(input=str(example_dataset.root), lightly=str(out),
-                   worker_config={"embeddings": "mine.csv"}, selection_config={"n_samples": 4})
+    again = curate(
+        input=str(example_dataset.root),
+        lightly=str(out),
+        worker_config={"embeddings": "mine.csv"},
+        selection_config={"n_samples": 4},
+    )
     config = json.loads((out / ".lightly" / "runs" / again.run_id / "config.json").read_text())
-    assert config["model"] == "embeddings CSV (mine.csv)"
+    assert config["model"] == "precomputed embeddings from .lightly/embeddings/mine.csv"
+    assert config["versions"]["model"] == "embeddings CSV (mine.csv)"
     # A CSV that misses input files is a clear error naming them.
     lines = csv.splitlines()
     (out / ".lightly" / "embeddings" / "short.csv").write_text("\n".join(lines[:-3]) + "\n")
-    state = curate(input=str(example_dataset.root), lightly=str(out),
-                   worker_config={"embeddings": "short.csv"}, selection_config={"n_samples": 4},
-                   return_state=True)
+    state = curate(
+        input=str(example_dataset.root),
+        lightly=str(out),
+        worker_config={"embeddings": "short.csv"},
+        selection_config={"n_samples": 4},
+        return_state=True,
+    )
     assert state.is_failed()
     with pytest.raises(Exception, match=lines[-1].split(",")[0]):
         state.result()

@@ -27,7 +27,7 @@ from thresher.runlog import RunLog
 from thresher.stages import _store
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
-from thresher.stages.list_input import preflight
+from thresher.stages.list_input import default_lightly_url, preflight
 from thresher.stages.report import RunInfo
 from thresher.stages.select import Selected
 from thresher.stages.train import resolve_checkpoint
@@ -40,11 +40,6 @@ log = logging.getLogger("thresher.flow")
 #: so the report's timing counts Prefect's start-up, and the command line for page 1.
 STARTED_AT_ENV = "THRESHER_STARTED_AT"
 COMMAND_LINE_ENV = "THRESHER_COMMAND_LINE"
-
-
-def default_lightly_url(input_url: str) -> str:
-    """The default LIGHTLY location: a folder beside the input, ``<input>-lightly``."""
-    return input_url.rstrip("/") + "-lightly"
 
 
 def new_run_id() -> str:

@@ -57,6 +57,11 @@ def _inside(inner: Location, outer: Location) -> bool:
     return b.startswith(a)
 
 
+def default_lightly_url(input_url: str) -> str:
+    """The default LIGHTLY location: a folder beside the input, ``<input>-lightly``."""
+    return input_url.rstrip("/") + "-lightly"
+
+
 def preflight(input_url: str, lightly_url: str) -> None:
     """Check in a second what can be checked before anything starts or is written.
 

@@ -258,13 +258,15 @@ class Location:
             self.fs.makedirs(parent, exist_ok=True)
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, final)
-        except OSError as e:
+        except BaseException as e:  # Ctrl-C too: never leave the temporary file behind
             try:
                 if self.fs.exists(tmp):
                     self.fs.rm_file(tmp)
             except OSError:
                 pass  # the original error is the one to report
-            raise StorageError(f"Cannot write {rel} to {self.display}: {e}") from e
+            if isinstance(e, OSError):
+                raise StorageError(f"Cannot write {rel} to {self.display}: {e}") from e
+            raise
 
     def write_text(self, rel: str, text: str) -> None:
         """Write ``text`` as UTF-8 to ``rel`` atomically."""
