@@ -1,0 +1,421 @@
+"""The platform's wire format: Lightly's ``/v1`` models, and the worker routes' models.
+
+One definition for both ends: the server (``thresher.server``) answers with these models and
+our client (``thresher.client``) and worker (``thresher.worker``) parse them. Field names are
+snake_case in Python and camelCase on the wire (``model_dump(by_alias=True)``), as in Lightly's
+generated client; ids are 24 hex characters; timestamps are Unix milliseconds. Lightly's real
+client (``lightly<1.6``) validates responses with ``extra="forbid"``, so a response carries only
+the fields defined here, and None values are dropped (``exclude_none=True``).
+
+Facts: ``shared/reference/platform_api.md`` sections 1-6 and 11.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+#: Every id on the wire: 24 lower-case hex characters (a MongoDB ObjectId's shape).
+ID_PATTERN = r"^[a-f0-9]{24}$"
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+def new_id() -> str:
+    """A new id: 24 random hex characters."""
+    return secrets.token_hex(12)
+
+
+def now_ms() -> int:
+    """Now, in Unix milliseconds (the wire's time unit)."""
+    return int(time.time() * 1000)
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: camelCase aliases, unknown fields refused, enums as values."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", use_enum_values=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON body: camelCase keys, None values dropped."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# --- enums (values exactly as Lightly's) ---------------------------------------------------
+
+
+class DatasetType(StrEnum):
+    """``DatasetType``: what a dataset holds."""
+
+    IMAGES = "Images"
+    VIDEOS = "Videos"
+    CROPS = "Crops"
+
+
+class DatasourcePurpose(StrEnum):
+    """``DatasourcePurpose``: INPUT is read-only raw data; LIGHTLY holds ``.lightly/``."""
+
+    INPUT_OUTPUT = "INPUT_OUTPUT"
+    INPUT = "INPUT"
+    LIGHTLY = "LIGHTLY"
+
+
+class DockerRunScheduledPriority(StrEnum):
+    """Scheduling priority; CRITICAL runs first."""
+
+    LOW = "LOW"
+    MID = "MID"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class DockerRunScheduledState(StrEnum):
+    """A scheduled run: OPEN until a worker takes it, then LOCKED, then DONE (or CANCELED)."""
+
+    OPEN = "OPEN"
+    LOCKED = "LOCKED"
+    DONE = "DONE"
+    CANCELED = "CANCELED"
+
+
+class DockerRunState(StrEnum):
+    """A run's state as it goes (the names of Lightly's ``DockerRunState`` that thresher uses)."""
+
+    STARTED = "STARTED"
+    INITIALIZING = "INITIALIZING"
+    LOADING_DATASET = "LOADING_DATASET"
+    LOADING_METADATA = "LOADING_METADATA"
+    LOADING_PREDICTION = "LOADING_PREDICTION"
+    CHECKING_CORRUPTNESS = "CHECKING_CORRUPTNESS"
+    TRAINING = "TRAINING"
+    EMBEDDING = "EMBEDDING"
+    SAMPLING = "SAMPLING"
+    SAVING_RESULTS = "SAVING_RESULTS"
+    GENERATING_REPORT = "GENERATING_REPORT"
+    UPLOADING_ARTIFACTS = "UPLOADING_ARTIFACTS"
+    UPLOADED_ARTIFACTS = "UPLOADED_ARTIFACTS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    ABORTED = "ABORTED"
+
+
+#: Run states after which nothing changes.
+END_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "ABORTED"})
+
+
+class DockerWorkerState(StrEnum):
+    """A registered worker's state."""
+
+    OFFLINE = "OFFLINE"
+    CRASHED = "CRASHED"
+    IDLE = "IDLE"
+    BUSY = "BUSY"
+
+
+class DockerRunArtifactType(StrEnum):
+    """What an artifact of a run is."""
+
+    LOG = "LOG"
+    MEMLOG = "MEMLOG"
+    CHECKPOINT = "CHECKPOINT"
+    REPORT_PDF = "REPORT_PDF"
+    REPORT_JSON = "REPORT_JSON"
+    REPORT_V2_JSON = "REPORT_V2_JSON"
+    CORRUPTNESS_CHECK_INFORMATION = "CORRUPTNESS_CHECK_INFORMATION"
+    SEQUENCE_INFORMATION = "SEQUENCE_INFORMATION"
+    RELEVANT_FILENAMES = "RELEVANT_FILENAMES"
+
+
+#: The file a run writes for each artifact type, in ``.lightly/runs/<run id>/``.
+ARTIFACT_FILES: dict[str, str] = {
+    "LOG": "log.txt",
+    "MEMLOG": "memlog.txt",
+    "CHECKPOINT": "checkpoint.ckpt",
+    "REPORT_PDF": "report.pdf",
+    "REPORT_JSON": "report.json",
+    "REPORT_V2_JSON": "report_v2.json",
+    "CORRUPTNESS_CHECK_INFORMATION": "corruptness_check_information.json",
+    "SEQUENCE_INFORMATION": "sequence_information.json",
+}
+
+
+# --- generic responses ----------------------------------------------------------------------
+
+
+class CreateEntityResponse(WireModel):
+    """What creating anything returns."""
+
+    id: Id
+
+
+class ApiErrorResponse(WireModel):
+    """Every error body: a code such as ``FORBIDDEN`` or ``DATASET_NAME_EXISTS``, and a message."""
+
+    code: str
+    error: str
+    request_id: str | None = None
+    error_labels: list[str] | None = None
+
+
+# --- datasets -------------------------------------------------------------------------------
+
+
+class DatasetCreateRequest(WireModel):
+    """``POST /v1/datasets``."""
+
+    name: str = Field(min_length=3)
+    type: DatasetType = DatasetType.IMAGES
+    img_type: Literal["full", "thumbnail", "meta"] | None = None
+    creator: str | None = None
+    parent_dataset_id: Id | None = None
+
+
+class DatasetData(WireModel):
+    """A dataset as ``GET /v1/datasets`` and ``GET /v1/datasets/{id}`` return it."""
+
+    id: Id
+    name: str
+    user_id: str  # the owner
+    type: DatasetType
+    n_samples: int = 0
+    size_in_bytes: int = 0
+    created_at: int
+    last_modified_at: int
+    img_type: Literal["full", "thumbnail", "meta"] | None = "full"
+    access_type: Literal["WRITE"] | None = None
+    datasource_processed_until_timestamp: int | None = None
+
+
+# --- datasources (PUT /v1/datasets/{d}/datasource; one config per purpose) ------------------
+
+
+class _DatasourceBase(WireModel):
+    purpose: DatasourcePurpose = DatasourcePurpose.INPUT_OUTPUT
+    full_path: str
+    thumb_suffix: str | None = None
+    id: Id | None = None
+
+
+class DatasourceConfigLocal(_DatasourceBase):
+    """A folder below the worker's mount (``--input-mount`` / ``--lightly-mount``)."""
+
+    type: Literal["LOCAL"] = "LOCAL"
+    web_server_location: str | None = None
+
+
+class DatasourceConfigS3(_DatasourceBase):
+    """S3 with an access key."""
+
+    type: Literal["S3"] = "S3"
+    s3_region: str
+    s3_access_key_id: str
+    s3_secret_access_key: str
+    s3_server_side_encryption_kms_key: str | None = Field(
+        default=None, alias="s3ServerSideEncryptionKMSKey"
+    )
+
+
+class DatasourceConfigS3DelegatedAccess(_DatasourceBase):
+    """S3 through STS AssumeRole with an external id."""
+
+    type: Literal["S3DelegatedAccess"] = "S3DelegatedAccess"
+    s3_region: str
+    s3_external_id: str = Field(min_length=10)
+    s3_arn: str = Field(min_length=12, alias="s3ARN")
+    s3_server_side_encryption_kms_key: str | None = Field(
+        default=None, alias="s3ServerSideEncryptionKMSKey"
+    )
+
+
+class DatasourceConfigGCS(_DatasourceBase):
+    """Google Cloud Storage with a service-account JSON key (as a string)."""
+
+    type: Literal["GCS"] = "GCS"
+    gcs_project_id: str
+    gcs_credentials: str
+
+
+class DatasourceConfigAzure(_DatasourceBase):
+    """Azure Blob storage; ``account_key`` holds the SAS token (as Lightly's client sends it)."""
+
+    type: Literal["AZURE"] = "AZURE"
+    account_name: str
+    account_key: str
+
+
+DatasourceConfig = Annotated[
+    DatasourceConfigLocal
+    | DatasourceConfigS3
+    | DatasourceConfigS3DelegatedAccess
+    | DatasourceConfigGCS
+    | DatasourceConfigAzure,
+    Field(discriminator="type"),
+]
+
+#: The fields of each datasource type that are secrets: never returned by a read route (they
+#: come back as the empty string), stored encrypted, never logged.
+SECRET_FIELDS: dict[str, tuple[str, ...]] = {
+    "LOCAL": (),
+    "S3": ("s3_secret_access_key",),
+    "S3DelegatedAccess": (),
+    "GCS": ("gcs_credentials",),
+    "AZURE": ("account_key",),
+}
+
+
+class DatasourceRawSamplesPermissions(WireModel):
+    """``GET /v1/datasets/{d}/datasource/verify``: each permission checked on the bucket."""
+
+    can_read: bool
+    can_write: bool
+    can_list: bool
+    can_overwrite: bool
+    errors: dict[str, str] | None = None  # permission name -> what failed, only on failure
+
+
+# --- workers and runs -----------------------------------------------------------------------
+
+
+class DockerWorkerRegistryEntryData(WireModel):
+    """A registered worker."""
+
+    id: Id
+    user_id: str
+    name: str = Field(min_length=3)
+    worker_type: Literal["FULL"] = "FULL"
+    state: DockerWorkerState
+    created_at: int
+    last_modified_at: int
+    labels: list[str] = Field(default_factory=list)
+    is_default: bool | None = None
+    docker_version: str | None = None
+
+
+class CreateDockerWorkerRegistryEntryRequest(WireModel):
+    """``POST /v1/docker/worker``: register (or re-use) a worker by name."""
+
+    name: str = Field(min_length=3)
+    worker_type: Literal["FULL"] = "FULL"
+    labels: list[str] | None = None
+    creator: str | None = None
+
+
+class DockerWorkerConfigV3Create(WireModel):
+    """``POST /v1/docker/worker/config/v3``: the configs a scheduled run uses.
+
+    The three configs are the same dicts ``thresher run --config`` takes; they are validated
+    when the run is scheduled, so a bad key fails then and not on the worker.
+    """
+
+    config: dict[str, Any]  # {"worker_config": {...}, "lightly_config": {...}}
+    selection_config: dict[str, Any] | None = Field(default=None, alias="selectionConfig")
+    creator: str | None = None
+
+
+class DockerRunScheduledCreateRequest(WireModel):
+    """``POST /v1/datasets/{d}/docker/worker/schedule``."""
+
+    config_id: Id
+    priority: DockerRunScheduledPriority = DockerRunScheduledPriority.MID
+    runs_on: list[str] = Field(default_factory=list)
+    creator: str | None = None
+
+
+class DockerRunScheduledData(WireModel):
+    """A scheduled run."""
+
+    id: Id
+    dataset_id: Id
+    config_id: Id
+    priority: DockerRunScheduledPriority
+    runs_on: list[str]
+    state: DockerRunScheduledState
+    created_at: int
+    last_modified_at: int
+    user_id: str | None = None
+    owner: str | None = None
+
+
+class DockerRunArtifactData(WireModel):
+    """A file a run produced; ``/v1/docker/runs/{r}/artifacts/{a}/readurl`` downloads it."""
+
+    id: Id
+    type: DockerRunArtifactType
+    file_name: str
+    storage_location: str | None = None
+    created_at: int | None = None
+
+
+class DockerRunData(WireModel):
+    """A run (exists once a worker took its scheduled run)."""
+
+    id: Id
+    user_id: str
+    docker_version: str
+    state: DockerRunState
+    created_at: int
+    last_modified_at: int
+    dataset_id: Id | None = None
+    config_id: Id | None = None
+    scheduled_id: Id | None = None
+    message: str | None = None
+    artifacts: list[DockerRunArtifactData] | None = None
+    archived: bool | None = None
+
+
+# --- worker routes (thresher's own; Lightly's worker protocol is not public) ----------------
+
+
+class WorkerHeartbeat(WireModel):
+    """``POST /v1/docker/worker/{w}/heartbeat``: the worker is alive (and IDLE or BUSY)."""
+
+    state: DockerWorkerState
+
+
+class ClaimedRun(WireModel):
+    """``POST /v1/docker/worker/{w}/claim`` (200; 204 when nothing waits): a run to do.
+
+    The datasources come with their secrets, over the worker's authenticated connection: this is
+    how credentials reach a run out of band, never as Prefect flow parameters.
+    """
+
+    run: DockerRunData
+    scheduled: DockerRunScheduledData
+    dataset: DatasetData
+    worker_config: dict[str, Any]
+    selection_config: dict[str, Any]
+    lightly_config: dict[str, Any]
+    input: DatasourceConfig
+    lightly: DatasourceConfig
+
+
+class RunStateUpdate(WireModel):
+    """``PUT /v1/docker/runs/{r}/state``: the worker reports progress, or the end."""
+
+    state: DockerRunState
+    message: str | None = None
+
+
+class ArtifactCreateRequest(WireModel):
+    """``POST /v1/docker/runs/{r}/artifacts``: a file the run wrote in its LIGHTLY location.
+
+    ``storage_location`` is relative to the LIGHTLY datasource's root, e.g.
+    ``.lightly/runs/<run id>/report.pdf``.
+    """
+
+    type: DockerRunArtifactType
+    file_name: str
+    storage_location: str
+
+
+class ReadUrlResponse(WireModel):
+    """Not a model in Lightly (the route returns a bare JSON string); kept for our own routes."""
+
+    url: str

@@ -1,0 +1,1 @@
+"""``thresher worker start``: registers, heartbeats, takes scheduled runs and runs them."""

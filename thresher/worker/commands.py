@@ -1,0 +1,10 @@
+"""``thresher worker start`` (argument parsing only; imports lazily)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def add_commands(sub: Any) -> None:
+    """Add the worker's subcommands to the ``thresher`` parser's subparsers ``sub``."""
+    del sub  # filled in by the platform work
