@@ -61,15 +61,15 @@ def verify_image(data: bytes, name: str) -> None:
                     img.load()
     except CorruptMediaError:
         raise
-    except UnidentifiedImageError:
-        raise CorruptMediaError(name, "not an image: the content matches no image format") from None
+    except UnidentifiedImageError as e:
+        raise CorruptMediaError(name, "not an image: the content matches no image format") from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise CorruptMediaError(name, f"decompression bomb: {e}") from None
+        raise CorruptMediaError(name, f"decompression bomb: {e}") from e
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as e:
         msg = str(e) or type(e).__name__
         if "truncated" in msg.lower():
             msg = f"truncated: {msg}"
-        raise CorruptMediaError(name, msg) from None
+        raise CorruptMediaError(name, msg) from e
 
 
 def check_one(location: Location, name: str, check_corruption: bool) -> FileCheck:

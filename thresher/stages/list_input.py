@@ -102,11 +102,11 @@ def read_relevant(lightly: Location, path: str) -> RelevantFilenames:
         )
     try:
         text = lightly.read_text(path)
-    except StorageError:
+    except StorageError as e:
         raise ConfigError(
             f"worker_config.relevant_filenames_file: '{path}' was not found in the LIGHTLY "
             f"location {lightly.display}. Upload it there (e.g. .lightly/relevant_filenames.txt)."
-        ) from None
+        ) from e
     return RelevantFilenames.parse(text, source=path)
 
 

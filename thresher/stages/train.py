@@ -90,13 +90,13 @@ def resolve_checkpoint(worker: WorkerConfig, lightly_url: str) -> ModelCheckpoin
     loc = Location(parent or ".")
     try:
         digest = _digest_of(loc, name)
-    except StorageError:
+    except StorageError as e:
         raise ConfigError(
             f"worker_config.checkpoint: '{ref}' was not found "
             f"(looked at {loc.child(name).display}). "
             f"Relative paths are read from the shared directory (${SHARED_DIR_ENV}, default: the "
             "current directory); URLs and absolute paths are used as they are."
-        ) from None
+        ) from e
     return ModelCheckpoint(url, digest, ref)
 
 
