@@ -1,0 +1,159 @@
+"""Runs one claimed run's flow: the process the worker starts for each run.
+
+``python -m thresher.worker.run_one`` reads the job (URLs, configs, run id) as JSON on stdin;
+credentials come in its environment, never in the job or the flow's parameters. It reports
+progress as JSON lines on the file descriptor named by ``THRESHER_WORKER_EVENTS_FD``:
+``{"state", "message"}`` while it works (from the flow's ``stage <name>`` lines and its human
+lines), then ``{"artifacts": [...]}`` and ``{"done": summary}`` or ``{"failed": reason}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from thresher.runlog import redact
+from thresher.stages import STAGE_NAMES, stage
+from thresher.wire import ARTIFACT_FILES
+
+EVENTS_FD_ENV = "THRESHER_WORKER_EVENTS_FD"
+
+
+class _Events:
+    """Writes events, one JSON object a line; a lost parent ends this process."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, **event: Any) -> None:
+        with self._lock:
+            try:
+                self._stream.write(json.dumps(event) + "\n")
+                self._stream.flush()
+            except (BrokenPipeError, OSError):
+                os._exit(3)  # the worker is gone: nobody would see this run finish
+
+
+class StateHandler(logging.Handler):
+    """Turns the flow's log records into run states and messages.
+
+    ``stage <name>`` becomes the stage's ``run_state`` (``thresher.stages.STAGES``); other INFO
+    records of the ``thresher`` loggers (``checked 68 files: 4 corrupt``, ``embed: 1000 img in
+    31.2 s (32.1 img/s)``) become the message of the current state. Warnings (one per corrupt
+    file) are not sent: the log has them.
+    """
+
+    def __init__(self, events: _Events) -> None:
+        super().__init__(level=logging.INFO)
+        self.events = events
+        self.state = "INITIALIZING"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Send the state or message ``record`` stands for (INFO records only)."""
+        if record.levelno != logging.INFO:
+            return
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record must not break the run
+            return
+        if text.startswith("stage ") and text[6:] in STAGE_NAMES:
+            row = stage(text[6:])
+            self.state = row.run_state
+            self.events.send(state=self.state, message=f"{row.name}: {row.does}")
+        else:
+            self.events.send(state=self.state, message=redact(text))
+
+
+def _artifacts(lightly_url: str, run_id: str) -> list[dict[str, str]]:
+    """The run's files that exist in LIGHTLY, as ``ArtifactCreateRequest`` fields."""
+    from thresher.stages.write_results import run_dir
+    from thresher.storage.location import Location
+
+    lightly = Location(lightly_url)
+    found = []
+    for artifact_type, name in ARTIFACT_FILES.items():
+        rel = f"{run_dir(run_id)}/{name}"
+        try:
+            if lightly.exists(rel):
+                found.append({"type": artifact_type, "file_name": name, "storage_location": rel})
+        except Exception:  # one unreadable file must not hide the others
+            continue
+    return found
+
+
+def summary(sizes: dict[str, int], report_pdf: str) -> str:
+    """The COMPLETED message: what was kept and removed, and where the report is."""
+    return (
+        f"selected {sizes.get('n_selected', 0)} of {sizes.get('n_input', 0)} files "
+        f"({sizes.get('n_corrupt', 0)} corrupt, {sizes.get('n_duplicate', 0)} duplicates, "
+        f"{sizes.get('n_removed', 0)} not selected, {sizes.get('n_filtered', 0)} filtered out); "
+        f"report: {report_pdf}"
+    )
+
+
+def one_paragraph(error: BaseException) -> str:
+    """The FAILED message: a ThresherError's message, else the exception's first line."""
+    from thresher.errors import ThresherError
+
+    if isinstance(error, ThresherError):
+        return redact(str(error))
+    first = (str(error).strip().splitlines() or [""])[0]
+    return redact(f"{type(error).__name__}: {first}" if first else type(error).__name__)
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(2)
+        if os.getppid() != parent:
+            os._exit(3)  # the worker died (killed): stop, its run is reported CRASHED
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: the flow's finally saves log.txt and memlog.txt
+
+
+def main() -> int:
+    """Run the job on stdin; exit 0 done, 1 failed."""
+    job = json.load(sys.stdin)
+    fd = int(os.environ[EVENTS_FD_ENV])
+    events = _Events(os.fdopen(fd, "w", encoding="utf-8"))
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    signal.signal(signal.SIGTERM, _stop)
+    handler = StateHandler(events)
+    logger = logging.getLogger("thresher")
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    code = 1
+    try:
+        events.send(state="INITIALIZING", message="starting the curate flow (Prefect)")
+        from thresher.flows.curate import curate
+
+        result = curate(
+            input=job["input"],
+            lightly=job["lightly"],
+            worker_config=job.get("worker_config") or None,
+            selection_config=job.get("selection_config") or None,
+            lightly_config=job.get("lightly_config") or None,
+            run_id=job["run_id"],
+        )
+        events.send(artifacts=_artifacts(job["lightly"], job["run_id"]))
+        events.send(done=summary(result.sizes, result.report_pdf))
+        code = 0
+    except BaseException as e:  # report every way of ending, then exit
+        events.send(artifacts=_artifacts(job["lightly"], job["run_id"]))
+        events.send(failed=one_paragraph(e))
+    finally:
+        logger.removeHandler(handler)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

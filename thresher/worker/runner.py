@@ -1,0 +1,227 @@
+"""Runs one claimed run: resolves its datasources, starts the flow process, relays its states.
+
+The flow runs in a child process (``thresher.worker.run_one``) so that credentials travel in
+that process's environment only, and so that a cancelled run can be stopped at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from thresher.client.errors import ApiException, ServerUnreachableError
+from thresher.wire import ClaimedRun
+from thresher.worker.api import AbortRequested, WorkerApi
+from thresher.worker.datasources import DatasourceError, resolve
+from thresher.worker.run_one import EVENTS_FD_ENV
+
+log = logging.getLogger("thresher.worker")
+
+#: Seconds between state reports when the flow is quiet: each report is also how the worker
+#: learns that the user cancelled the run (409 ABORT_REQUESTED).
+RECHECK_S = 5.0
+#: Seconds the flow process gets to save its log after SIGTERM before it is killed.
+GRACE_S = 20.0
+
+
+@dataclass
+class RunResult:
+    """How a run ended: ``COMPLETED``, ``FAILED`` or ``ABORTED``, and the message sent."""
+
+    state: str
+    message: str
+
+
+class RunRunner:
+    """Runs one claimed run to its end and reports it.
+
+    Args:
+        api: The worker routes.
+        claimed: What the claim returned.
+        input_mount: The worker's ``--input-mount``.
+        lightly_mount: The worker's ``--lightly-mount``.
+        stop: Set when the worker must stop (SIGTERM, Ctrl-C): the run is stopped and FAILED.
+    """
+
+    def __init__(
+        self,
+        api: WorkerApi,
+        claimed: ClaimedRun,
+        input_mount: str | None,
+        lightly_mount: str | None,
+        stop: threading.Event,
+    ) -> None:
+        self.api = api
+        self.claimed = claimed
+        self.run_id = claimed.run.id
+        self.input_mount = input_mount
+        self.lightly_mount = lightly_mount
+        self.stop = stop
+        self.state = "INITIALIZING"
+        self.message = ""
+        self._last_report = 0.0
+
+    def _report(self, state: str, message: str) -> None:
+        """Send a state; AbortRequested propagates, network trouble is logged and retried later."""
+        self.state, self.message = state, message
+        self._last_report = time.monotonic()
+        try:
+            self.api.set_state(self.run_id, state, message)
+        except (ApiException, ServerUnreachableError) as e:
+            log.warning("run %s: could not report %s: %s", self.run_id, state, e)
+
+    def _finish(self, state: str, message: str) -> RunResult:
+        try:
+            self._report(state, message)
+        except AbortRequested:
+            if state != "ABORTED":
+                state = "ABORTED"
+                message = f"cancelled by the user ({message})"
+                with contextlib.suppress(AbortRequested):
+                    self._report("ABORTED", message)
+        log.info("run %s: %s: %s", self.run_id, state, message)
+        return RunResult(state, message)
+
+    def run(self) -> RunResult:
+        """Run the claimed run to its end; the state it ended in."""
+        c = self.claimed
+        try:
+            self._report("INITIALIZING", f"run {self.run_id} taken by the worker")
+            try:
+                locations = resolve(c.input, c.lightly, self.input_mount, self.lightly_mount)
+            except DatasourceError as e:
+                return self._finish("FAILED", str(e))
+            try:
+                return self._run_flow(locations.input_url, locations.lightly_url, locations.env)
+            finally:
+                locations.cleanup()
+        except AbortRequested:
+            return self._finish("ABORTED", "cancelled by the user before the flow started")
+
+    def _run_flow(self, input_url: str, lightly_url: str, secret_env: dict[str, str]) -> RunResult:
+        job = {
+            "input": input_url,
+            "lightly": lightly_url,
+            "worker_config": self.claimed.worker_config,
+            "selection_config": self.claimed.selection_config,
+            "lightly_config": self.claimed.lightly_config,
+            "run_id": self.run_id,
+        }
+        read_fd, write_fd = os.pipe()
+        env = {**os.environ, **secret_env, EVENTS_FD_ENV: str(write_fd)}
+        for name in ("THRESHER_TOKEN", "LIGHTLY_TOKEN"):  # the flow needs no API token
+            env.pop(name, None)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "thresher.worker.run_one"],
+            stdin=subprocess.PIPE,
+            env=env,
+            pass_fds=(write_fd,),
+            start_new_session=True,  # Ctrl-C reaches the worker, which stops the run itself
+            text=True,
+        )
+        os.close(write_fd)
+        assert child.stdin is not None
+        child.stdin.write(json.dumps(job))
+        child.stdin.close()
+        events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        reader = threading.Thread(target=_read_events, args=(read_fd, events), daemon=True)
+        reader.start()
+        artifacts: list[dict[str, str]] = []
+        outcome: tuple[str, str] | None = None
+        try:
+            while True:
+                if self.stop.is_set():
+                    _terminate(child)
+                    self._register(artifacts or self._late_artifacts(events))
+                    return self._finish(
+                        "FAILED",
+                        "the worker was stopped while the run worked (SIGTERM or Ctrl-C); "
+                        "schedule the run again",
+                    )
+                try:
+                    event = events.get(timeout=1.0)
+                except queue.Empty:
+                    if time.monotonic() - self._last_report > RECHECK_S:
+                        self._report(self.state, self.message)
+                    continue
+                if event is None:  # the flow process closed its end: it has ended
+                    break
+                if "state" in event:
+                    self._report(str(event["state"]), str(event.get("message") or ""))
+                elif "artifacts" in event:
+                    artifacts = list(event["artifacts"])
+                elif "done" in event:
+                    outcome = ("COMPLETED", str(event["done"]))
+                elif "failed" in event:
+                    outcome = ("FAILED", str(event["failed"]))
+        except AbortRequested:
+            _terminate(child)
+            self._register(artifacts or self._late_artifacts(events))
+            return self._finish("ABORTED", "cancelled by the user; the run was stopped")
+        code = child.wait()
+        if outcome is None:
+            outcome = ("FAILED", f"the flow process ended with exit code {code} without a result")
+        state, message = outcome
+        try:
+            if state == "COMPLETED":
+                self._report("UPLOADING_ARTIFACTS", f"registering {len(artifacts)} files")
+            self._register(artifacts)
+        except AbortRequested:
+            return self._finish("ABORTED", "cancelled by the user while registering artifacts")
+        return self._finish(state, message)
+
+    def _late_artifacts(self, events: queue.Queue[dict[str, Any] | None]) -> list[dict[str, str]]:
+        """The artifacts event of a stopped flow process, if it sent one while it unwound."""
+        while True:
+            try:
+                event = events.get(timeout=2.0)
+            except queue.Empty:
+                return []
+            if event is None:
+                return []
+            if "artifacts" in event:
+                return list(event["artifacts"])
+
+    def _register(self, artifacts: list[dict[str, str]]) -> None:
+        for a in artifacts:
+            try:
+                self.api.add_artifact(self.run_id, a["type"], a["file_name"], a["storage_location"])
+            except (ApiException, ServerUnreachableError) as e:
+                log.warning("run %s: could not register %s: %s", self.run_id, a["file_name"], e)
+
+
+def _read_events(fd: int, out: queue.Queue[dict[str, Any] | None]) -> None:
+    with os.fdopen(fd, encoding="utf-8") as stream:
+        for line in stream:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                out.put(event)
+    out.put(None)
+
+
+def _terminate(child: subprocess.Popen[str]) -> None:
+    """SIGTERM (the flow saves its log while it unwinds), then SIGKILL after the grace period."""
+    if child.poll() is not None:
+        return
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        child.wait(timeout=GRACE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
