@@ -260,7 +260,11 @@ DatasourceConfig = Annotated[
 ]
 
 #: The fields of each datasource type that are secrets: never returned by a read route (they
-#: come back as the empty string), stored encrypted, never logged.
+#: come back as :data:`SECRET_MASK`), stored encrypted, never logged.
+#: What a read route returns in place of a secret. Not the empty string: Lightly's client
+#: requires ``s3SecretAccessKey`` and ``accountKey`` to be non-empty when it parses a config.
+SECRET_MASK = "********"
+
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "LOCAL": (),
     "S3": ("s3_secret_access_key",),
@@ -270,14 +274,28 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+class DatasourceVerifyErrors(WireModel):
+    """What failed, per permission (Lightly's ``DatasourceConfigVerifyDataErrors``)."""
+
+    can_read: str | None = None
+    can_write: str | None = None
+    can_list: str | None = None
+    can_overwrite: str | None = None
+
+
 class DatasourceRawSamplesPermissions(WireModel):
-    """``GET /v1/datasets/{d}/datasource/verify``: each permission checked on the bucket."""
+    """``GET /v1/datasets/{d}/datasource/verify``: each permission checked on the bucket.
+
+    ``errors`` is present only when a check failed; on the wire its keys are camelCase
+    (``canRead``...), and ``model_dump()`` gives the snake_case dict Lightly's
+    ``list_datasource_permissions()`` returns.
+    """
 
     can_read: bool
     can_write: bool
     can_list: bool
     can_overwrite: bool
-    errors: dict[str, str] | None = None  # permission name -> what failed, only on failure
+    errors: DatasourceVerifyErrors | None = None
 
 
 # --- workers and runs -----------------------------------------------------------------------
@@ -305,6 +323,7 @@ class CreateDockerWorkerRegistryEntryRequest(WireModel):
     worker_type: Literal["FULL"] = "FULL"
     labels: list[str] | None = None
     creator: str | None = None
+    docker_version: str | None = None
 
 
 class DockerWorkerConfigV3Create(WireModel):
@@ -349,7 +368,8 @@ class DockerRunArtifactData(WireModel):
     id: Id
     type: DockerRunArtifactType
     file_name: str
-    storage_location: str | None = None
+    # Lightly's enum: where the file lives. Ours are always in the LIGHTLY datasource.
+    storage_location: Literal["LIGHTLY", "DATASOURCE"] | None = "LIGHTLY"
     created_at: int | None = None
 
 

@@ -1,0 +1,202 @@
+"""Datasources: one config per dataset and purpose; secrets encrypted at rest.
+
+Read routes get :func:`get` (secrets replaced by :data:`thresher.wire.SECRET_MASK`); only
+:func:`resolve` (for the claim and the artifact download) decrypts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from thresher.platform import datasets
+from thresher.platform.core import Platform
+from thresher.platform.errors import NotFound, Unprocessable
+from thresher.platform.locations import check_local_path, check_permissions
+from thresher.platform.models import Datasource, User
+from thresher.wire import (
+    SECRET_FIELDS,
+    SECRET_MASK,
+    DatasourceConfig,
+    DatasourceConfigLocal,
+    DatasourceRawSamplesPermissions,
+    DatasourceVerifyErrors,
+    new_id,
+    now_ms,
+)
+
+CONFIG: TypeAdapter[DatasourceConfig] = TypeAdapter(DatasourceConfig)
+
+#: The purposes that can serve as a run's INPUT, and as its LIGHTLY location, best first.
+INPUT_PURPOSES = ("INPUT", "INPUT_OUTPUT")
+LIGHTLY_PURPOSES = ("LIGHTLY", "INPUT_OUTPUT")
+
+
+def _split(cfg: DatasourceConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config's public fields and its secret fields (both snake_case)."""
+    data = cfg.model_dump(mode="json", exclude_none=True)
+    secret = {k: data.pop(k) for k in SECRET_FIELDS.get(cfg.type, ()) if k in data}
+    data.pop("id", None)
+    return data, secret
+
+
+def _build(row: Datasource, secret: dict[str, Any] | None) -> DatasourceConfig:
+    data = dict(row.public)
+    fields = SECRET_FIELDS.get(row.type, ())
+    for name in fields:
+        data[name] = secret.get(name, "") if secret is not None else SECRET_MASK
+    data["id"] = row.id
+    return CONFIG.validate_python(data)
+
+
+def put(p: Platform, user: User, dataset_id: str, cfg: DatasourceConfig) -> None:
+    """Set (or replace) the dataset's datasource for ``cfg.purpose``.
+
+    Raises:
+        Invalid: a LOCAL path that is absolute or escapes its mount.
+    """
+    if isinstance(cfg, DatasourceConfigLocal):
+        check_local_path(cfg.full_path)
+    public, secret = _split(cfg)
+    token = p.secrets.encrypt(secret) if secret else None
+    purpose = str(cfg.purpose)
+    with p.session() as s:
+        d = datasets.load(s, user, dataset_id)
+        row = s.scalar(
+            select(Datasource).where(Datasource.dataset_id == d.id, Datasource.purpose == purpose)
+        )
+        now = now_ms()
+        if row is None:
+            row = Datasource(id=new_id(), dataset_id=d.id, purpose=purpose, created_at=now)
+            s.add(row)
+        row.type = cfg.type
+        row.public = public
+        row.secret = token
+        row.last_modified_at = now
+        d.last_modified_at = now
+
+
+def _rows(s: Session, dataset_id: str) -> dict[str, Datasource]:
+    rows = s.scalars(select(Datasource).where(Datasource.dataset_id == dataset_id))
+    return {r.purpose: r for r in rows}
+
+
+def _pick(rows: dict[str, Datasource], purpose: str | None) -> Datasource | None:
+    if purpose is not None:
+        return rows.get(purpose)
+    # Lightly's client never passes a purpose: answer the most general config there is.
+    for name in ("INPUT_OUTPUT", "INPUT", "LIGHTLY"):
+        if name in rows:
+            return rows[name]
+    return None
+
+
+def get(p: Platform, user: User, dataset_id: str, purpose: str | None = None) -> DatasourceConfig:
+    """The datasource for ``purpose`` (None: INPUT_OUTPUT, else INPUT, else LIGHTLY), masked.
+
+    Raises:
+        NotFound: ``DATASET_DATASOURCE_UNKNOWN`` when none is set.
+    """
+    with p.session() as s:
+        d = datasets.load(s, user, dataset_id)
+        row = _pick(_rows(s, d.id), purpose)
+        if row is None:
+            what = f"{purpose} datasource" if purpose else "datasource"
+            raise NotFound(
+                f"The dataset {dataset_id} has no {what}; set one with set_local_config or "
+                "set_s3_config (PUT .../datasource).",
+                "DATASET_DATASOURCE_UNKNOWN",
+            )
+        return _build(row, None)
+
+
+def resolve(
+    p: Platform, s: Session, dataset_id: str, purposes: tuple[str, ...]
+) -> DatasourceConfig | None:
+    """The first configured datasource among ``purposes``, decrypted (no ownership check)."""
+    rows = _rows(s, dataset_id)
+    for purpose in purposes:
+        row = rows.get(purpose)
+        if row is not None:
+            return _build(row, p.secrets.decrypt(row.secret) if row.secret else {})
+    return None
+
+
+def run_datasources(
+    p: Platform, s: Session, dataset_id: str
+) -> tuple[DatasourceConfig, DatasourceConfig]:
+    """A run's INPUT and LIGHTLY datasources, decrypted.
+
+    Raises:
+        Unprocessable: one of them is not set.
+    """
+    inp = resolve(p, s, dataset_id, INPUT_PURPOSES)
+    out = resolve(p, s, dataset_id, LIGHTLY_PURPOSES)
+    missing = [name for name, c in (("INPUT", inp), ("LIGHTLY", out)) if c is None]
+    if inp is None or out is None:
+        raise Unprocessable(
+            f"The dataset {dataset_id} has no {' and no '.join(missing)} datasource: a run "
+            "reads INPUT (or INPUT_OUTPUT) and writes LIGHTLY (or INPUT_OUTPUT). Set them with "
+            "set_s3_config(..., purpose=DatasourcePurpose.INPUT) etc. before scheduling.",
+            "DATASET_DATASOURCE_UNKNOWN",
+        )
+    return inp, out
+
+
+def verify(
+    p: Platform, user: User, dataset_id: str, purpose: str | None = None
+) -> DatasourceRawSamplesPermissions:
+    """Check list/read/write/overwrite at the dataset's datasources.
+
+    With a purpose, that datasource is checked. Without one (Lightly's client), a run's view
+    is checked: list and read at INPUT (or INPUT_OUTPUT), write and overwrite at LIGHTLY (or
+    INPUT_OUTPUT). LOCAL datasources are all-true unless ``THRESHER_LOCAL_ROOT`` is set.
+    """
+    with p.session() as s:
+        d = datasets.load(s, user, dataset_id)
+        if purpose is not None:
+            one = resolve(p, s, d.id, (purpose,))
+            if one is None:
+                raise NotFound(
+                    f"The dataset {dataset_id} has no {purpose} datasource.",
+                    "DATASET_DATASOURCE_UNKNOWN",
+                )
+            pair = (one, one)
+        else:
+            inp = resolve(p, s, d.id, (*INPUT_PURPOSES, "LIGHTLY"))
+            out = resolve(p, s, d.id, (*LIGHTLY_PURPOSES, "INPUT"))
+            if inp is None or out is None:
+                raise NotFound(
+                    f"The dataset {dataset_id} has no datasource to verify; set one first.",
+                    "DATASET_DATASOURCE_UNKNOWN",
+                )
+            pair = (inp, out)
+    # Storage calls happen outside the transaction: a slow bucket must not hold the database.
+    return combine(p, *pair)
+
+
+def combine(
+    p: Platform, inp: DatasourceConfig, out: DatasourceConfig
+) -> DatasourceRawSamplesPermissions:
+    """List/read as checked at ``inp``, write/overwrite as checked at ``out``."""
+    a = check_permissions(inp, p.settings.local_root)
+    b = check_permissions(out, p.settings.lightly_root)
+    ea = a.errors or DatasourceVerifyErrors()
+    eb = b.errors or DatasourceVerifyErrors()
+    errors = DatasourceVerifyErrors(
+        can_list=ea.can_list,
+        can_read=ea.can_read,
+        can_write=eb.can_write,
+        can_overwrite=eb.can_overwrite,
+    )
+    has_errors = any(v is not None for v in errors.model_dump().values())
+    return DatasourceRawSamplesPermissions(
+        can_list=a.can_list,
+        can_read=a.can_read,
+        can_write=b.can_write,
+        can_overwrite=b.can_overwrite,
+        errors=errors if has_errors else None,
+    )

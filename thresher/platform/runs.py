@@ -1,0 +1,495 @@
+"""Scheduled runs and runs: scheduling, claiming, states, cancelling, artifacts.
+
+A scheduled run is OPEN until a worker claims it (LOCKED, and a run exists, INITIALIZING); the
+worker reports states until an end state (COMPLETED, FAILED, CRASHED, ABORTED), which makes the
+scheduled run DONE. Cancelling an OPEN run makes it CANCELED; cancelling a LOCKED one asks its
+worker to abort: its next state update is refused with ``ABORT_REQUESTED`` and it reports
+ABORTED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from thresher import __version__
+from thresher.platform import datasets, datasources, workers
+from thresher.platform.access import require_owner
+from thresher.platform.core import Platform
+from thresher.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
+from thresher.platform.locations import fsspec_target
+from thresher.platform.models import (
+    Artifact,
+    Dataset,
+    Run,
+    ScheduledRun,
+    User,
+    Worker,
+    WorkerConfig,
+)
+from thresher.wire import (
+    END_STATES,
+    ArtifactCreateRequest,
+    ClaimedRun,
+    DockerRunArtifactData,
+    DockerRunData,
+    DockerRunScheduledCreateRequest,
+    DockerRunScheduledData,
+    RunStateUpdate,
+    new_id,
+    now_ms,
+)
+
+#: Lower sorts first: the order in which waiting runs are taken.
+PRIORITY_RANK = {"CRITICAL": 0, "HIGH": 1, "MID": 2, "LOW": 3}
+
+
+# --- wire forms ----------------------------------------------------------------------------
+
+
+def scheduled_to_wire(r: ScheduledRun) -> DockerRunScheduledData:
+    """The wire form of a scheduled run."""
+    return DockerRunScheduledData(
+        id=r.id,
+        dataset_id=r.dataset_id,
+        config_id=r.config_id,
+        priority=r.priority,
+        runs_on=list(r.runs_on),
+        state=r.state,
+        created_at=r.created_at,
+        last_modified_at=r.last_modified_at,
+        user_id=r.user_id,
+    )
+
+
+def artifact_to_wire(a: Artifact) -> DockerRunArtifactData:
+    """The wire form of an artifact."""
+    return DockerRunArtifactData(
+        id=a.id,
+        type=a.type,
+        file_name=a.file_name,
+        storage_location="LIGHTLY",
+        created_at=a.created_at,
+    )
+
+
+def run_to_wire(s: Session, r: Run) -> DockerRunData:
+    """The wire form of a run, with its artifacts."""
+    arts = s.scalars(
+        select(Artifact).where(Artifact.run_id == r.id).order_by(Artifact.created_at, Artifact.id)
+    )
+    return DockerRunData(
+        id=r.id,
+        user_id=r.user_id,
+        docker_version=r.docker_version,
+        state=r.state,
+        created_at=r.created_at,
+        last_modified_at=r.last_modified_at,
+        dataset_id=r.dataset_id,
+        config_id=r.config_id,
+        scheduled_id=r.scheduled_id,
+        message=r.message,
+        artifacts=[artifact_to_wire(a) for a in arts],
+    )
+
+
+def _load_scheduled(s: Session, user: User, scheduled_id: str) -> ScheduledRun:
+    return require_owner(
+        s.get(ScheduledRun, scheduled_id),
+        user.id,
+        "scheduled run",
+        "DOCKER_WORKER_SCHEDULE_UNKNOWN",
+        scheduled_id,
+    )
+
+
+def _load_run(s: Session, user: User, run_id: str) -> Run:
+    return require_owner(s.get(Run, run_id), user.id, "run", "DOCKER_RUN_UNKNOWN", run_id)
+
+
+# --- scheduling ----------------------------------------------------------------------------
+
+
+def schedule(p: Platform, user: User, dataset_id: str, req: DockerRunScheduledCreateRequest) -> str:
+    """Schedule a run of the dataset with a stored config.
+
+    Refused up front (Unprocessable, HTTP 422) when the dataset lacks an INPUT or a LIGHTLY
+    datasource, or a permission a run needs (list and read INPUT, write and overwrite LIGHTLY)
+    is missing: the message names each one.
+    """
+    with p.session() as s:
+        d = datasets.load(s, user, dataset_id)
+        require_owner(
+            s.get(WorkerConfig, req.config_id),
+            user.id,
+            "worker config",
+            "DOCKER_WORKER_CONFIG_UNKNOWN",
+            req.config_id,
+        )
+        inp, out = datasources.run_datasources(p, s, d.id)
+    perms = datasources.combine(p, inp, out)
+    if perms.errors is not None:
+        failed = {k: v for k, v in perms.errors.model_dump().items() if v}
+        lines = "; ".join(f"{k}: {v}" for k, v in failed.items())
+        raise Unprocessable(
+            f"The datasources of dataset {dataset_id} lack permissions a run needs ({lines}). "
+            "Fix the credentials or the bucket policy, check with "
+            "list_datasource_permissions(), then schedule again."
+        )
+    with p.session() as s:
+        datasets.load(s, user, dataset_id)  # it may have been deleted meanwhile
+        now = now_ms()
+        priority = str(req.priority)
+        r = ScheduledRun(
+            id=new_id(),
+            user_id=user.id,
+            dataset_id=dataset_id,
+            config_id=req.config_id,
+            priority=priority,
+            priority_rank=PRIORITY_RANK[priority],
+            runs_on=sorted(set(req.runs_on)),
+            state="OPEN",
+            worker_id=None,
+            abort_requested=False,
+            created_at=now,
+            last_modified_at=now,
+        )
+        s.add(r)
+    return r.id
+
+
+def list_scheduled(
+    p: Platform, user: User, dataset_id: str, state: str | None = None
+) -> list[DockerRunScheduledData]:
+    """The dataset's scheduled runs, oldest first; with no state, those not DONE/CANCELED."""
+    with p.session() as s:
+        datasets.load(s, user, dataset_id)
+        q = select(ScheduledRun).where(ScheduledRun.dataset_id == dataset_id)
+        if state is None:
+            q = q.where(ScheduledRun.state.in_(("OPEN", "LOCKED")))
+        else:
+            q = q.where(ScheduledRun.state == state)
+        q = q.order_by(ScheduledRun.created_at, ScheduledRun.id)
+        return [scheduled_to_wire(r) for r in s.scalars(q)]
+
+
+def cancel_open(p: Platform, user: User, dataset_id: str, scheduled_id: str) -> None:
+    """Lightly's cancel: an OPEN scheduled run becomes CANCELED; any other state is refused."""
+    with p.session() as s:
+        datasets.load(s, user, dataset_id)
+        r = _load_scheduled(s, user, scheduled_id)
+        if r.dataset_id != dataset_id:
+            raise NotFound(
+                f"The scheduled run {scheduled_id} is not of dataset {dataset_id}.",
+                "DOCKER_WORKER_SCHEDULE_UNKNOWN",
+            )
+        if r.state != "OPEN":
+            raise Conflict(
+                f"The scheduled run {scheduled_id} is {r.state}, not OPEN: a worker took it. "
+                "Use POST .../schedule/{id}/cancel (cancel_compute_worker_run) to abort it.",
+                "DOCKER_WORKER_SCHEDULE_NOT_OPEN",
+            )
+        r.state = "CANCELED"
+        r.last_modified_at = now_ms()
+
+
+def cancel(p: Platform, user: User, dataset_id: str, scheduled_id: str) -> str:
+    """Cancel a scheduled run whatever its state.
+
+    Returns:
+        ``"CANCELED"`` (it was OPEN), ``"ABORT_REQUESTED"`` (its worker will abort it), or
+        ``"ENDED"`` (it had finished already; nothing changes).
+    """
+    with p.session() as s:
+        datasets.load(s, user, dataset_id)
+        r = _load_scheduled(s, user, scheduled_id)
+        now = now_ms()
+        if r.state == "OPEN":
+            r.state = "CANCELED"
+            r.last_modified_at = now
+            return "CANCELED"
+        if r.state == "LOCKED":
+            r.abort_requested = True
+            r.last_modified_at = now
+            return "ABORT_REQUESTED"
+        return "ENDED" if r.state == "DONE" else "CANCELED"
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+def claim(p: Platform, user: User, worker_id: str) -> ClaimedRun | None:
+    """Give the worker the waiting run it should do next, or None.
+
+    Among the user's OPEN scheduled runs whose ``runs_on`` labels the worker all has: highest
+    priority first, then oldest. Taking it is one ``UPDATE ... WHERE state='OPEN'`` whose row
+    count says whether this worker won, so two workers never take the same run (on SQLite the
+    transaction holds the write lock; on PostgreSQL the row lock re-checks the state).
+    """
+    workers.detect_crashes(p)
+    while True:
+        with p.session() as s:
+            w = workers.load(s, user, worker_id)
+            now = now_ms()
+            w.last_seen_at = now  # a claim is a sign of life
+            labels = set(w.labels)
+            open_runs = s.scalars(
+                select(ScheduledRun)
+                .where(ScheduledRun.user_id == user.id, ScheduledRun.state == "OPEN")
+                .order_by(ScheduledRun.priority_rank, ScheduledRun.created_at, ScheduledRun.id)
+            )
+            pick = next((r for r in open_runs if set(r.runs_on) <= labels), None)
+            if pick is None:
+                return None
+            won = s.execute(
+                update(ScheduledRun)
+                .where(ScheduledRun.id == pick.id, ScheduledRun.state == "OPEN")
+                .values(state="LOCKED", worker_id=w.id, last_modified_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if won.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult
+                continue  # another worker was faster: look again
+            s.refresh(pick)
+            run = Run(
+                id=new_id(),
+                user_id=user.id,
+                dataset_id=pick.dataset_id,
+                config_id=pick.config_id,
+                scheduled_id=pick.id,
+                worker_id=w.id,
+                docker_version=w.docker_version or __version__,
+                state="INITIALIZING",
+                message="Taken by worker " + w.name,
+                created_at=now,
+                last_modified_at=now,
+            )
+            s.add(run)
+            w.state = "BUSY"
+            w.last_modified_at = now
+            try:
+                claimed = _claimed(p, s, run, pick)
+            except (Unprocessable, NotFound) as e:
+                run.state = "FAILED"
+                run.message = e.message
+                pick.state = "DONE"
+                continue
+            return claimed
+
+
+def _claimed(p: Platform, s: Session, run: Run, sched: ScheduledRun) -> ClaimedRun:
+    cfg = s.get(WorkerConfig, sched.config_id)
+    d = s.get(Dataset, sched.dataset_id)
+    if cfg is None or d is None:
+        raise NotFound(
+            "The run's dataset or config was deleted before a worker took it.",
+            "DATASET_UNKNOWN",
+        )
+    inp, out = datasources.run_datasources(p, s, d.id)
+    s.flush()
+    return ClaimedRun(
+        run=run_to_wire(s, run),
+        scheduled=scheduled_to_wire(sched),
+        dataset=datasets.to_wire(d),
+        worker_config=dict(cfg.worker_config),
+        selection_config=dict(cfg.selection_config),
+        lightly_config=dict(cfg.lightly_config),
+        input=inp,
+        lightly=out,
+    )
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+def list_runs(
+    p: Platform,
+    user: User,
+    dataset_id: str | None = None,
+    page_size: int | None = None,
+    page_offset: int = 0,
+) -> list[DockerRunData]:
+    """The user's runs (of one dataset if given), oldest first."""
+    workers.detect_crashes(p)
+    with p.session() as s:
+        q = select(Run).where(Run.user_id == user.id)
+        if dataset_id is not None:
+            datasets.load(s, user, dataset_id)
+            q = q.where(Run.dataset_id == dataset_id)
+        q = q.order_by(Run.created_at, Run.id).offset(max(page_offset, 0))
+        if page_size is not None and page_size > 0:
+            q = q.limit(page_size)
+        return [run_to_wire(s, r) for r in s.scalars(q)]
+
+
+def get_run(p: Platform, user: User, run_id: str) -> DockerRunData:
+    """One run (NotFound ``DOCKER_RUN_UNKNOWN`` / Forbidden)."""
+    workers.detect_crashes(p)
+    with p.session() as s:
+        return run_to_wire(s, _load_run(s, user, run_id))
+
+
+def get_run_by_scheduled(p: Platform, user: User, scheduled_id: str) -> DockerRunData:
+    """The run of a scheduled run; ``DOCKER_RUN_UNKNOWN`` until a worker took it."""
+    workers.detect_crashes(p)
+    with p.session() as s:
+        r = s.scalar(select(Run).where(Run.scheduled_id == scheduled_id))
+        if r is None:
+            sched = s.get(ScheduledRun, scheduled_id)
+            if sched is not None and sched.user_id != user.id:
+                raise Forbidden(
+                    f"The scheduled run {scheduled_id!r} belongs to another user; use a token "
+                    "of its owner."
+                )
+            raise NotFound(
+                f"No run for the scheduled run {scheduled_id!r}: no worker has taken it yet "
+                "(or it does not exist).",
+                "DOCKER_RUN_UNKNOWN",
+            )
+        return run_to_wire(s, _load_run(s, user, r.id))
+
+
+def update_state(p: Platform, user: User, run_id: str, upd: RunStateUpdate) -> None:
+    """The worker reports a state; an end state makes the scheduled run DONE.
+
+    Raises:
+        Conflict: ``ABORT_REQUESTED`` when the run was cancelled (the worker should stop and
+            report ABORTED, which is accepted); ``DOCKER_RUN_ENDED`` when the run has ended
+            already (e.g. marked CRASHED after its worker went silent).
+    """
+    state = str(upd.state)
+    with p.session() as s:
+        r = _load_run(s, user, run_id)
+        sched = s.get(ScheduledRun, r.scheduled_id)
+        if r.state in END_STATES:
+            raise Conflict(
+                f"The run {run_id} has ended already ({r.state}); it takes no more updates.",
+                "DOCKER_RUN_ENDED",
+            )
+        now = now_ms()
+        if sched is not None and sched.abort_requested and state not in END_STATES:
+            raise Conflict(
+                f"The run {run_id} was cancelled: stop it and report ABORTED.",
+                "ABORT_REQUESTED",
+            )
+        r.state = state
+        if upd.message is not None:
+            r.message = upd.message
+        r.last_modified_at = now
+        w = s.get(Worker, r.worker_id)
+        if w is not None:
+            w.last_seen_at = now
+        if state in END_STATES and sched is not None:
+            sched.state = "DONE"
+            sched.last_modified_at = now
+
+
+# --- artifacts -----------------------------------------------------------------------------
+
+
+def _check_storage_location(rel: str) -> str:
+    parts = rel.split("/")
+    if (
+        rel.startswith("/")
+        or "://" in rel
+        or "\\" in rel
+        or any(x in ("", ".", "..") for x in parts)
+    ):
+        raise Invalid(
+            f"storageLocation {rel!r} must be a path relative to the LIGHTLY datasource, "
+            "e.g. '.lightly/runs/<run id>/report.pdf' (no leading '/', no '..')."
+        )
+    return rel
+
+
+def add_artifact(p: Platform, user: User, run_id: str, req: ArtifactCreateRequest) -> str:
+    """Record a file the run wrote in its LIGHTLY datasource."""
+    rel = _check_storage_location(req.storage_location)
+    with p.session() as s:
+        r = _load_run(s, user, run_id)
+        a = Artifact(
+            id=new_id(),
+            run_id=r.id,
+            type=str(req.type),
+            file_name=req.file_name,
+            storage_location=rel,
+            created_at=now_ms(),
+        )
+        s.add(a)
+    return a.id
+
+
+def read_url(p: Platform, user: User, run_id: str, artifact_id: str, base_url: str) -> str:
+    """An expiring, signed URL that downloads the artifact without a token."""
+    with p.session() as s:
+        r = _load_run(s, user, run_id)
+        a = s.get(Artifact, artifact_id)
+        if a is None or a.run_id != r.id:
+            raise NotFound(
+                f"The run {run_id} has no artifact {artifact_id!r}.",
+                "DOCKER_RUN_ARTIFACT_UNKNOWN",
+            )
+    expires = int(time.time() + p.settings.read_url_seconds)
+    sig = p.secrets.sign(artifact_id, expires)
+    base = (p.settings.public_url or base_url).rstrip("/")
+    return f"{base}/v1/artifacts/{artifact_id}?expires={expires}&signature={sig}"
+
+
+def open_artifact(
+    p: Platform, artifact_id: str, expires: int, signature: str
+) -> tuple[str, int | None, Iterator[bytes]]:
+    """Check a read URL's signature and open the artifact in the LIGHTLY datasource.
+
+    Returns:
+        The file name, its size if known, and an iterator over its bytes.
+
+    Raises:
+        Forbidden: a wrong signature or an expired URL.
+        NotFound: the artifact, or its file, is gone.
+    """
+    if not p.secrets.check(artifact_id, expires, signature):
+        raise Forbidden("The read URL's signature is wrong; ask for a new one (readurl).")
+    if expires < time.time():
+        raise Forbidden("The read URL has expired; ask for a new one (readurl).")
+    with p.session() as s:
+        a = s.get(Artifact, artifact_id)
+        run = s.get(Run, a.run_id) if a is not None else None
+        if a is None or run is None:
+            raise NotFound(f"No artifact {artifact_id!r}.", "DOCKER_RUN_ARTIFACT_UNKNOWN")
+        out = datasources.resolve(p, s, run.dataset_id, datasources.LIGHTLY_PURPOSES)
+        name, rel = a.file_name, a.storage_location
+    if out is None:
+        raise NotFound(
+            "The run's dataset has no LIGHTLY datasource any more.",
+            "DOCKER_RUN_ARTIFACT_UNAVAILABLE",
+        )
+    target = fsspec_target(out, p.settings.lightly_root)
+    if target is None:
+        raise Unprocessable(
+            "The artifact lies in a LOCAL datasource the server cannot see. Start the server "
+            "with THRESHER_LOCAL_ROOT (or THRESHER_LIGHTLY_ROOT) set to the worker's "
+            "--lightly-mount folder.",
+            "DOCKER_RUN_ARTIFACT_UNAVAILABLE",
+        )
+    url, opts = target
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(url, **opts)
+    path = root.rstrip("/") + "/" + rel
+    try:
+        size: int | None = int(fs.size(path))
+        f = fs.open(path, "rb")
+    except FileNotFoundError as e:
+        raise NotFound(
+            f"The artifact file {rel} is missing from the LIGHTLY datasource.",
+            "DOCKER_RUN_ARTIFACT_UNAVAILABLE",
+        ) from e
+
+    def chunks() -> Iterator[bytes]:
+        with f:
+            while block := f.read(1 << 20):
+                yield block
+
+    return name, size, chunks()

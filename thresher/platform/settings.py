@@ -1,0 +1,70 @@
+"""The platform's settings, read from the environment once (``Settings.from_env``).
+
+| variable | default | meaning |
+|---|---|---|
+| ``THRESHER_HOME`` | ``~/.thresher`` | the database, ``secret.key`` |
+| ``THRESHER_DATABASE_URL`` | ``sqlite:///$THRESHER_HOME/thresher.db`` | SQLAlchemy URL |
+| ``THRESHER_SECRET_KEY`` | ``$THRESHER_HOME/secret.key`` | Fernet key for datasource secrets |
+| ``THRESHER_WORKER_TIMEOUT_S`` | 60 | silence after which a worker is OFFLINE |
+| ``THRESHER_READ_URL_SECONDS`` | 604800 (7 days) | lifetime of artifact read URLs |
+| ``THRESHER_LOCAL_ROOT`` | unset | the worker's ``--input-mount``, if the server can see it |
+| ``THRESHER_LIGHTLY_ROOT`` | ``THRESHER_LOCAL_ROOT`` | the worker's ``--lightly-mount`` |
+| ``THRESHER_PUBLIC_URL`` | the request's base URL | base of the read URLs handed out |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from thresher.errors import ConfigError
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to seconds, e.g. 60.") from e
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be positive.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service layer and the server need to know about their surroundings."""
+
+    home: Path
+    database_url: str
+    secret_key: str | None = None  # None: read or create $home/secret.key
+    worker_timeout_s: float = 60.0
+    read_url_seconds: float = 7 * 24 * 3600.0
+    local_root: Path | None = None
+    lightly_root: Path | None = None
+    public_url: str | None = None
+
+    @classmethod
+    def from_env(cls, database_url: str | None = None, home: Path | None = None) -> Settings:
+        """Settings from the environment; ``database_url`` and ``home`` override it."""
+        home = home or Path(os.environ.get("THRESHER_HOME") or Path.home() / ".thresher")
+        url = (
+            database_url
+            or os.environ.get("THRESHER_DATABASE_URL")
+            or f"sqlite:///{home / 'thresher.db'}"
+        )
+        local_root = os.environ.get("THRESHER_LOCAL_ROOT")
+        lightly_root = os.environ.get("THRESHER_LIGHTLY_ROOT") or local_root
+        return cls(
+            home=home,
+            database_url=url,
+            secret_key=os.environ.get("THRESHER_SECRET_KEY") or None,
+            worker_timeout_s=_env_float("THRESHER_WORKER_TIMEOUT_S", 60.0),
+            read_url_seconds=_env_float("THRESHER_READ_URL_SECONDS", 7 * 24 * 3600.0),
+            local_root=Path(local_root) if local_root else None,
+            lightly_root=Path(lightly_root) if lightly_root else None,
+            public_url=os.environ.get("THRESHER_PUBLIC_URL") or None,
+        )
