@@ -4,6 +4,7 @@ the flow process's environment."""
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_gcs_key_is_a_private_temporary_file(tmp_path):
     loc = resolve(gcs, lightly, None, str(tmp_path))
     key = loc.env["GOOGLE_APPLICATION_CREDENTIALS"]
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
-    assert json.loads(open(key).read()) == {"type": "service_account"}  # noqa: SIM115
+    assert json.loads(Path(key).read_text()) == {"type": "service_account"}
     loc.cleanup()
     assert not os.path.exists(key)
 
