@@ -18,6 +18,8 @@ from thresher.wire import (
 
 #: The error code of a state update refused because the user cancelled the run.
 ABORT_REQUESTED = "ABORT_REQUESTED"
+#: The error code of a state update for a run the server has ended (e.g. marked CRASHED).
+RUN_ENDED = "DOCKER_RUN_ENDED"
 
 #: Longest run message sent (the server keeps the last one per run).
 MAX_MESSAGE = 2000
@@ -25,6 +27,10 @@ MAX_MESSAGE = 2000
 
 class AbortRequested(Exception):
     """The user cancelled the run (the server answered 409 ``ABORT_REQUESTED``)."""
+
+
+class RunEnded(AbortRequested):
+    """The server ended the run already (409 ``DOCKER_RUN_ENDED``, e.g. marked CRASHED)."""
 
 
 class WorkerApi:
@@ -68,6 +74,8 @@ class WorkerApi:
         except ApiException as e:
             if e.status == 409 and e.code == ABORT_REQUESTED:
                 raise AbortRequested(e.error or "the run was cancelled") from e
+            if e.status == 409 and e.code == RUN_ENDED:
+                raise RunEnded(e.error or "the run has ended") from e
             raise
 
     def add_artifact(self, run_id: str, artifact_type: str, file_name: str, location: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from thresher.client.errors import ApiException, ServerUnreachableError
 from thresher.wire import ClaimedRun
-from thresher.worker.api import AbortRequested, WorkerApi
+from thresher.worker.api import AbortRequested, RunEnded, WorkerApi
 from thresher.worker.datasources import DatasourceError, resolve
 from thresher.worker.run_one import EVENTS_FD_ENV
 
@@ -70,6 +70,7 @@ class RunRunner:
         self.state = "INITIALIZING"
         self.message = ""
         self._last_report = 0.0
+        self.ended: str | None = None
 
     def _report(self, state: str, message: str) -> None:
         """Send a state; AbortRequested propagates, network trouble is logged and retried later."""
@@ -77,10 +78,16 @@ class RunRunner:
         self._last_report = time.monotonic()
         try:
             self.api.set_state(self.run_id, state, message)
+        except RunEnded as e:
+            self.ended = str(e)
+            raise
         except (ApiException, ServerUnreachableError) as e:
             log.warning("run %s: could not report %s: %s", self.run_id, state, e)
 
     def _finish(self, state: str, message: str) -> RunResult:
+        if self.ended is not None:  # the server ended the run: it takes no more states
+            log.warning("run %s: the server ended it already: %s", self.run_id, self.ended)
+            return RunResult("ENDED", self.ended)
         try:
             self._report(state, message)
         except AbortRequested:
