@@ -164,6 +164,7 @@ def verify(
                     f"The dataset {dataset_id} has no {purpose} datasource.",
                     "DATASET_DATASOURCE_UNKNOWN",
                 )
+            root = p.settings.lightly_root if purpose == "LIGHTLY" else p.settings.local_root
             pair = (one, one)
         else:
             inp = resolve(p, s, d.id, (*INPUT_PURPOSES, "LIGHTLY"))
@@ -175,6 +176,8 @@ def verify(
                 )
             pair = (inp, out)
     # Storage calls happen outside the transaction: a slow bucket must not hold the database.
+    if purpose is not None:
+        return check_permissions(pair[0], root)
     return combine(p, *pair)
 
 
@@ -182,8 +185,8 @@ def combine(
     p: Platform, inp: DatasourceConfig, out: DatasourceConfig
 ) -> DatasourceRawSamplesPermissions:
     """List/read as checked at ``inp``, write/overwrite as checked at ``out``."""
-    a = check_permissions(inp, p.settings.local_root)
-    b = check_permissions(out, p.settings.lightly_root)
+    a = check_permissions(inp, p.settings.local_root, ("list", "read"))
+    b = check_permissions(out, p.settings.lightly_root, ("write", "overwrite"))
     ea = a.errors or DatasourceVerifyErrors()
     eb = b.errors or DatasourceVerifyErrors()
     errors = DatasourceVerifyErrors(

@@ -125,14 +125,26 @@ def _reason(e: BaseException, cfg: DatasourceConfig) -> str:
     return scrub(f"{type(e).__name__}: {e}", cfg)[:500]
 
 
+ALL_CHECKS = ("list", "read", "write", "overwrite")
+
+
 def check_permissions(
-    cfg: DatasourceConfig, local_root: Path | None = None
+    cfg: DatasourceConfig,
+    local_root: Path | None = None,
+    checks: tuple[str, ...] = ALL_CHECKS,
 ) -> DatasourceRawSamplesPermissions:
     """Really list, read, write and overwrite at the datasource's location.
 
     Writes one small file under ``.thresher-permission-check/`` and removes it. A LOCAL
     datasource the server cannot see (``local_root`` None) is reported all-true: the worker
-    checks it inside its mounts.
+    checks it inside its mounts. A local folder that does not exist yet is not created: its
+    nearest existing parent must be writable.
+
+    Args:
+        cfg: The datasource, with its secrets.
+        local_root: The folder LOCAL paths are relative to (None: not visible here).
+        checks: Which of ``list``, ``read``, ``write``, ``overwrite`` to do; the others are
+            reported true.
     """
     errors: dict[str, str] = {}
     try:
@@ -165,15 +177,48 @@ def check_permissions(
 
     local = isinstance(fs, LocalFileSystem)
     first_file: str | None = None
+    missing_local = local and not fs.isdir(root)
     try:
-        if local and not fs.isdir(root):
+        if missing_local:
             raise FileNotFoundError(f"no folder {root}")
-        for path in fs.find(root, maxdepth=2)[:50]:
-            if "/.thresher-permission-check/" not in path:
-                first_file = path
-                break
+        if "list" in checks or "read" in checks:
+            for path in fs.find(root, maxdepth=2)[:50]:
+                if "/.thresher-permission-check/" not in path:
+                    first_file = path
+                    break
     except Exception as e:
-        errors["can_list"] = f"Cannot list {_display(url)}: {_reason(e, cfg)}"
+        if "list" in checks:
+            errors["can_list"] = f"Cannot list {_display(url)}: {_reason(e, cfg)}"
+    if "read" in checks:
+        _check_read(fs, root, first_file, url, cfg, errors)
+    if "write" in checks or "overwrite" in checks:
+        if missing_local:
+            _check_local_parent(root, errors)
+        else:
+            _check_write(fs, root, local, url, cfg, errors)
+    return _result(errors)
+
+
+def _check_local_parent(root: str, errors: dict[str, str]) -> None:
+    import os
+
+    parent = Path(root)
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        msg = f"Cannot create {root}: {parent} is not writable."
+        errors["can_write"] = msg
+        errors["can_overwrite"] = msg
+
+
+def _check_read(
+    fs: Any,
+    root: str,
+    first_file: str | None,
+    url: str,
+    cfg: DatasourceConfig,
+    errors: dict[str, str],
+) -> None:
     try:
         if first_file is not None:
             with fs.open(first_file, "rb") as f:
@@ -183,6 +228,11 @@ def check_permissions(
                 fs.cat_file(posixpath.join(root, f".thresher-missing-{uuid.uuid4().hex}"))
     except Exception as e:
         errors["can_read"] = f"Cannot read from {_display(url)}: {_reason(e, cfg)}"
+
+
+def _check_write(
+    fs: Any, root: str, local: bool, url: str, cfg: DatasourceConfig, errors: dict[str, str]
+) -> None:
     probe = posixpath.join(root, ".thresher-permission-check", uuid.uuid4().hex)
     wrote = False
     try:
@@ -205,7 +255,6 @@ def check_permissions(
             pass
     else:
         errors["can_overwrite"] = "Cannot overwrite: writing failed (see canWrite)."
-    return _result(errors)
 
 
 def _display(url: str) -> str:

@@ -2,9 +2,87 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8360
 
 
 def add_commands(sub: Any) -> None:
     """Add the server's subcommands to the ``thresher`` parser's subparsers ``sub``."""
-    del sub  # filled in by the platform work
+    server = sub.add_parser("server", help="the platform's API server")
+    server_sub = server.add_subparsers(dest="server_command", metavar="COMMAND", required=True)
+    start = server_sub.add_parser(
+        "start",
+        help="start the API server (SQLite under $THRESHER_HOME unless --database is given)",
+        description=(
+            "Serve Lightly's /v1 API and the worker routes. State lives under $THRESHER_HOME "
+            "(default ~/.thresher): thresher.db (SQLite) and secret.key. Migrations run at "
+            "start, so an upgrade keeps the data."
+        ),
+    )
+    start.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
+    start.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    start.add_argument(
+        "--database",
+        metavar="URL",
+        default=None,
+        help="SQLAlchemy URL, e.g. postgresql://user:pw@host/db (default: SQLite under "
+        "$THRESHER_HOME; also THRESHER_DATABASE_URL)",
+    )
+    start.set_defaults(func=cmd_server_start)
+
+    user = sub.add_parser("user", help="manage platform users")
+    user_sub = user.add_subparsers(dest="user_command", metavar="COMMAND", required=True)
+    add = user_sub.add_parser(
+        "add",
+        help="create a user and print its API token",
+        description="Create a user and print its API token (stored hashed: shown only now).",
+    )
+    add.add_argument("email", metavar="EMAIL")
+    add.add_argument(
+        "--token",
+        default=None,
+        help="keep this token (e.g. the one a team's scripts already use); default: random",
+    )
+    add.add_argument("--database", metavar="URL", default=None, help="as for thresher server start")
+    add.set_defaults(func=cmd_user_add)
+
+
+def cmd_server_start(args: argparse.Namespace) -> int:
+    """Run the server until Ctrl-C."""
+    import uvicorn
+
+    from thresher.platform.core import Platform
+    from thresher.platform.settings import Settings
+    from thresher.server.app import create_app
+    from thresher.server.logs import uvicorn_log_config
+
+    settings = Settings.from_env(database_url=args.database)
+    platform = Platform(settings)
+    platform.migrate()  # before serving: a failing migration stops the start with its error
+    app = create_app(platform=platform, migrate=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=uvicorn_log_config())
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    """Create a user; print its token on stdout (nothing else, so scripts can capture it)."""
+    import sys
+
+    from thresher.platform import users
+    from thresher.platform.core import Platform
+    from thresher.platform.settings import Settings
+
+    platform = Platform(Settings.from_env(database_url=args.database))
+    try:
+        platform.migrate()
+        user, token = users.add_user(platform, args.email, args.token)
+    finally:
+        platform.close()
+    print(f"created user {user.email} (id {user.id}); API token:", file=sys.stderr)
+    print(token)
+    return 0

@@ -1,0 +1,129 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Every rule lives in ``thresher.platform``; this module maps its errors to Lightly's error body
+(``ApiErrorResponse``) and status codes, runs the migrations and the crash-detection timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from thresher.errors import ThresherError
+from thresher.platform import workers
+from thresher.platform.core import Platform
+from thresher.platform.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PlatformError,
+    Unprocessable,
+)
+from thresher.platform.settings import Settings
+from thresher.server import lightly_routes, worker_routes
+from thresher.wire import ApiErrorResponse
+
+log = logging.getLogger("thresher.server")
+
+_STATUS: dict[type[PlatformError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Invalid: 400,
+    Conflict: 409,
+    Unprocessable: 422,
+}
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """Lightly's error body."""
+    return JSONResponse(ApiErrorResponse(code=code, error=message).wire(), status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+    return "The request is not valid: " + "; ".join(parts)
+
+
+def _crash_timer(platform: Platform, stop: threading.Event) -> None:
+    period = max(0.5, min(5.0, platform.settings.worker_timeout_s / 4))
+    while not stop.wait(period):
+        try:
+            n = workers.detect_crashes(platform)
+        except Exception:  # the timer must survive a database hiccup; the next tick retries
+            log.exception("crash detection failed")
+            continue
+        if n:
+            log.warning("%d run(s) marked CRASHED: their worker stopped responding", n)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    platform: Platform | None = None,
+    migrate: bool = True,
+    crash_timer: bool = True,
+) -> FastAPI:
+    """The server's ASGI app.
+
+    Args:
+        settings: Where the database is etc.; default ``Settings.from_env()``.
+        platform: Use this service-layer object instead of making one from ``settings``.
+        migrate: Run the Alembic migrations at start-up.
+        crash_timer: Run crash detection on a background timer (it also runs before the run
+            routes answer).
+    """
+    p = platform or Platform(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            p.migrate()
+        stop = threading.Event()
+        thread = None
+        if crash_timer:
+            thread = threading.Thread(
+                target=_crash_timer, args=(p, stop), name="crash-detection", daemon=True
+            )
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=10)
+
+    app = FastAPI(title="thresher", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.platform = p
+
+    @app.exception_handler(PlatformError)
+    async def _platform_error(request: Request, exc: PlatformError) -> JSONResponse:
+        status = next((v for k, v in _STATUS.items() if isinstance(exc, k)), 400)
+        return error_response(status, exc.code, exc.message)
+
+    @app.exception_handler(ThresherError)
+    async def _thresher_error(request: Request, exc: ThresherError) -> JSONResponse:
+        return error_response(400, "BAD_REQUEST", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, "BAD_REQUEST", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    app.include_router(lightly_routes.router)
+    app.include_router(worker_routes.router)
+    return app

@@ -1,0 +1,337 @@
+"""Lightly's ``/v1`` routes (the subset its ``ApiWorkflowClient`` uses), over the platform.
+
+Paths and query parameters as in Lightly's generated client (``lightly<1.6``,
+``openapi_generated/swagger_client/api/*.py``). Each route authenticates, calls one service
+function and answers its wire model.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+
+from thresher.platform import configs, datasets, datasources, runs, workers
+from thresher.platform.core import Platform
+from thresher.platform.errors import Invalid
+from thresher.platform.models import User
+from thresher.server.auth import current_user
+from thresher.wire import (
+    CreateDockerWorkerRegistryEntryRequest,
+    CreateEntityResponse,
+    DatasetCreateRequest,
+    DatasourceConfig,
+    DatasourcePurpose,
+    DockerRunScheduledCreateRequest,
+    DockerRunScheduledState,
+    DockerWorkerConfigV3Create,
+    WireModel,
+)
+
+router = APIRouter(prefix="/v1")
+Auth = Annotated[User, Depends(current_user)]
+
+#: What ``GET /v1/versions/pip/minimum`` answers: every ``lightly<1.6`` client is accepted.
+MINIMUM_PIP_VERSION = "1.0.0"
+
+
+def _p(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def _json(model: WireModel | list[Any], status: int = 200) -> JSONResponse:
+    if isinstance(model, list):
+        return JSONResponse([m.wire() for m in model], status_code=status)
+    return JSONResponse(model.wire(), status_code=status)
+
+
+def _created(entity_id: str) -> JSONResponse:
+    return _json(CreateEntityResponse(id=entity_id), 201)
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+@router.get("/versions/pip/minimum")
+def pip_minimum() -> JSONResponse:
+    """The oldest client version accepted (no token needed)."""
+    return JSONResponse(MINIMUM_PIP_VERSION)
+
+
+@router.get("/versions/pip/latest")
+def pip_latest(
+    current_version: Annotated[str | None, Query(alias="currentVersion")] = None,
+) -> JSONResponse:
+    """The "latest" version: the caller's own, so Lightly's client never nags to upgrade."""
+    return JSONResponse(current_version or MINIMUM_PIP_VERSION)
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+
+@router.post("/datasets")
+def create_dataset(request: Request, user: Auth, body: DatasetCreateRequest) -> JSONResponse:
+    """Create a dataset."""
+    return _created(datasets.create(_p(request), user, body))
+
+
+class _ListQuery:
+    def __init__(
+        self,
+        shared: bool | None = None,
+        get_assets_of_team: Annotated[bool | None, Query(alias="getAssetsOfTeam")] = None,
+        inclusive_self: Annotated[bool | None, Query(alias="getAssetsOfTeamInclusiveSelf")] = None,
+        page_size: Annotated[int | None, Query(alias="pageSize")] = None,
+        page_offset: Annotated[int, Query(alias="pageOffset")] = 0,
+    ) -> None:
+        self.shared = shared
+        self.team = bool(get_assets_of_team) and not inclusive_self
+        self.page_size = page_size
+        self.page_offset = page_offset
+
+
+@router.get("/datasets")
+def list_datasets(
+    request: Request, user: Auth, q: Annotated[_ListQuery, Depends()]
+) -> JSONResponse:
+    """The user's datasets (``shared=true`` and team queries are empty until sharing lands)."""
+    return _json(
+        datasets.list_datasets(
+            _p(request),
+            user,
+            shared=q.shared,
+            team=q.team,
+            page_size=q.page_size,
+            page_offset=q.page_offset,
+        )
+    )
+
+
+@router.get("/datasets/query/name/{name}")
+def datasets_by_name(
+    request: Request,
+    user: Auth,
+    name: str,
+    q: Annotated[_ListQuery, Depends()],
+    exact: bool = False,
+) -> JSONResponse:
+    """Datasets with this name (``exact``) or name prefix."""
+    return _json(
+        datasets.list_datasets(
+            _p(request),
+            user,
+            shared=q.shared,
+            team=q.team,
+            name=name,
+            exact=exact,
+            page_size=q.page_size,
+            page_offset=q.page_offset,
+        )
+    )
+
+
+@router.get("/datasets/{dataset_id}")
+def get_dataset(request: Request, user: Auth, dataset_id: str) -> JSONResponse:
+    """One dataset."""
+    return _json(datasets.get(_p(request), user, dataset_id))
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204)
+def delete_dataset(request: Request, user: Auth, dataset_id: str) -> Response:
+    """Delete a dataset, its datasources; its waiting runs are canceled."""
+    datasets.delete(_p(request), user, dataset_id)
+    return Response(status_code=204)
+
+
+# --- datasources ---------------------------------------------------------------------------
+
+
+@router.put("/datasets/{dataset_id}/datasource", status_code=204)
+def put_datasource(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    body: Annotated[DatasourceConfig, Body()],
+) -> Response:
+    """Set the dataset's datasource for the config's purpose (secrets encrypted at rest)."""
+    datasources.put(_p(request), user, dataset_id, body)
+    return Response(status_code=204)
+
+
+@router.get("/datasets/{dataset_id}/datasource")
+def get_datasource(
+    request: Request, user: Auth, dataset_id: str, purpose: DatasourcePurpose | None = None
+) -> JSONResponse:
+    """A datasource config; secret fields come back masked."""
+    cfg = datasources.get(_p(request), user, dataset_id, str(purpose) if purpose else None)
+    return _json(cfg)
+
+
+@router.get("/datasets/{dataset_id}/datasource/verify")
+def verify_datasource(
+    request: Request, user: Auth, dataset_id: str, purpose: DatasourcePurpose | None = None
+) -> JSONResponse:
+    """Check list/read/write/overwrite at the datasources."""
+    perms = datasources.verify(_p(request), user, dataset_id, str(purpose) if purpose else None)
+    return _json(perms)
+
+
+# --- workers and configs -------------------------------------------------------------------
+
+
+@router.post("/docker/worker")
+def register_worker(
+    request: Request, user: Auth, body: CreateDockerWorkerRegistryEntryRequest
+) -> JSONResponse:
+    """Register a worker (a known name returns its id)."""
+    return _created(workers.register(_p(request), user, body))
+
+
+@router.get("/docker/worker")
+def list_workers(request: Request, user: Auth) -> JSONResponse:
+    """The user's workers."""
+    return _json(workers.list_workers(_p(request), user))
+
+
+@router.delete("/docker/worker/{worker_id}", status_code=204)
+def delete_worker(request: Request, user: Auth, worker_id: str) -> Response:
+    """Delete a worker registration."""
+    workers.delete(_p(request), user, worker_id)
+    return Response(status_code=204)
+
+
+def _configs_of(body: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The three configs from either accepted body shape (see ``thresher.platform.configs``)."""
+    if "version" in body:  # Lightly's DockerWorkerConfigOmniVXCreateRequest
+        config = body.get("config")
+        if not isinstance(config, dict):
+            raise Invalid("The body's 'config' must be an object (DockerWorkerConfigV4).")
+        return configs.from_lightly(config)
+    try:
+        ours = DockerWorkerConfigV3Create.model_validate(body)
+    except ValidationError as e:
+        raise Invalid(
+            "The body must be {'config': {'worker_config': {...}, 'lightly_config': {...}}, "
+            f"'selectionConfig': {{...}}}} or Lightly's {{'version': 'V4', 'config': ...}}: {e}"
+        ) from e
+    return (
+        ours.config.get("worker_config"),
+        ours.config.get("lightly_config"),
+        ours.selection_config,
+    )
+
+
+@router.post("/docker/worker/config/v3")
+@router.post("/docker/worker/config/vX")
+def create_config(
+    request: Request, user: Auth, body: Annotated[dict[str, Any], Body()]
+) -> JSONResponse:
+    """Store a run's configs after validating them (400 ``BAD_REQUEST`` names the bad key)."""
+    worker_config, lightly_config, selection_config = _configs_of(body)
+    return _created(
+        configs.create(_p(request), user, worker_config, lightly_config, selection_config)
+    )
+
+
+# --- scheduled runs ------------------------------------------------------------------------
+
+
+@router.post("/datasets/{dataset_id}/docker/worker/schedule")
+def schedule_run(
+    request: Request, user: Auth, dataset_id: str, body: DockerRunScheduledCreateRequest
+) -> JSONResponse:
+    """Schedule a run (422 when a datasource or a permission is missing)."""
+    return _created(runs.schedule(_p(request), user, dataset_id, body))
+
+
+@router.get("/datasets/{dataset_id}/docker/worker/schedule")
+def list_scheduled(
+    request: Request, user: Auth, dataset_id: str, state: DockerRunScheduledState | None = None
+) -> JSONResponse:
+    """The dataset's scheduled runs (no state: those not DONE/CANCELED)."""
+    return _json(runs.list_scheduled(_p(request), user, dataset_id, str(state) if state else None))
+
+
+@router.put("/datasets/{dataset_id}/docker/worker/schedule/{scheduled_id}", status_code=204)
+def cancel_open_run(request: Request, user: Auth, dataset_id: str, scheduled_id: str) -> Response:
+    """Lightly's cancel: only an OPEN scheduled run (409 otherwise)."""
+    runs.cancel_open(_p(request), user, dataset_id, scheduled_id)
+    return Response(status_code=204)
+
+
+@router.post("/datasets/{dataset_id}/docker/worker/schedule/{scheduled_id}/cancel")
+def cancel_run(request: Request, user: Auth, dataset_id: str, scheduled_id: str) -> JSONResponse:
+    """Ours: cancel OPEN, or ask the worker of a LOCKED run to abort it.
+
+    Answers ``{"result": "CANCELED" | "ABORT_REQUESTED" | "ENDED"}``.
+    """
+    return JSONResponse({"result": runs.cancel(_p(request), user, dataset_id, scheduled_id)})
+
+
+# --- runs and artifacts --------------------------------------------------------------------
+
+
+@router.get("/docker/runs")
+def list_runs(
+    request: Request,
+    user: Auth,
+    page_size: Annotated[int | None, Query(alias="pageSize")] = None,
+    page_offset: Annotated[int, Query(alias="pageOffset")] = 0,
+) -> JSONResponse:
+    """The user's runs, oldest first."""
+    return _json(runs.list_runs(_p(request), user, page_size=page_size, page_offset=page_offset))
+
+
+@router.get("/docker/runs/query/datasetId/{dataset_id}")
+def list_dataset_runs(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    page_size: Annotated[int | None, Query(alias="pageSize")] = None,
+    page_offset: Annotated[int, Query(alias="pageOffset")] = 0,
+) -> JSONResponse:
+    """The runs of one dataset, oldest first."""
+    return _json(
+        runs.list_runs(_p(request), user, dataset_id, page_size=page_size, page_offset=page_offset)
+    )
+
+
+@router.get("/docker/runs/schedule/{scheduled_id}")
+def run_of_scheduled(request: Request, user: Auth, scheduled_id: str) -> JSONResponse:
+    """The run of a scheduled run (404 ``DOCKER_RUN_UNKNOWN`` until a worker took it)."""
+    return _json(runs.get_run_by_scheduled(_p(request), user, scheduled_id))
+
+
+@router.get("/docker/runs/{run_id}")
+def get_run(request: Request, user: Auth, run_id: str) -> JSONResponse:
+    """One run, with its artifacts."""
+    return _json(runs.get_run(_p(request), user, run_id))
+
+
+@router.get("/docker/runs/{run_id}/tags")
+def run_tags(request: Request, user: Auth, run_id: str) -> JSONResponse:
+    """The tags a run made (none yet: tags come with the next issue)."""
+    runs.get_run(_p(request), user, run_id)
+    return JSONResponse([])
+
+
+@router.get("/docker/runs/{run_id}/artifacts/{artifact_id}/readurl")
+def artifact_read_url(request: Request, user: Auth, run_id: str, artifact_id: str) -> JSONResponse:
+    """An expiring signed URL (a JSON string) that downloads the artifact without a token."""
+    base = str(request.base_url)
+    return JSONResponse(runs.read_url(_p(request), user, run_id, artifact_id, base))
+
+
+@router.get("/artifacts/{artifact_id}")
+def download_artifact(
+    request: Request, artifact_id: str, expires: int, signature: str
+) -> StreamingResponse:
+    """Stream an artifact from the LIGHTLY datasource (signed URL; no token)."""
+    name, size, chunks = runs.open_artifact(_p(request), artifact_id, expires, signature)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
