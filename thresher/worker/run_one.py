@@ -135,6 +135,7 @@ def main() -> int:
     try:
         events.send(state="INITIALIZING", message="starting the curate flow (Prefect)")
         from thresher.flows.curate import curate
+        from thresher.stages.write_results import run_dir
 
         result = curate(
             input=job["input"],
@@ -145,7 +146,8 @@ def main() -> int:
             run_id=job["run_id"],
         )
         events.send(artifacts=_artifacts(job["lightly"], job["run_id"]))
-        events.send(done=summary(result.sizes, result.report_pdf))
+        report = f"LIGHTLY/{run_dir(job['run_id'])}/report.pdf"  # no worker paths in messages
+        events.send(done=summary(result.sizes, report))
         code = 0
     except BaseException as e:  # report every way of ending, then exit
         events.send(artifacts=_artifacts(job["lightly"], job["run_id"]))

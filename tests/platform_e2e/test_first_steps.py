@@ -1,0 +1,131 @@
+"""The seed's first steps with our client, against a real server and a real worker process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from thresher import ApiWorkflowClient, DatasetType, DatasourcePurpose
+from thresher.client import ApiException
+
+DIVERSITY = [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]
+
+
+def _follow(client: ApiWorkflowClient, scheduled_run_id: str, timeout_s: float = 600) -> list:
+    infos = []
+    deadline = time.monotonic() + timeout_s
+    for run_info in client.compute_worker_run_info_generator(scheduled_run_id=scheduled_run_id):
+        print(f"state={run_info.state!r} message={run_info.message!r}")
+        infos.append(run_info)
+        assert time.monotonic() < deadline, "the run did not end in time"
+    return infos
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout_s: float = 120) -> int:
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        return proc.wait(timeout=30)
+
+
+def test_first_steps_end_to_end(platform, images, tmp_path):
+    client = platform.client()
+    client.create_dataset("first-steps", DatasetType.IMAGES)
+    dataset_id = client.dataset_id
+    client.set_local_config(relative_path=images, purpose=DatasourcePurpose.INPUT)
+    client.set_local_config(relative_path="lightly", purpose=DatasourcePurpose.LIGHTLY)
+    (platform.lightly_mount / "lightly").mkdir(exist_ok=True)
+    assert client.get_datasource().type == "LOCAL"
+
+    scheduled_run_id = client.schedule_compute_worker_run(
+        worker_config={"enable_corruptness_check": True, "remove_exact_duplicates": True},
+        selection_config={"n_samples": 5, "strategies": DIVERSITY},
+    )
+    assert client.get_compute_worker_run_info(scheduled_run_id).state == "OPEN"
+    worker = platform.worker("e2e-worker")
+    try:
+        infos = _follow(client, scheduled_run_id)
+    finally:
+        assert _wait(worker) == 0
+    states = [i.state for i in infos]
+    assert states[-1] == "COMPLETED", infos[-1]
+    assert infos[-1].ended_successfully()
+    assert "EMBEDDING" in states or "SAMPLING" in states  # the stages showed while it worked
+    assert "selected 5 of" in (infos[-1].message or "")
+
+    run = client.get_compute_worker_run_from_scheduled(scheduled_run_id=scheduled_run_id)
+    assert run.dataset_id == dataset_id and run.scheduled_id == scheduled_run_id
+    assert [r.id for r in client.get_compute_worker_runs(dataset_id=dataset_id)] == [run.id]
+    client.download_compute_worker_run_report_pdf(run=run, output_path=str(tmp_path / "r.pdf"))
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    client.download_compute_worker_run_log(run=run, output_path=str(tmp_path / "log.txt"))
+    assert "stage embed" in (tmp_path / "log.txt").read_text()
+    client.download_compute_worker_run_artifacts(run=run, output_dir=str(tmp_path / "all"))
+    names = {p.name for p in (tmp_path / "all").iterdir()}
+    assert {"report.pdf", "report.json", "log.txt", "memlog.txt"} <= names
+    info = json.loads((tmp_path / "all" / "corruptness_check_information.json").read_text())
+    assert len(info["corrupt_samples"]) > 0
+    produced = platform.lightly_mount / "lightly" / ".lightly" / "runs" / run.id / "report.pdf"
+    assert produced.read_bytes() == (tmp_path / "r.pdf").read_bytes()
+
+
+def test_a_cancelled_open_run_is_canceled_or_not_existing(platform, images):
+    client = platform.client()
+    client.create_new_dataset_with_unique_name("cancel-me")
+    client.set_local_config(relative_path=images, purpose=DatasourcePurpose.INPUT)
+    client.set_local_config(relative_path="lightly", purpose=DatasourcePurpose.LIGHTLY)
+    scheduled_run_id = client.schedule_compute_worker_run(
+        selection_config={"n_samples": 5, "strategies": DIVERSITY}
+    )
+    client.cancel_compute_worker_run(scheduled_run_id)
+    infos = list(client.compute_worker_run_info_generator(scheduled_run_id, poll_interval=0.1))
+    assert [i.state for i in infos] == ["CANCELED_OR_NOT_EXISTING"]
+    assert not infos[-1].ended_successfully()
+
+
+def test_a_local_path_that_leaves_the_mount_is_refused(platform, images):
+    """The server refuses '..' when it is set (the worker refuses it again, and symlink escapes,
+    when it resolves the path: tests/worker/test_datasources.py)."""
+    client = platform.client()
+    client.create_new_dataset_with_unique_name("escape")
+    with pytest.raises(ApiException) as info:
+        client.set_local_config(relative_path="../outside", purpose=DatasourcePurpose.INPUT)
+    assert info.value.status == 400 and "'..'" in info.value.error
+
+
+def test_labels_and_priorities_route_runs(platform, images):
+    """Two runs need the 'gpu' label (LOW, then HIGH), one needs nothing: the gpu worker takes
+    the HIGH one first; the plain worker can take only the unlabelled run."""
+    client = platform.client()
+    client.create_new_dataset_with_unique_name("routing")
+    client.set_local_config(relative_path=images, purpose=DatasourcePurpose.INPUT)
+    client.set_local_config(relative_path="lightly-routing", purpose=DatasourcePurpose.LIGHTLY)
+    (platform.lightly_mount / "lightly-routing").mkdir(exist_ok=True)
+    selection = {"n_samples": 3, "strategies": DIVERSITY}
+    low_gpu = client.schedule_compute_worker_run(
+        selection_config=selection, priority="LOW", runs_on=["gpu"]
+    )
+    high_gpu = client.schedule_compute_worker_run(
+        selection_config=selection, priority="HIGH", runs_on=["gpu"]
+    )
+    plain = client.schedule_compute_worker_run(selection_config=selection)
+    gpu_worker = platform.worker("e2e-gpu", labels="gpu")
+    plain_worker = platform.worker("e2e-plain")
+    try:
+        assert _wait(gpu_worker, 600) == 0
+        assert _wait(plain_worker, 600) == 0
+    finally:
+        for p in (gpu_worker, plain_worker):
+            if p.poll() is None:
+                p.kill()
+    workers = {w.name: w.id for w in client.get_compute_workers()}
+    taken = {r.scheduled_id: r for r in client.get_compute_worker_runs()}
+    assert high_gpu in taken and low_gpu not in taken  # --once: one run each, HIGH first
+    assert plain in taken
+    assert client.get_compute_worker_run_info(low_gpu).state == "OPEN"
+    assert {"e2e-gpu", "e2e-plain"} <= set(workers)
+    client.cancel_compute_worker_run(low_gpu)
