@@ -29,7 +29,7 @@ class _DatasourcesMixin(_ClientCore):
         self._http.send_json("PUT", f"/v1/datasets/{self.dataset_id}/datasource", config.wire())
 
     def get_datasource(self, purpose: str | None = None) -> Any:
-        """The current dataset's datasource config; secrets come back as ``""``.
+        """The current dataset's datasource config; secrets come back masked (``SECRET_MASK``).
 
         Args:
             purpose: Which config (``INPUT``, ``LIGHTLY``, ``INPUT_OUTPUT``); default: the
