@@ -90,7 +90,7 @@ def postgres_url() -> Iterator[str]:
             try:
                 with psycopg.connect(
                     f"host=127.0.0.1 port={port} user=thresher dbname=postgres", autocommit=True
-                ) as c:
+                ):
                     break
             except psycopg.OperationalError:
                 if time.time() > deadline:

@@ -122,7 +122,7 @@ def test_local_paths_must_stay_inside_the_mount(platform: Platform, bad: str) ->
 
 def test_configs_are_validated_with_the_configs_messages(platform: Platform) -> None:
     alice = user(platform)
-    with pytest.raises(Invalid, match="n_sampels|n_samples"):
+    with pytest.raises(Invalid, match=r"n_sampels|n_samples"):
         configs.create(platform, alice, {}, {}, {"n_sampels": 3})
     with pytest.raises(Invalid, match="selection_config is required"):
         configs.create(platform, alice, {}, {}, {})
