@@ -72,7 +72,9 @@ def module_closure(module: str, root: Path = PACKAGE_ROOT) -> list[Path]:
     todo = [module]
     while todo:
         name = todo.pop()
-        if name in seen:
+        # The root package only holds the version (hashed on its own) and lazy re-exports of
+        # the client: following them would tie every stage to code no stage runs.
+        if name in seen or name == "thresher":
             continue
         path = _module_file(root, name)
         if path is None:

@@ -31,6 +31,9 @@ def test_closure_follows_lazy_imports_and_stays_out_of_the_report():
     assert not any(p.startswith("reports/") for p in embed)
     report = {p.relative_to(ROOT).as_posix() for p in module_closure("thresher.stages.report")}
     assert "reports/pdf.py" in report
+    # The root package's lazy client exports are no stage's code.
+    assert not any(p.startswith(("client/", "server/", "worker/", "platform/")) for p in report)
+    assert "__init__.py" not in report
 
 
 def test_code_version_changes_only_for_stages_that_run_the_changed_code(tmp_path):

@@ -64,21 +64,49 @@ def test_interrupted_embed_resumes_with_only_the_missing_images(images, tmp_path
 
     with pytest.raises(KeyboardInterrupt):
         embed(
-            listing, dedup, cfg.worker, cfg.lightly, progress=_Counter(stop_after=20), shard_size=8
+            listing,
+            dedup,
+            cfg.worker,
+            cfg.lightly,
+            progress=_Counter(stop_after=20),
+            shard_size=8,
+            shard_seconds=1e9,
         )
 
     again = _Counter()
-    resumed = embed(listing, dedup, cfg.worker, cfg.lightly, progress=again, shard_size=8)
-    # The bar starts at the 16 committed images (one advance), then 24 are embedded anew.
+    resumed = embed(
+        listing, dedup, cfg.worker, cfg.lightly, progress=again, shard_size=8, shard_seconds=1e9
+    )
+    # Interrupted while reporting image 20 (its shard of 16..23 not full): 16 committed. The bar
+    # starts at those 16 (one advance), then 24 are embedded anew.
     assert again.advanced[0] == 16 and sum(again.advanced[1:]) == 24
     assert resumed.cached == "16 of 40 images from cache"
     assert not list(lightly.rglob("shards/*.npy")), "shards are removed once joined"
 
     whole_lightly = tmp_path / "whole"
     listing2, dedup2 = _upstream(images, whole_lightly)
-    whole = embed(listing2, dedup2, cfg.worker, cfg.lightly, shard_size=8)
+    whole = embed(listing2, dedup2, cfg.worker, cfg.lightly, shard_size=8, shard_seconds=1e9)
     assert resumed.filenames() == whole.filenames()
     np.testing.assert_allclose(resumed.embeddings(), whole.embeddings(), atol=1e-5)
 
     # A third run reuses the joined output whole.
     assert embed(listing, dedup, cfg.worker, cfg.lightly).cached == "cached"
+
+
+def test_shards_are_committed_by_time_too(images, tmp_path):
+    # shard_seconds=0: every batch (4 images) is committed as soon as it is embedded.
+    cfg = load_configs({"num_processes": 0}, {"n_samples": 3}, {"loader": {"batch_size": 4}})
+    listing, dedup = _upstream(images, tmp_path / "lightly")
+    with pytest.raises(KeyboardInterrupt):
+        embed(
+            listing,
+            dedup,
+            cfg.worker,
+            cfg.lightly,
+            progress=_Counter(stop_after=10),
+            shard_size=10_000,
+            shard_seconds=0,
+        )
+    resumed = embed(listing, dedup, cfg.worker, cfg.lightly, shard_size=10_000, shard_seconds=0)
+    # The interrupt comes while reporting image 12, after its batch was committed.
+    assert resumed.cached == "12 of 40 images from cache"

@@ -1,8 +1,9 @@
 """Stage ``embed``: embed the kept images (or take the user's embeddings CSV).
 
 Embeddings are committed in shards as they are computed (``shards/<first row>.npy`` under the
-stage's key), so a run interrupted midway re-embeds only the images no shard holds yet, with the
-same result as an uninterrupted run. When every image is embedded the shards are joined into
+stage's key), every few seconds of work, so a run interrupted midway re-embeds only the images no
+shard holds yet (at most those of the last few seconds), with the same result as an uninterrupted
+run. When every image is embedded the shards are joined into
 ``embeddings.npy``, the manifest is written, and the shards are deleted.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +27,10 @@ from thresher.storage.location import Location
 
 log = logging.getLogger("thresher.stages")
 
-#: Images per committed shard: what an interruption can lose at most.
-SHARD_SIZE = 256
+#: A shard is committed after this many seconds of embedding (what an interruption can lose at
+#: most), or when it holds SHARD_SIZE images (bounds its size on a fast GPU).
+SHARD_SECONDS = 5.0
+SHARD_SIZE = 4096
 DEFAULT_MODEL = "efficientnet-lite0"
 
 
@@ -123,6 +127,7 @@ def embed(
     checkpoint: ModelCheckpoint | None = None,
     progress: ProgressFactory = null_progress,
     shard_size: int = SHARD_SIZE,
+    shard_seconds: float = SHARD_SECONDS,
 ) -> Embedded:
     """Embed every kept file, in filename order, as float32 (L2-normalised unless configured off).
 
@@ -134,7 +139,8 @@ def embed(
         checkpoint: The model checkpoint (trained in this run, or the user's); its content
             digest is part of the cache key.
         progress: Progress factory; the bar starts at the images already in committed shards.
-        shard_size: Images per committed shard.
+        shard_size: Most images in one committed shard.
+        shard_seconds: Seconds of embedding after which a shard is committed.
     """
     lightly = _store.lightly_location(listing.lightly_url)
     names = deduplicated.kept()
@@ -170,7 +176,16 @@ def embed(
         log.info("using %d precomputed embeddings from %s", len(names), csv_rel)
     elif done < len(names):
         parts += _embed_rest(
-            listing, names, done, worker, lightly_cfg, checkpoint, key, progress, shard_size
+            listing,
+            names,
+            done,
+            worker,
+            lightly_cfg,
+            checkpoint,
+            key,
+            progress,
+            shard_size,
+            shard_seconds,
         )
     emb = np.concatenate(parts).astype(np.float32, copy=False)
     if csv_rel and worker.normalize_embeddings:
@@ -199,8 +214,9 @@ def _embed_rest(
     key: str,
     progress: ProgressFactory,
     shard_size: int,
+    shard_seconds: float,
 ) -> list[np.ndarray]:
-    """Embed ``names[done:]``, committing a shard every ``shard_size`` images."""
+    """Embed ``names[done:]``, committing a shard every ``shard_seconds`` or ``shard_size``."""
     from thresher.models import iter_embeddings, resolve_embedder
 
     lightly = _store.lightly_location(listing.lightly_url)
@@ -219,9 +235,11 @@ def _embed_rest(
     out: list[np.ndarray] = []
     pending: list[np.ndarray] = []
     start = done
+    last_commit = time.monotonic()
 
     def commit() -> None:
-        nonlocal start
+        nonlocal start, last_commit
+        last_commit = time.monotonic()
         shard = np.concatenate(pending)
         _store.write_npy(lightly, f"{stage_dir(key)}/shards/{start:09d}.npy", shard)
         out.append(shard)
@@ -240,9 +258,10 @@ def _embed_rest(
             normalize=worker.normalize_embeddings,
         ):
             pending.append(rows)
-            advance(len(rows))
-            if sum(len(p) for p in pending) >= shard_size:
+            waited = time.monotonic() - last_commit
+            if sum(len(p) for p in pending) >= shard_size or waited >= shard_seconds:
                 commit()
+            advance(len(rows))
         if pending:
             commit()
     return out
