@@ -1,4 +1,4 @@
-"""The core packages are plain Python: importing them never imports Prefect."""
+"""The core packages and the platform's server and client never import Prefect."""
 
 import subprocess
 import sys
@@ -21,6 +21,12 @@ CORE = (
     "thresher.reports",
     "thresher.caching",
     "thresher.runlog",
+    # The platform's service layer, HTTP layer and client never need Prefect either: only the
+    # worker's flow process does.
+    "thresher.platform.core",
+    "thresher.server.app",
+    "thresher.client",
+    "thresher.wire",
 )
 
 
