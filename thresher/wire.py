@@ -414,6 +414,8 @@ class ClaimedRun(WireModel):
     lightly_config: dict[str, Any]
     input: DatasourceConfig
     lightly: DatasourceConfig
+    #: The Prefect API the worker's flow reports to (None: the worker's own, or an ephemeral one).
+    prefect_api_url: str | None = None
 
 
 class RunStateUpdate(WireModel):
