@@ -13,6 +13,8 @@ os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
 os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["THRESHER_PROGRESS"] = "0"
+# `thresher server start` starts no Prefect server of its own (the one test that wants it says so).
+os.environ.setdefault("THRESHER_PREFECT_SERVER", "off")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # gcsfs otherwise probes an emulator over gRPC and hangs 60 s per call (must precede its import).
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")

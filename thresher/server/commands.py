@@ -19,7 +19,10 @@ def add_commands(sub: Any) -> None:
         description=(
             "Serve Lightly's /v1 API and the worker routes. State lives under $THRESHER_HOME "
             "(default ~/.thresher): thresher.db (SQLite) and secret.key. Migrations run at "
-            "start, so an upgrade keeps the data."
+            "start, so an upgrade keeps the data. Unless PREFECT_API_URL is set (or "
+            "THRESHER_PREFECT_SERVER=off), it starts a Prefect server of its own (SQLite under "
+            "$THRESHER_HOME/prefect, port THRESHER_PREFECT_PORT or 4200) so that runs show in the "
+            "Prefect UI, and stops it when it stops."
         ),
     )
     start.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
@@ -54,18 +57,34 @@ def add_commands(sub: Any) -> None:
 
 def cmd_server_start(args: argparse.Namespace) -> int:
     """Run the server until Ctrl-C."""
+    import logging
+    import os
+
     import uvicorn
 
     from thresher.platform.core import Platform
     from thresher.platform.settings import Settings
+    from thresher.server import prefect_server
     from thresher.server.app import create_app
     from thresher.server.logs import uvicorn_log_config
 
     settings = Settings.from_env(database_url=args.database)
-    platform = Platform(settings)
-    platform.migrate()  # before serving: a failing migration stops the start with its error
-    app = create_app(platform=platform, migrate=False)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=uvicorn_log_config())
+    prefect = None
+    if prefect_server.wanted():
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        logging.getLogger("thresher").setLevel(logging.INFO)
+        prefect = prefect_server.PrefectServer(settings.home / "prefect", args.host)
+        # The workers get this URL with each claimed run (ClaimedRun.prefect_api_url).
+        os.environ["PREFECT_API_URL"] = prefect.start()
+    try:
+        platform = Platform(settings)
+        platform.migrate()  # before serving: a failing migration stops the start with its error
+        app = create_app(platform=platform, migrate=False)
+        uvicorn.run(app, host=args.host, port=args.port, log_config=uvicorn_log_config())
+    finally:
+        if prefect is not None:
+            prefect.stop()
     return 0
 
 

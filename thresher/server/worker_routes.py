@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from thresher.platform import runs, workers
+from thresher.server import prefect_server
 from thresher.server.lightly_routes import Auth, _created, _json, _p
 from thresher.wire import ArtifactCreateRequest, RunStateUpdate, WorkerHeartbeat
 
@@ -31,6 +32,8 @@ def claim(request: Request, user: Auth, worker_id: str) -> JSONResponse | Respon
     claimed = runs.claim(_p(request), user, worker_id)
     if claimed is None:
         return Response(status_code=204)
+    if claimed.prefect_api_url is None:  # where the run's flow reports (the Prefect UI)
+        claimed.prefect_api_url = prefect_server.public_url()
     return _json(claimed)
 
 

@@ -9,6 +9,7 @@ lines), then ``{"artifacts": [...]}`` and ``{"done": summary}`` or ``{"failed": 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -110,9 +111,14 @@ def one_paragraph(error: BaseException) -> str:
 
 def _watch_parent(parent: int) -> None:
     while True:
-        time.sleep(2)
+        time.sleep(1)
         if os.getppid() != parent:
-            os._exit(3)  # the worker died (killed): stop, its run is reported CRASHED
+            # The worker died (killed): its run is reported CRASHED. Stop at once, with what
+            # this process started (e.g. an ephemeral Prefect API): its process group.
+            with contextlib.suppress(OSError):
+                if os.getpgid(0) == os.getpid():  # the worker made this a group leader
+                    os.killpg(0, signal.SIGKILL)
+            os._exit(3)
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -137,7 +143,8 @@ def main() -> int:
         from thresher.flows.curate import curate
         from thresher.stages.write_results import run_dir
 
-        result = curate(
+        # The Prefect flow run is named after the run, so the Prefect UI shows which is which.
+        result = curate.with_options(flow_run_name=str(job["run_id"]))(
             input=job["input"],
             lightly=job["lightly"],
             worker_config=job.get("worker_config") or None,

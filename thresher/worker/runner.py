@@ -125,9 +125,8 @@ class RunRunner:
             "run_id": self.run_id,
         }
         read_fd, write_fd = os.pipe()
-        env = {**os.environ, **secret_env, EVENTS_FD_ENV: str(write_fd)}
-        for name in ("THRESHER_TOKEN", "LIGHTLY_TOKEN"):  # the flow needs no API token
-            env.pop(name, None)
+        env = flow_env(dict(os.environ), secret_env, self.claimed.prefect_api_url)
+        env[EVENTS_FD_ENV] = str(write_fd)
         child = subprocess.Popen(
             [sys.executable, "-m", "thresher.worker.run_one"],
             stdin=subprocess.PIPE,
@@ -205,6 +204,23 @@ class RunRunner:
                 self.api.add_artifact(self.run_id, a["type"], a["file_name"], a["storage_location"])
             except (ApiException, ServerUnreachableError) as e:
                 log.warning("run %s: could not register %s: %s", self.run_id, a["file_name"], e)
+
+
+def flow_env(
+    worker_env: dict[str, str], secret_env: dict[str, str], prefect_api_url: str | None
+) -> dict[str, str]:
+    """The flow process's environment.
+
+    The worker's environment (an ``AWS_ENDPOINT_URL`` for an S3-compatible store, say), plus
+    the run's credentials, less the API token (the flow needs none). ``PREFECT_API_URL`` is
+    the server's Prefect API (``prefect_api_url``) unless the worker's environment sets one.
+    """
+    env = {**worker_env, **secret_env}
+    for name in ("THRESHER_TOKEN", "LIGHTLY_TOKEN"):
+        env.pop(name, None)
+    if prefect_api_url and not worker_env.get("PREFECT_API_URL"):
+        env["PREFECT_API_URL"] = prefect_api_url
+    return env
 
 
 def _read_events(fd: int, out: queue.Queue[dict[str, Any] | None]) -> None:
