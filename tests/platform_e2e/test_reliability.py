@@ -360,7 +360,7 @@ def test_s3_run_keeps_secrets_out_of_everything_and_shows_in_prefect(tmp_path):
             assert tasks >= STAGE_TASKS, tasks
             prefect_pid = _prefect_pid(srv)
         # The server stopped its Prefect server with it.
-        assert prefect_pid is None or not _alive(prefect_pid)
+        assert prefect_pid is not None and not _alive(prefect_pid)
 
         objects = s3.list_objects_v2(Bucket="thresher-e2e", Prefix="lightly/")["Contents"]
         bucket_copy = tmp_path / "bucket-lightly"
