@@ -1,28 +1,26 @@
 """Where a claimed run reads and writes: local folders inside the mounts, or bucket URLs.
 
 Local datasources resolve only inside ``--input-mount`` / ``--lightly-mount``: absolute paths,
-``..`` and symlinks that lead out are refused. Cloud credentials go into the environment of the
-process that runs the flow (never into flow parameters): fsspec's backends read them there.
+``..`` and symlinks that lead out are refused. Buckets resolve through
+:mod:`thresher.platform.locations`, as on the server; their credentials go into the environment
+of the process that runs the flow (never into flow parameters): fsspec's backends read them
+there.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import posixpath
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from thresher.errors import ThresherError
-from thresher.wire import (
-    DatasourceConfigAzure,
-    DatasourceConfigGCS,
-    DatasourceConfigLocal,
-    DatasourceConfigS3,
-    DatasourceConfigS3DelegatedAccess,
-)
+from thresher.platform.errors import Invalid
+from thresher.platform.locations import fsspec_target
+from thresher.wire import DatasourceConfigLocal
 
 
 class DatasourceError(ThresherError, ValueError):
@@ -92,77 +90,93 @@ def resolve_local(full_path: str, mount: str | None, role: str, flag: str) -> st
     return target
 
 
-_SCHEMES = {"s3": ("s3", "s3a"), "gs": ("gs", "gcs"), "az": ("az", "abfs", "abfss")}
-
-
-def _bucket_url(full_path: str, scheme: str) -> str:
-    """``full_path`` as an fsspec URL of ``scheme`` (``bucket/prefix`` gets the scheme added)."""
-    path = full_path.strip()
-    if "://" not in path:
-        return f"{scheme}://{posixpath.normpath(path).strip('/')}"
-    if path.split("://", 1)[0].lower() not in _SCHEMES[scheme]:
-        raise DatasourceError(
-            f"The datasource path {full_path!r} is not a {scheme}:// URL; "
-            f"give it as {scheme}://bucket/prefix/."
-        )
-    return path.rstrip("/")
-
-
-def _assume_role(cfg: DatasourceConfigS3DelegatedAccess) -> dict[str, str]:
-    try:
-        import boto3
-    except ImportError as e:
-        raise DatasourceError(
-            "S3 delegated access needs boto3 on the worker: pip install 'thresher[s3]'"
-        ) from e
-    sts = boto3.client("sts", region_name=cfg.s3_region)
-    try:
-        out = sts.assume_role(
-            RoleArn=cfg.s3_arn, RoleSessionName="thresher-worker", ExternalId=cfg.s3_external_id
-        )
-    except Exception as e:  # botocore's error family is wide; the message says what failed
-        raise DatasourceError(
-            f"Could not assume role {cfg.s3_arn} with the configured external id: {e}. Check the "
-            "role's trust policy names this worker's AWS identity and the external id."
-        ) from e
-    c = out["Credentials"]
-    return {
-        "AWS_ACCESS_KEY_ID": c["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": c["SessionToken"],
-    }
-
-
 def _cloud(cfg: Any, locations: RunLocations) -> str:
-    """The URL of a cloud datasource; its credentials go into ``locations.env``."""
+    """The URL of a cloud datasource; its credentials go into ``locations.env``.
+
+    :func:`thresher.platform.locations.fsspec_target` knows the datasource types (the URL, the
+    fsspec options, STS AssumeRole with this worker's own AWS identity); here its options only
+    become the flow process's environment.
+    """
+    try:
+        target = fsspec_target(cfg)
+    except Invalid as e:
+        raise DatasourceError(e.message) from e
+    if target is None:  # LOCAL: resolved inside the mounts by the caller
+        raise DatasourceError(f"datasource type {getattr(cfg, 'type', '?')!r} is not a bucket")
+    url, opts = target
+    protocol = url.split("://", 1)[0].lower()
+    to_env = _ENV_MAPPINGS.get(protocol)
+    if to_env is None:
+        raise DatasourceError(f"the worker cannot pass {protocol}:// credentials to its runs")
+    to_env(dict(opts), locations)
+    return url
+
+
+def _s3_env(opts: dict[str, Any], locations: RunLocations) -> None:
     env = locations.env
-    if isinstance(cfg, DatasourceConfigS3):
-        env.update(
-            AWS_ACCESS_KEY_ID=cfg.s3_access_key_id,
-            AWS_SECRET_ACCESS_KEY=cfg.s3_secret_access_key,
-            AWS_DEFAULT_REGION=cfg.s3_region,
-        )
+    env.update(AWS_ACCESS_KEY_ID=opts.pop("key"), AWS_SECRET_ACCESS_KEY=opts.pop("secret"))
+    token = opts.pop("token", None)
+    if token:
+        env["AWS_SESSION_TOKEN"] = token
+    else:
         env.pop("AWS_SESSION_TOKEN", None)
-        return _bucket_url(cfg.full_path, "s3")
-    if isinstance(cfg, DatasourceConfigS3DelegatedAccess):
-        env.update(_assume_role(cfg), AWS_DEFAULT_REGION=cfg.s3_region)
-        return _bucket_url(cfg.full_path, "s3")
-    if isinstance(cfg, DatasourceConfigGCS):
+    region = (opts.pop("client_kwargs", None) or {}).get("region_name")
+    if region:
+        env["AWS_DEFAULT_REGION"] = region
+    _no_rest(opts, "s3")
+
+
+def _gs_env(opts: dict[str, Any], locations: RunLocations) -> None:
+    env = locations.env
+    token = opts.pop("token")
+    if isinstance(token, dict):  # a service account's key: a private file for the run
         fd, key_path = tempfile.mkstemp(prefix="thresher-gcs-", suffix=".json")
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump(json.loads(cfg.gcs_credentials), f)
+            json.dump(token, f)
         locations.temp_files.append(key_path)
-        env.update(GOOGLE_APPLICATION_CREDENTIALS=key_path, FSSPEC_GCS_PROJECT=cfg.gcs_project_id)
-        env["FSSPEC_GCS_TOKEN"] = "google_default"
-        return _bucket_url(cfg.full_path, "gs")
-    if isinstance(cfg, DatasourceConfigAzure):
-        env.update(
-            AZURE_STORAGE_ACCOUNT_NAME=cfg.account_name,
-            AZURE_STORAGE_SAS_TOKEN=cfg.account_key.lstrip("?"),
+        env["GOOGLE_APPLICATION_CREDENTIALS"] = token = key_path
+    env["FSSPEC_GS_TOKEN"] = str(token)  # a key file's path or a token name gcsfs knows
+    project = opts.pop("project", None)
+    if project:
+        env["FSSPEC_GS_PROJECT"] = project
+    _no_rest(opts, "gs")
+
+
+def _az_env(opts: dict[str, Any], locations: RunLocations) -> None:
+    names = {
+        "connection_string": "AZURE_STORAGE_CONNECTION_STRING",
+        "account_name": "AZURE_STORAGE_ACCOUNT_NAME",
+        "sas_token": "AZURE_STORAGE_SAS_TOKEN",
+    }
+    for option, variable in names.items():
+        value = opts.pop(option, None)
+        if value:
+            locations.env[variable] = value
+        else:
+            locations.env.pop(variable, None)
+    _no_rest(opts, "az")
+
+
+def _no_rest(opts: dict[str, Any], protocol: str) -> None:
+    """Every option reached the environment (a new option must get its variable here)."""
+    if opts:
+        raise DatasourceError(
+            f"the worker has no environment variable for the {protocol}:// options {sorted(opts)}"
         )
-        return _bucket_url(cfg.full_path, "az")
-    raise DatasourceError(f"datasource type {getattr(cfg, 'type', '?')!r} is not supported")
+
+
+#: How fsspec options become the flow process's environment, per backend (the variables each
+#: backend reads itself: boto's AWS_*, fsspec's FSSPEC_GS_*, adlfs's AZURE_STORAGE_*).
+_ENV_MAPPINGS: dict[str, Callable[[dict[str, Any], RunLocations], None]] = {
+    "s3": _s3_env,
+    "s3a": _s3_env,
+    "gs": _gs_env,
+    "gcs": _gs_env,
+    "az": _az_env,
+    "abfs": _az_env,
+    "abfss": _az_env,
+}
 
 
 def resolve(
