@@ -96,3 +96,116 @@ def test_a_wrong_scheme_is_refused():
     )
     with pytest.raises(DatasourceError, match="not a s3:// URL"):
         resolve(s3, s3, None, None)
+
+
+def test_the_worker_resolves_buckets_through_the_platform_locations(monkeypatch):
+    """One mechanism: the worker takes the URL and options of platform.locations."""
+    import thresher.worker.datasources as worker_ds
+    from thresher.platform import locations
+
+    assert worker_ds.fsspec_target is locations.fsspec_target
+    assert not hasattr(worker_ds, "_assume_role")
+    assert not hasattr(worker_ds, "_bucket_url")
+
+
+def test_delegated_access_assumes_the_role_and_passes_temporary_credentials(monkeypatch):
+    server_mod = pytest.importorskip("moto.server")
+    import socket
+
+    from thresher.wire import DatasourceConfigS3DelegatedAccess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    moto = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    moto.start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "worker-identity")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "worker-identity-secret")
+        cfg = DatasourceConfigS3DelegatedAccess(
+            purpose="INPUT",
+            full_path="bucket/in/",
+            s3_region="eu-west-1",
+            s3_arn="arn:aws:iam::123456789012:role/customer",
+            s3_external_id="external-id",
+        )
+        loc = resolve(cfg, cfg, None, None)
+    finally:
+        moto.stop()
+    assert loc.input_url == "s3://bucket/in"
+    assert loc.env["AWS_ACCESS_KEY_ID"].startswith("ASIA")  # temporary, not the worker's
+    assert loc.env["AWS_SECRET_ACCESS_KEY"] != "worker-identity-secret"
+    assert loc.env["AWS_SESSION_TOKEN"]
+    assert loc.env["AWS_DEFAULT_REGION"] == "eu-west-1"
+
+
+def test_a_refused_role_is_a_datasource_error_naming_the_role(monkeypatch):
+    from thresher.wire import DatasourceConfigS3DelegatedAccess
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    cfg = DatasourceConfigS3DelegatedAccess(
+        purpose="INPUT",
+        full_path="s3://bucket/in",
+        s3_region="us-east-1",
+        s3_arn="arn:aws:iam::111111111111:role/r",
+        s3_external_id="external-id",
+    )
+    with pytest.raises(
+        DatasourceError, match="Could not assume role arn:aws:iam::111111111111:role/r"
+    ):
+        resolve(cfg, cfg, None, None)
+
+
+def test_an_azure_endpoint_becomes_a_sas_connection_string(monkeypatch):
+    monkeypatch.setenv("AZURE_STORAGE_BLOB_ENDPOINT", "http://127.0.0.1:10000/devstoreaccount1/")
+    az = DatasourceConfigAzure(
+        purpose="LIGHTLY", full_path="az://container/x", account_name="acc", account_key="?sv=y"
+    )
+    loc = resolve(az, az, None, None)
+    assert loc.env["AZURE_STORAGE_CONNECTION_STRING"] == (
+        "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;SharedAccessSignature=sv=y"
+    )
+    assert "AZURE_STORAGE_SAS_TOKEN" not in loc.env
+
+
+def test_a_gcs_token_name_passes_as_is(tmp_path):
+    gcs = DatasourceConfigGCS(
+        purpose="INPUT", full_path="bucket/in", gcs_project_id="p", gcs_credentials="anon"
+    )
+    loc = resolve(gcs, DatasourceConfigLocal(purpose="LIGHTLY", full_path="o"), None, str(tmp_path))
+    assert loc.input_url == "gs://bucket/in"
+    assert loc.env["FSSPEC_GS_TOKEN"] == "anon"
+    assert loc.env["FSSPEC_GS_PROJECT"] == "p"
+    assert not loc.temp_files
+
+
+def test_broken_gcs_json_is_refused_without_echoing_it():
+    gcs = DatasourceConfigGCS(
+        purpose="INPUT",
+        full_path="gs://b/in",
+        gcs_project_id="p",
+        gcs_credentials='{"private_key": "TOP-SECRET-KEY',
+    )
+    with pytest.raises(DatasourceError, match="not valid JSON") as e:
+        resolve(gcs, gcs, None, None)
+    assert "TOP-SECRET" not in str(e.value)
+
+
+def test_an_option_without_an_environment_variable_is_refused(monkeypatch):
+    monkeypatch.setattr(
+        "thresher.worker.datasources.fsspec_target",
+        lambda cfg: ("s3://b/x", {"key": "k", "secret": "s", "endpoint_url": "http://x"}),
+    )
+    s3 = DatasourceConfigS3(
+        purpose="INPUT",
+        full_path="s3://b/x",
+        s3_region="r",
+        s3_access_key_id="k",
+        s3_secret_access_key="s",
+    )
+    with pytest.raises(DatasourceError, match="endpoint_url"):
+        resolve(s3, s3, None, None)
