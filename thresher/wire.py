@@ -196,6 +196,11 @@ class DatasetData(WireModel):
 # --- datasources (PUT /v1/datasets/{d}/datasource; one config per purpose) ------------------
 
 
+#: Lightly's pattern for a KMS key ARN (the datasource configs' constraints are Lightly's: a
+#: value its client could not send, or not read back, is refused when it is set).
+KMS_KEY_PATTERN = r"^arn:aws:kms:[a-zA-Z0-9-]*:[0-9]{12}:key.+$"
+
+
 class _DatasourceBase(WireModel):
     purpose: DatasourcePurpose = DatasourcePurpose.INPUT_OUTPUT
     full_path: str
@@ -207,7 +212,7 @@ class DatasourceConfigLocal(_DatasourceBase):
     """A folder below the worker's mount (``--input-mount`` / ``--lightly-mount``)."""
 
     type: Literal["LOCAL"] = "LOCAL"
-    web_server_location: str | None = None
+    web_server_location: str | None = Field(default=None, pattern=r"^https?://.+$")
 
 
 class DatasourceConfigS3(_DatasourceBase):
@@ -215,10 +220,10 @@ class DatasourceConfigS3(_DatasourceBase):
 
     type: Literal["S3"] = "S3"
     s3_region: str
-    s3_access_key_id: str
-    s3_secret_access_key: str
+    s3_access_key_id: str = Field(min_length=1)
+    s3_secret_access_key: str = Field(min_length=1)
     s3_server_side_encryption_kms_key: str | None = Field(
-        default=None, alias="s3ServerSideEncryptionKMSKey"
+        default=None, alias="s3ServerSideEncryptionKMSKey", pattern=KMS_KEY_PATTERN
     )
 
 
@@ -227,10 +232,10 @@ class DatasourceConfigS3DelegatedAccess(_DatasourceBase):
 
     type: Literal["S3DelegatedAccess"] = "S3DelegatedAccess"
     s3_region: str
-    s3_external_id: str = Field(min_length=10)
-    s3_arn: str = Field(min_length=12, alias="s3ARN")
+    s3_external_id: str = Field(min_length=10, pattern=r"^[a-zA-Z0-9_+=,.@:/-]+$")
+    s3_arn: str = Field(min_length=12, alias="s3ARN", pattern=r"^arn:aws:iam::[0-9]{12}:role.+$")
     s3_server_side_encryption_kms_key: str | None = Field(
-        default=None, alias="s3ServerSideEncryptionKMSKey"
+        default=None, alias="s3ServerSideEncryptionKMSKey", pattern=KMS_KEY_PATTERN
     )
 
 
@@ -238,7 +243,7 @@ class DatasourceConfigGCS(_DatasourceBase):
     """Google Cloud Storage with a service-account JSON key (as a string)."""
 
     type: Literal["GCS"] = "GCS"
-    gcs_project_id: str
+    gcs_project_id: str = Field(min_length=1)
     gcs_credentials: str
 
 
@@ -246,8 +251,8 @@ class DatasourceConfigAzure(_DatasourceBase):
     """Azure Blob storage; ``account_key`` holds the SAS token (as Lightly's client sends it)."""
 
     type: Literal["AZURE"] = "AZURE"
-    account_name: str
-    account_key: str
+    account_name: str = Field(min_length=1)
+    account_key: str = Field(min_length=1)
 
 
 DatasourceConfig = Annotated[
