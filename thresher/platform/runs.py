@@ -190,7 +190,7 @@ def cancel_open(p: Platform, user: User, dataset_id: str, scheduled_id: str) -> 
             raise Conflict(
                 f"The scheduled run {scheduled_id} is {r.state}, not OPEN: a worker took it. "
                 "Use POST .../schedule/{id}/cancel (cancel_compute_worker_run) to abort it.",
-                "DOCKER_WORKER_SCHEDULE_NOT_OPEN",
+                "DOCKER_WORKER_SCHEDULE_UPDATE_FAILED",
             )
         r.state = "CANCELED"
         r.last_modified_at = now_ms()

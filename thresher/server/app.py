@@ -121,7 +121,7 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
+        code = {404: "NOT_FOUND", 405: "NOT_IMPLEMENTED"}.get(exc.status_code, "BAD_REQUEST")
         return error_response(exc.status_code, code, str(exc.detail))
 
     app.include_router(lightly_routes.router)
