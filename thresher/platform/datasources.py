@@ -6,6 +6,10 @@ Read routes get :func:`get` (secrets replaced by :data:`thresher.wire.SECRET_MAS
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -15,7 +19,7 @@ from sqlalchemy.orm import Session
 from thresher.platform import datasets
 from thresher.platform.core import Platform
 from thresher.platform.errors import NotFound, Unprocessable
-from thresher.platform.locations import check_local_path, check_permissions
+from thresher.platform.locations import ALL_CHECKS, check_local_path, check_permissions
 from thresher.platform.models import Datasource, User
 from thresher.wire import (
     SECRET_FIELDS,
@@ -177,16 +181,27 @@ def verify(
             pair = (inp, out)
     # Storage calls happen outside the transaction: a slow bucket must not hold the database.
     if purpose is not None:
-        return check_permissions(pair[0], root)
+        [one_result] = check_permissions_in_time(
+            [(pair[0], root, ALL_CHECKS)], p.settings.verify_timeout_s
+        )
+        return one_result
     return combine(p, *pair)
 
 
 def combine(
     p: Platform, inp: DatasourceConfig, out: DatasourceConfig
 ) -> DatasourceRawSamplesPermissions:
-    """List/read as checked at ``inp``, write/overwrite as checked at ``out``."""
-    a = check_permissions(inp, p.settings.local_root, ("list", "read"))
-    b = check_permissions(out, p.settings.lightly_root, ("write", "overwrite"))
+    """List/read as checked at ``inp``, write/overwrite as checked at ``out``.
+
+    Both checks run side by side, within ``THRESHER_VERIFY_TIMEOUT_S``.
+    """
+    a, b = check_permissions_in_time(
+        [
+            (inp, p.settings.local_root, ("list", "read")),
+            (out, p.settings.lightly_root, ("write", "overwrite")),
+        ],
+        p.settings.verify_timeout_s,
+    )
     ea = a.errors or DatasourceVerifyErrors()
     eb = b.errors or DatasourceVerifyErrors()
     errors = DatasourceVerifyErrors(
@@ -203,3 +218,52 @@ def combine(
         can_overwrite=b.can_overwrite,
         errors=errors if has_errors else None,
     )
+
+
+#: One permission check: the datasource, the folder LOCAL paths are relative to, the checks.
+PermissionCheck = tuple[DatasourceConfig, Path | None, tuple[str, ...]]
+
+
+def check_permissions_in_time(
+    checks: Sequence[PermissionCheck], timeout_s: float
+) -> list[DatasourceRawSamplesPermissions]:
+    """``check_permissions`` for each of ``checks``, side by side, all within ``timeout_s``.
+
+    A storage that does not answer (no network, a wrong endpoint: cloud libraries retry for
+    minutes) would hold the HTTP request past the client's own timeout (Lightly's waits 180 s,
+    then raises a bare ReadTimeoutError). Instead, each check still running at the deadline
+    reports its permissions as failed, saying why; its thread finishes in the background (a
+    daemon: it never holds the server's exit).
+    """
+    results: list[DatasourceRawSamplesPermissions | None] = [None] * len(checks)
+
+    def work(i: int, cfg: DatasourceConfig, root: Path | None, names: tuple[str, ...]) -> None:
+        results[i] = check_permissions(cfg, root, names)
+
+    threads = [
+        threading.Thread(target=work, args=(i, *c), name="permission-check", daemon=True)
+        for i, c in enumerate(checks)
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout_s
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    out = []
+    for (cfg, _, names), result in zip(checks, results, strict=True):
+        if result is None:
+            reason = (
+                f"No answer from the {cfg.type} datasource {cfg.full_path!r} within "
+                f"{timeout_s:g} s: check the network, the endpoint and the credentials "
+                "(THRESHER_VERIFY_TIMEOUT_S sets this limit)."
+            )
+            failed = {f"can_{n}": reason for n in names}
+            result = DatasourceRawSamplesPermissions(
+                can_read="can_read" not in failed,
+                can_write="can_write" not in failed,
+                can_list="can_list" not in failed,
+                can_overwrite="can_overwrite" not in failed,
+                errors=DatasourceVerifyErrors(**failed),
+            )
+        out.append(result)
+    return out

@@ -10,6 +10,7 @@
 | ``THRESHER_LOCAL_ROOT`` | unset | the worker's ``--input-mount``, if the server can see it |
 | ``THRESHER_LIGHTLY_ROOT`` | ``THRESHER_LOCAL_ROOT`` | the worker's ``--lightly-mount`` |
 | ``THRESHER_PUBLIC_URL`` | the request's base URL | base of the read URLs handed out |
+| ``THRESHER_VERIFY_TIMEOUT_S`` | 60 | longest a permission check of the datasources may take |
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class Settings:
     local_root: Path | None = None
     lightly_root: Path | None = None
     public_url: str | None = None
+    #: A storage that does not answer (no network, a wrong endpoint) fails the permission check
+    #: after this long, well inside the 180 s Lightly's client waits for any answer.
+    verify_timeout_s: float = 60.0
 
     @classmethod
     def from_env(cls, database_url: str | None = None, home: Path | None = None) -> Settings:
@@ -67,4 +71,5 @@ class Settings:
             local_root=Path(local_root) if local_root else None,
             lightly_root=Path(lightly_root) if lightly_root else None,
             public_url=os.environ.get("THRESHER_PUBLIC_URL") or None,
+            verify_timeout_s=_env_float("THRESHER_VERIFY_TIMEOUT_S", 60.0),
         )
