@@ -149,15 +149,39 @@ def delete_dataset(request: Request, user: Auth, dataset_id: str) -> Response:
 # --- datasources ---------------------------------------------------------------------------
 
 
+#: The datasource types thresher serves (Lightly also has ``OBS`` and ``LIGHTLY``).
+DATASOURCE_TYPES = ("LOCAL", "S3", "S3DelegatedAccess", "GCS", "AZURE")
+
+
+def _datasource_config(body: dict[str, Any]) -> DatasourceConfig:
+    """The body as a datasource config; an unknown type is named as such, not as 5 errors."""
+    kind = body.get("type")
+    if kind not in DATASOURCE_TYPES:
+        raise Invalid(
+            f"Datasource type {kind!r} is not supported by thresher; use one of "
+            f"{', '.join(DATASOURCE_TYPES)} (set_local_config, set_s3_config, "
+            "set_s3_delegated_access_config, set_gcs_config, set_azure_config).",
+            "DATASET_DATASOURCE_ACTION_NOT_IMPLEMENTED",
+        )
+    try:
+        return datasources.CONFIG.validate_python(body)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc'][1:]) or 'body'}: {err['msg']}"
+            for err in e.errors()[:5]
+        )
+        raise Invalid(f"The {kind} datasource config is not valid: {problems}") from e
+
+
 @router.put("/datasets/{dataset_id}/datasource", status_code=204)
 def put_datasource(
     request: Request,
     user: Auth,
     dataset_id: str,
-    body: Annotated[DatasourceConfig, Body()],
+    body: Annotated[dict[str, Any], Body()],
 ) -> Response:
     """Set the dataset's datasource for the config's purpose (secrets encrypted at rest)."""
-    datasources.put(_p(request), user, dataset_id, body)
+    datasources.put(_p(request), user, dataset_id, _datasource_config(body))
     return Response(status_code=204)
 
 
