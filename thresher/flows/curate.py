@@ -210,7 +210,18 @@ def curate(
             )
             result.notes = notes
             result.cached = run.cached
-            log.info("run %s finished: %s", run_id, result.sizes)
+            s = result.sizes
+            log.info(
+                "run %s finished: selected %d of %d files (%d corrupt, %d duplicates, "
+                "%d filtered out, %d not selected)",
+                run_id,
+                s["n_selected"],
+                s["n_input"],
+                s["n_corrupt"],
+                s["n_duplicate"],
+                s["n_filtered"],
+                s["n_removed"],
+            )
         except BaseException:
             log.exception("run %s failed", run_id)
             raise
