@@ -358,6 +358,14 @@ def test_s3_run_keeps_secrets_out_of_everything_and_shows_in_prefect(tmp_path):
             flow_run, tasks = _prefect_runs(api, run.id)
             assert flow_run["state_type"] == "COMPLETED", flow_run["state"]
             assert tasks >= STAGE_TASKS, tasks
+            # A flow run of the deployment the server registered, in its work pool.
+            deployment = httpx.get(f"{api}/deployments/name/curate/platform", timeout=30).json()
+            assert flow_run["deployment_id"] == deployment["id"], (flow_run, deployment)
+            assert deployment["work_pool_name"] == "thresher-platform", deployment
+            assert deployment["entrypoint"] == "thresher/flows/curate.py:curate", deployment
+            assert flow_run["work_pool_name"] == "thresher-platform", flow_run
+            assert flow_run["work_queue_name"] == "default", flow_run
+            assert flow_run["parameters"]["run_id"] == run.id, flow_run["parameters"]
             prefect_pid = _prefect_pid(srv)
         # The server stopped its Prefect server with it.
         assert prefect_pid is not None and not _alive(prefect_pid)

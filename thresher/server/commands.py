@@ -22,7 +22,8 @@ def add_commands(sub: Any) -> None:
             "start, so an upgrade keeps the data. Unless PREFECT_API_URL is set (or "
             "THRESHER_PREFECT_SERVER=off), it starts a Prefect server of its own (SQLite under "
             "$THRESHER_HOME/prefect, port THRESHER_PREFECT_PORT or 4200) so that runs show in the "
-            "Prefect UI, and stops it when it stops."
+            "Prefect UI, and stops it when it stops. In that Prefect API it registers the "
+            "deployment curate/platform (work pool thresher-platform) the runs are flow runs of."
         ),
     )
     start.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
@@ -77,6 +78,12 @@ def cmd_server_start(args: argparse.Namespace) -> int:
         prefect = prefect_server.PrefectServer(settings.home / "prefect", args.host)
         # The workers get this URL with each claimed run (ClaimedRun.prefect_api_url).
         os.environ["PREFECT_API_URL"] = prefect.start()
+    if os.environ.get("PREFECT_API_URL"):
+        from thresher.server import prefect_deployment
+
+        # Workers make each run a flow run of this deployment (curate/platform). Failing to
+        # register is no reason to stop: the workers then run the flow without it.
+        prefect_deployment.register_or_warn()
     try:
         platform = Platform(settings)
         platform.migrate()  # before serving: a failing migration stops the start with its error

@@ -109,6 +109,73 @@ def one_paragraph(error: BaseException) -> str:
     return redact(f"{type(error).__name__}: {first}" if first else type(error).__name__)
 
 
+def flow_parameters(job: dict[str, Any]) -> dict[str, Any]:
+    """The flow run's parameters: the run's URLs and configs.
+
+    Credentials never: those are in this process's environment only.
+    """
+    return {
+        "input": job["input"],
+        "lightly": job["lightly"],
+        "worker_config": job.get("worker_config") or None,
+        "selection_config": job.get("selection_config") or None,
+        "lightly_config": job.get("lightly_config") or None,
+        "run_id": job["run_id"],
+    }
+
+
+def run_flow(job: dict[str, Any], events: _Events) -> Any:
+    """Run the ``curate`` flow for ``job``; its result (``RunOutputs``).
+
+    With a Prefect API (``PREFECT_API_URL``) that has the server's deployment
+    ``curate/platform``, the run becomes a flow run of that deployment (named after the run,
+    in the work pool ``thresher-platform``) and this process executes that flow run as
+    Prefect's own process worker does (``prefect.engine``: load the flow run, ``run_flow``).
+    Without one (the server runs no Prefect, ``THRESHER_PREFECT_SERVER=off``; or the deployment
+    is missing) the flow is called directly, as a flow run of no deployment.
+    """
+    from prefect.flow_engine import load_flow_run
+    from prefect.flow_engine import run_flow as prefect_run_flow
+
+    from thresher.flows.curate import curate
+
+    parameters = flow_parameters(job)
+    flow_run_id, why = _flow_run_of_deployment(parameters, str(job["run_id"]))
+    if flow_run_id is None:
+        text = f"running the curate flow without the Prefect deployment: {why}"
+        logging.getLogger("thresher.worker").warning(text)
+        events.send(state="INITIALIZING", message=text)
+        # The Prefect flow run is named after the run, so the Prefect UI shows which is which.
+        return curate.with_options(flow_run_name=str(job["run_id"]))(**parameters)
+    flow_run = load_flow_run(flow_run_id)
+    # The flow is the deployment's entrypoint (thresher/flows/curate.py:curate), imported as
+    # this package's module: no pull step or storage needed, the code is this process's own.
+    return prefect_run_flow(curate, flow_run=flow_run)
+
+
+def _flow_run_of_deployment(parameters: dict[str, Any], name: str) -> tuple[Any, str]:
+    """A new flow run of ``curate/platform`` (its id, "") or (None, why there is none)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        return None, "no Prefect API (PREFECT_API_URL unset: the server runs no Prefect)"
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from thresher.server.prefect_deployment import DEPLOYMENT
+
+    try:
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(DEPLOYMENT)
+            flow_run = client.create_flow_run_from_deployment(
+                deployment.id, parameters=parameters, name=name
+            )
+    except ObjectNotFound:
+        return None, f"the Prefect API has no deployment {DEPLOYMENT}"
+    except Exception as e:  # the API is down or refuses: the flow reports to it or fails alone
+        first = (str(e).strip().splitlines() or [""])[0]
+        return None, redact(f"could not create a flow run of {DEPLOYMENT}: {first}")
+    return flow_run.id, ""
+
+
 def _watch_parent(parent: int) -> None:
     while True:
         time.sleep(1)
@@ -140,18 +207,9 @@ def main() -> int:
     code = 1
     try:
         events.send(state="INITIALIZING", message="starting the curate flow (Prefect)")
-        from thresher.flows.curate import curate
         from thresher.stages.write_results import run_dir
 
-        # The Prefect flow run is named after the run, so the Prefect UI shows which is which.
-        result = curate.with_options(flow_run_name=str(job["run_id"]))(
-            input=job["input"],
-            lightly=job["lightly"],
-            worker_config=job.get("worker_config") or None,
-            selection_config=job.get("selection_config") or None,
-            lightly_config=job.get("lightly_config") or None,
-            run_id=job["run_id"],
-        )
+        result = run_flow(job, events)
         events.send(artifacts=_artifacts(job["lightly"], job["run_id"]))
         report = f"LIGHTLY/{run_dir(job['run_id'])}/report.pdf"  # no worker paths in messages
         events.send(done=summary(result.sizes, report))
