@@ -446,3 +446,61 @@ class ReadUrlResponse(WireModel):
     """Not a model in Lightly (the route returns a bare JSON string); kept for our own routes."""
 
     url: str
+
+
+# --- samples and tags (platform_api.md section 7) ------------------------------------------
+
+#: Lightly's tag-name pattern (``TagCreateRequest.name``), at least 3 characters in all.
+TAG_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9 .:;=@_-]+$"
+#: A bitmask as Lightly writes it: ``hex(int)`` (bit k, LSB first, is the k-th sample).
+BITMASK_PATTERN = r"^0x[a-f0-9]+$"
+
+
+class TagData(WireModel):
+    """``TagData``: a named subset of the dataset's samples as a bitmask over their order.
+
+    ``prev_tag_id`` is the parent (a superset), None for ``initial-tag``; ``tot_size`` is the
+    dataset's sample count when the tag was written; ``run_id`` the run that made it.
+    """
+
+    id: Id
+    dataset_id: Id
+    prev_tag_id: Id | None
+    name: Annotated[str, Field(min_length=3)]
+    bit_mask_data: Annotated[str, Field(pattern=BITMASK_PATTERN)]
+    tot_size: int
+    created_at: int
+    last_modified_at: int | None = None
+    run_id: Id | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON body; ``prevTagId`` is required (null for a root tag), so it stays."""
+        body = super().wire()
+        body["prevTagId"] = self.prev_tag_id
+        return body
+
+
+class TagCreateRequest(WireModel):
+    """``POST /v1/datasets/{d}/tags`` (Lightly's ``TagCreateRequest``; ``creator`` ignored)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", use_enum_values=True
+    )
+
+    name: Annotated[str, Field(pattern=TAG_NAME_PATTERN)]
+    prev_tag_id: Id
+    bit_mask_data: Annotated[str, Field(pattern=BITMASK_PATTERN)]
+    tot_size: int
+    query_tag_id: Id | None = None
+    preselected_tag_id: Id | None = None
+    run_id: Id | None = None
+
+
+class RunSelectionRequest(WireModel):
+    """``POST /v1/docker/runs/{r}/selection`` (ours): a completed run's picks, in pick order.
+
+    The worker sends ``filenames/selected.txt``; the server adds the new files to the dataset's
+    samples and writes the run's tag.
+    """
+
+    filenames: list[str]

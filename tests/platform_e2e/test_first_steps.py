@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
 import pytest
 
 from thresher import ApiWorkflowClient, DatasetType, DatasourcePurpose
-from thresher.client import ApiException
+from thresher.client import ApiException, TagDoesNotExistError
 
 DIVERSITY = [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]
 
@@ -71,6 +72,52 @@ def test_first_steps_end_to_end(platform, images, tmp_path):
     assert len(info["corrupt_samples"]) > 0
     produced = platform.lightly_mount / "lightly" / ".lightly" / "runs" / run.id / "report.pdf"
     assert produced.read_bytes() == (tmp_path / "r.pdf").read_bytes()
+
+    # The run's selection is the dataset's samples, and its tag initial-tag (Lightly's way).
+    lightly_dir = platform.lightly_mount / "lightly" / ".lightly"
+    selected = (lightly_dir / "runs" / run.id / "filenames" / "selected.txt").read_text().split()
+    assert [t.name for t in client.get_all_tags()] == ["initial-tag"]
+    initial = client.get_tag_by_name("initial-tag")
+    assert initial.run_id == run.id and initial.prev_tag_id is None
+    assert client.get_filenames() == selected  # sample order = pick order of the first run
+    assert client.get_filenames_in_tag(initial) == selected
+    assert set(selected) == set((lightly_dir / "tags" / "initial-tag.txt").read_text().split())
+    assert [t.id for t in client.get_compute_worker_run_tags(run.id)] == [initial.id]
+    with pytest.raises(
+        TagDoesNotExistError, match=re.escape("Your tag_name does not exist: nope.")
+    ):
+        client.get_tag_by_name("nope")
+    with pytest.raises(RuntimeError, match="already exists a tag with tag_name initial-tag"):
+        client.create_tag_from_filenames(selected[:1], "initial-tag")
+    with pytest.raises(
+        RuntimeError, match=re.escape(f"Valid filename example from the dataset: {selected[0]}")
+    ):
+        client.create_tag_from_filenames(["not-a-sample.png"], "mine")
+    made = client.create_tag_from_filenames(selected[:2], "first-two")
+    assert client.get_tag_by_id(made.id).prev_tag_id == initial.id
+    assert client.get_filenames_in_tag(client.get_tag_by_name("first-two")) == selected[:2]
+    client.delete_tag_by_name("first-two")
+    assert [t.name for t in client.get_all_tags()] == ["initial-tag"]
+
+    # A second run: its new picks are appended; its tag is named after the run (its id).
+    second_id = client.schedule_compute_worker_run(
+        selection_config={"n_samples": 7, "strategies": DIVERSITY}
+    )
+    worker = platform.worker("e2e-worker")
+    try:
+        assert _follow(client, second_id)[-1].state == "COMPLETED"
+    finally:
+        assert _wait(worker) == 0
+    second = client.get_compute_worker_run_from_scheduled(scheduled_run_id=second_id)
+    picks = (lightly_dir / "runs" / second.id / "filenames" / "selected.txt").read_text().split()
+    (tag,) = client.get_compute_worker_run_tags(second.id)
+    assert tag.name == second.id and tag.run_id == second.id and tag.prev_tag_id == initial.id
+    assert [t.name for t in client.get_all_tags()] == [second.id, "initial-tag"]
+    assert set(client.get_filenames_in_tag(tag)) == set(picks)
+    everything = client.get_filenames()
+    assert everything[: len(selected)] == selected  # the first run's samples keep their place
+    assert set(everything) == set(selected) | set(picks)
+    assert client.get_filenames_in_tag(client.get_tag_by_name("initial-tag")) == everything
 
 
 def test_a_cancelled_open_run_is_canceled_or_not_existing(platform, images):

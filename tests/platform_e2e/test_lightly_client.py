@@ -242,7 +242,13 @@ save()
 results["runs"] = [r.id for r in client.get_compute_worker_runs()]
 results["runs_of_dataset"] = [r.id for r in client.get_compute_worker_runs(dataset_id=dataset_id)]
 results["run_by_id"] = client.get_compute_worker_run(run.id).to_dict()
-results["run_tags"] = client.get_compute_worker_run_tags(run.id)
+results["run_tags"] = [t.to_dict() for t in client.get_compute_worker_run_tags(run.id)]
+results["tags"] = [t.name for t in client.get_all_tags()]
+results["initial_tag_files"] = client.get_filenames_in_tag(client.get_tag_by_name("initial-tag"))
+results["tag_made"] = client.create_tag_from_filenames(results["initial_tag_files"][:2], "two").id
+results["tag_two_files"] = client.get_filenames_in_tag(client.get_tag_by_name("two"))
+client.delete_tag_by_name("two")
+results["tags_after"] = [t.name for t in client.get_all_tags()]
 results["run_info_after"] = str(client.get_compute_worker_run_info(scheduled_run_id).state)
 results["scheduled_done"] = [r.id for r in client.get_scheduled_compute_worker_runs(state="DONE")]
 results["scheduled_after"] = [r.id for r in client.get_scheduled_compute_worker_runs()]
@@ -466,7 +472,14 @@ def test_the_real_client_runs_the_first_steps(
 
     # runs and scheduled runs
     assert r["runs"] == r["runs_of_dataset"] == [run["id"]]
-    assert r["run_by_id"] == run and r["run_tags"] == []
+    assert r["run_by_id"] == run
+    (tag,) = r["run_tags"]  # the first run made initial-tag, linked to it
+    assert tag["name"] == "initial-tag" and tag["run_id"] == run["id"]
+    assert tag["prev_tag_id"] is None and tag["tot_size"] == 5
+    assert r["tags"] == r["tags_after"] == ["initial-tag"]
+    selected = (produced / "filenames" / "selected.txt").read_text().split()
+    assert r["initial_tag_files"] == selected
+    assert r["tag_two_files"] == selected[:2]
     assert r["run_info_after"] == "COMPLETED"
     assert r["scheduled_done"] == [scheduled_run_id] and r["scheduled_after"] == []
 
@@ -711,6 +724,21 @@ def _full_payloads() -> dict[str, list[dict[str, Any]]]:
                 message="m",
                 artifacts=artifacts,
                 archived=False,
+            ),
+        )
+    for prev, run_id in ((None, None), (i, i)):
+        add(
+            "tag_data.TagData",
+            w.TagData(
+                id=i,
+                dataset_id=i,
+                prev_tag_id=prev,
+                name="initial-tag",
+                bit_mask_data="0x1f",
+                tot_size=5,
+                created_at=t,
+                last_modified_at=t,
+                run_id=run_id,
             ),
         )
     return out

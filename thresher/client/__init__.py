@@ -6,7 +6,12 @@ default ``http://127.0.0.1:8360``; token: the argument, ``THRESHER_TOKEN`` or ``
 """
 
 from thresher.client.api_workflow_client import ApiWorkflowClient
-from thresher.client.errors import ApiException, ArtifactNotExist, ServerUnreachableError
+from thresher.client.errors import (
+    ApiException,
+    ArtifactNotExist,
+    ServerUnreachableError,
+    TagDoesNotExistError,
+)
 from thresher.client.run_info import STATE_SCHEDULED_ID_NOT_FOUND, ComputeWorkerRunInfo
 from thresher.wire import (
     DatasetType,
@@ -28,4 +33,5 @@ __all__ = [
     "DockerRunScheduledState",
     "DockerRunState",
     "ServerUnreachableError",
+    "TagDoesNotExistError",
 ]

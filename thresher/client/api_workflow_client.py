@@ -6,9 +6,12 @@ from thresher.client._artifacts import _ArtifactsMixin
 from thresher.client._compute_worker import _ComputeWorkerMixin
 from thresher.client._datasets import _DatasetsMixin
 from thresher.client._datasources import _DatasourcesMixin
+from thresher.client._tags import _TagsMixin
 
 
-class ApiWorkflowClient(_DatasetsMixin, _DatasourcesMixin, _ComputeWorkerMixin, _ArtifactsMixin):
+class ApiWorkflowClient(
+    _DatasetsMixin, _DatasourcesMixin, _ComputeWorkerMixin, _ArtifactsMixin, _TagsMixin
+):
     """Talks to a thresher server with the method names, arguments and returns of Lightly's.
 
     Args:

@@ -56,3 +56,7 @@ class ServerUnreachableError(ConnectionError):
 
 class ArtifactNotExist(Exception):
     """The run has no artifact of the asked type (yet)."""
+
+
+class TagDoesNotExistError(ValueError):
+    """No tag of the current dataset has the name asked for (Lightly's, a ``ValueError``)."""

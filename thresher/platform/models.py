@@ -152,3 +152,34 @@ class Artifact(Base):
     file_name: Mapped[str] = mapped_column(String(255))
     storage_location: Mapped[str] = mapped_column(Text)  # relative to the LIGHTLY root
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Sample(Base):
+    """A file of a dataset, added by a finished run; ``position`` is its bit in tag bitmasks."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "file_name", name="uq_samples_dataset_file_name"),
+        UniqueConstraint("dataset_id", "position", name="uq_samples_dataset_position"),
+    )
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ID, ForeignKey("datasets.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 0, 1, 2... in insertion order
+    file_name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Tag(Base):
+    """A named subset of a dataset's samples: a bitmask over their positions (Lightly's)."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("dataset_id", "name", name="uq_tags_dataset_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ID, ForeignKey("datasets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    prev_tag_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    bit_mask_data: Mapped[str] = mapped_column(Text)  # "0x..." (bit k = sample k)
+    tot_size: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_modified_at: Mapped[int] = mapped_column(BigInteger)

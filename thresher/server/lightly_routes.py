@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from thresher.platform import configs, datasets, datasources, runs, workers
+from thresher.platform import configs, datasets, datasources, runs, tags, workers
 from thresher.platform.core import Platform
 from thresher.platform.errors import Invalid
 from thresher.platform.models import User
@@ -27,6 +27,7 @@ from thresher.wire import (
     DockerRunScheduledCreateRequest,
     DockerRunScheduledState,
     DockerWorkerConfigV3Create,
+    TagCreateRequest,
     WireModel,
 )
 
@@ -203,6 +204,49 @@ def verify_datasource(
     return _json(perms)
 
 
+# --- samples and tags ----------------------------------------------------------------------
+
+
+@router.get("/datasets/{dataset_id}/mappings")
+def sample_mappings(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    field: str,
+    page_size: Annotated[int | None, Query(alias="pageSize")] = None,
+    page_offset: Annotated[int, Query(alias="pageOffset")] = 0,
+) -> JSONResponse:
+    """The samples' file names (``field=fileName``) or ids (``_id``) in sample order, paged."""
+    return JSONResponse(tags.mappings(_p(request), user, dataset_id, field, page_size, page_offset))
+
+
+@router.get("/datasets/{dataset_id}/tags")
+def list_tags(request: Request, user: Auth, dataset_id: str) -> JSONResponse:
+    """The dataset's tags, newest first."""
+    return _json(tags.list_tags(_p(request), user, dataset_id))
+
+
+@router.post("/datasets/{dataset_id}/tags")
+def create_tag(
+    request: Request, user: Auth, dataset_id: str, body: TagCreateRequest
+) -> JSONResponse:
+    """Create a tag from a bitmask over the dataset's samples (409 when the name is taken)."""
+    return _created(tags.create_tag(_p(request), user, dataset_id, body))
+
+
+@router.get("/datasets/{dataset_id}/tags/{tag_id}")
+def get_tag(request: Request, user: Auth, dataset_id: str, tag_id: str) -> JSONResponse:
+    """One tag."""
+    return _json(tags.get_tag(_p(request), user, dataset_id, tag_id))
+
+
+@router.delete("/datasets/{dataset_id}/tags/{tag_id}", status_code=204)
+def delete_tag(request: Request, user: Auth, dataset_id: str, tag_id: str) -> Response:
+    """Delete a tag (its samples stay)."""
+    tags.delete_tag(_p(request), user, dataset_id, tag_id)
+    return Response(status_code=204)
+
+
 # --- workers and configs -------------------------------------------------------------------
 
 
@@ -337,9 +381,8 @@ def get_run(request: Request, user: Auth, run_id: str) -> JSONResponse:
 
 @router.get("/docker/runs/{run_id}/tags")
 def run_tags(request: Request, user: Auth, run_id: str) -> JSONResponse:
-    """The tags a run made (none yet: tags come with the next issue)."""
-    runs.get_run(_p(request), user, run_id)
-    return JSONResponse([])
+    """The tags a run made, newest first."""
+    return _json(tags.run_tags(_p(request), user, run_id))
 
 
 @router.get("/docker/runs/{run_id}/artifacts/{artifact_id}/readurl")

@@ -1,4 +1,4 @@
-"""The worker routes (thresher's own): heartbeat, claim, state updates, artifacts.
+"""The worker routes (thresher's own): heartbeat, claim, state updates, artifacts, selection.
 
 A worker authenticates with its user's token like any client.
 """
@@ -8,10 +8,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from thresher.platform import runs, workers
+from thresher.platform import runs, tags, workers
 from thresher.server import prefect_server
 from thresher.server.lightly_routes import Auth, _created, _json, _p
-from thresher.wire import ArtifactCreateRequest, RunStateUpdate, WorkerHeartbeat
+from thresher.wire import (
+    ArtifactCreateRequest,
+    RunSelectionRequest,
+    RunStateUpdate,
+    WorkerHeartbeat,
+)
 
 router = APIRouter(prefix="/v1")
 
@@ -50,3 +55,11 @@ def add_artifact(
 ) -> JSONResponse:
     """Record an artifact the run wrote in its LIGHTLY datasource."""
     return _created(runs.add_artifact(_p(request), user, run_id, body))
+
+
+@router.post("/docker/runs/{run_id}/selection")
+def add_selection(
+    request: Request, user: Auth, run_id: str, body: RunSelectionRequest
+) -> JSONResponse:
+    """A completed run's picks: new samples for its dataset, and the run's tag (its id)."""
+    return _created(tags.record_run_selection(_p(request), user, run_id, body.filenames))

@@ -12,6 +12,7 @@ from thresher.wire import (
     DockerRunArtifactType,
     DockerRunState,
     DockerWorkerState,
+    RunSelectionRequest,
     RunStateUpdate,
     WorkerHeartbeat,
 )
@@ -87,4 +88,11 @@ class WorkerApi:
         )
         return CreateEntityResponse.model_validate(
             self.http.send_json("POST", f"/v1/docker/runs/{run_id}/artifacts", body.wire())
+        ).id
+
+    def add_selection(self, run_id: str, filenames: list[str]) -> str:
+        """Report a completed run's picks (``selected.txt``); the id of the run's tag."""
+        body = RunSelectionRequest(filenames=filenames).wire()
+        return CreateEntityResponse.model_validate(
+            self.http.send_json("POST", f"/v1/docker/runs/{run_id}/selection", body)
         ).id

@@ -4,7 +4,8 @@
 credentials come in its environment, never in the job or the flow's parameters. It reports
 progress as JSON lines on the file descriptor named by ``THRESHER_WORKER_EVENTS_FD``:
 ``{"state", "message"}`` while it works (from the flow's ``stage <name>`` lines and its human
-lines), then ``{"artifacts": [...]}`` and ``{"done": summary}`` or ``{"failed": reason}``.
+lines), then ``{"artifacts": [...]}``, on success ``{"selection": [file names]}`` (the run's
+``filenames/selected.txt``) and ``{"done": summary}``, else ``{"failed": reason}``.
 """
 
 from __future__ import annotations
@@ -87,6 +88,18 @@ def _artifacts(lightly_url: str, run_id: str) -> list[dict[str, str]]:
         except Exception:  # one unreadable file must not hide the others
             continue
     return found
+
+
+def _selection(lightly_url: str, run_id: str) -> list[str] | None:
+    """The run's picks in pick order (``filenames/selected.txt`` in LIGHTLY), None if absent."""
+    from thresher.stages.write_results import run_dir
+    from thresher.storage.location import Location
+
+    lightly = Location(lightly_url)
+    rel = f"{run_dir(run_id)}/filenames/selected.txt"
+    if not lightly.exists(rel):
+        return None
+    return [line for line in lightly.read_text(rel).splitlines() if line.strip()]
 
 
 def summary(sizes: dict[str, int], report_pdf: str) -> str:
@@ -211,6 +224,9 @@ def main() -> int:
 
         result = run_flow(job, events)
         events.send(artifacts=_artifacts(job["lightly"], job["run_id"]))
+        picks = _selection(job["lightly"], job["run_id"])
+        if picks is not None:
+            events.send(selection=picks)
         report = f"LIGHTLY/{run_dir(job['run_id'])}/report.pdf"  # no worker paths in messages
         events.send(done=summary(result.sizes, report))
         code = 0

@@ -143,6 +143,7 @@ class RunRunner:
         reader = threading.Thread(target=_read_events, args=(read_fd, events), daemon=True)
         reader.start()
         artifacts: list[dict[str, str]] = []
+        selection: list[str] | None = None
         outcome: tuple[str, str] | None = None
         try:
             while True:
@@ -166,6 +167,8 @@ class RunRunner:
                     self._report(str(event["state"]), str(event.get("message") or ""))
                 elif "artifacts" in event:
                     artifacts = list(event["artifacts"])
+                elif "selection" in event:
+                    selection = [str(n) for n in event["selection"]]
                 elif "done" in event:
                     outcome = ("COMPLETED", str(event["done"]))
                 elif "failed" in event:
@@ -182,6 +185,8 @@ class RunRunner:
             if state == "COMPLETED":
                 self._report("UPLOADING_ARTIFACTS", f"registering {len(artifacts)} files")
             self._register(artifacts)
+            if state == "COMPLETED" and selection is not None:
+                state, message = self._add_selection(selection, message)
         except AbortRequested:
             return self._finish("ABORTED", "cancelled by the user while registering artifacts")
         return self._finish(state, message)
@@ -197,6 +202,15 @@ class RunRunner:
                 return []
             if "artifacts" in event:
                 return list(event["artifacts"])
+
+    def _add_selection(self, selection: list[str], message: str) -> tuple[str, str]:
+        """Report the picks (the dataset's new samples and the run's tag); the final state."""
+        try:
+            self.api.add_selection(self.run_id, selection)
+        except (ApiException, ServerUnreachableError) as e:
+            log.warning("run %s: could not report its selection: %s", self.run_id, e)
+            return "FAILED", f"{message}; but the server did not take its selection: {e}"
+        return "COMPLETED", message
 
     def _register(self, artifacts: list[dict[str, str]]) -> None:
         for a in artifacts:
