@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from thresher.client._artifacts import _ArtifactsMixin
+from thresher.client._collaboration import _CollaborationMixin
 from thresher.client._compute_worker import _ComputeWorkerMixin
 from thresher.client._datasets import _DatasetsMixin
 from thresher.client._datasources import _DatasourcesMixin
+from thresher.client._download import _DownloadMixin
+from thresher.client._export import _ExportMixin
 from thresher.client._tags import _TagsMixin
 
 
 class ApiWorkflowClient(
-    _DatasetsMixin, _DatasourcesMixin, _ComputeWorkerMixin, _ArtifactsMixin, _TagsMixin
+    _DatasetsMixin,
+    _DatasourcesMixin,
+    _ComputeWorkerMixin,
+    _ArtifactsMixin,
+    _TagsMixin,
+    _ExportMixin,
+    _DownloadMixin,
+    _CollaborationMixin,
 ):
     """Talks to a thresher server with the method names, arguments and returns of Lightly's.
 

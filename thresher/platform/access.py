@@ -1,13 +1,24 @@
-"""The ownership check every service function applies before touching a user's object.
+"""Who may do what: the checks every service function applies before touching an object.
 
-Today only the owner may act; the sharing issue widens :func:`require_owner` here, in one place.
+:func:`dataset_for` is the one rule for anything scoped to a dataset (its datasources, runs,
+tags, samples, exports, downloads, artifacts): the service function names the action it is
+about to do. Today only the owner may act; sharing widens :func:`dataset_for`, here, in one
+place. Objects that belong to a user and not to a dataset (worker configs, workers) use
+:func:`require_owner`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
 
 from thresher.platform.errors import Forbidden, NotFound
+from thresher.platform.models import Dataset, User
+
+#: What a caller may want to do with a dataset and everything in it. ``own`` is what only the
+#: owner may do (delete, datasources, sharing).
+Action = Literal["read", "schedule", "tag", "export", "download", "own"]
 
 
 class _Owned(Protocol):
@@ -36,3 +47,21 @@ def require_owner(obj: T | None, user_id: str, what: str, code: str, obj_id: str
     if obj.user_id != user_id:
         raise Forbidden(f"The {what} {obj_id!r} belongs to another user; use a token of its owner.")
     return obj
+
+
+def dataset_for(s: Session, user: User, dataset_id: str, action: Action) -> Dataset:
+    """The dataset ``dataset_id`` if ``user`` may do ``action`` with it.
+
+    Args:
+        s: An open session.
+        user: The caller.
+        dataset_id: The dataset asked for.
+        action: What the caller is about to do.
+
+    Raises:
+        NotFound: no such dataset (``DATASET_UNKNOWN``).
+        Forbidden: the caller may not do ``action`` with it.
+    """
+    return require_owner(
+        s.get(Dataset, dataset_id), user.id, "dataset", "DATASET_UNKNOWN", dataset_id
+    )

@@ -28,7 +28,7 @@ from thresher.platform.errors import (
     Unprocessable,
 )
 from thresher.platform.settings import Settings
-from thresher.server import lightly_routes, worker_routes
+from thresher.server import export_routes, lightly_routes, sharing_routes, web, worker_routes
 from thresher.wire import ApiErrorResponse
 
 log = logging.getLogger("thresher.server")
@@ -126,4 +126,7 @@ def create_app(
 
     app.include_router(lightly_routes.router)
     app.include_router(worker_routes.router)
+    app.include_router(export_routes.router)
+    app.include_router(sharing_routes.router)
+    app.include_router(web.router)
     return app
