@@ -140,6 +140,9 @@ class Run(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_modified_at: Mapped[int] = mapped_column(BigInteger)
+    #: The Prefect flow run that executes this run (set by the worker; None when it ran the flow
+    #: without a deployment).
+    prefect_flow_run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class Artifact(Base):
@@ -183,3 +186,15 @@ class Tag(Base):
     run_id: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_modified_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class DatasetShare(Base):
+    """A user (by e-mail) a dataset is shared with; ``access_type`` is Lightly's ``WRITE``."""
+
+    __tablename__ = "dataset_shares"
+    dataset_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+    access_type: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[int] = mapped_column(BigInteger)
