@@ -504,3 +504,31 @@ class RunSelectionRequest(WireModel):
     """
 
     filenames: list[str]
+
+
+# --- sharing (platform_api.md section 10) ---------------------------------------------------
+
+
+class SharedAccessConfigCreateRequest(WireModel):
+    """``POST /v1/datasets/{d}/collaboration/access``: who the dataset is shared with.
+
+    ``users`` (e-mails) replaces the list; ``[]`` (or none) revokes everyone. ``WRITE`` is the
+    only access type, as in Lightly; ``teams`` must stay empty (thresher has no teams).
+    """
+
+    access_type: Literal["WRITE"]
+    users: list[str] | None = None
+    teams: list[str] | None = None
+    creator: str | None = None
+
+
+class SharedAccessConfigData(WireModel):
+    """``GET /v1/datasets/{d}/collaboration/access`` answers a list of these (one, or none)."""
+
+    id: Id
+    owner: str  # the owner's user id
+    access_type: Literal["WRITE"]
+    users: list[str]  # e-mails
+    teams: list[str]
+    created_at: int
+    last_modified_at: int
