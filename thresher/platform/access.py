@@ -2,23 +2,39 @@
 
 :func:`dataset_for` is the one rule for anything scoped to a dataset (its datasources, runs,
 tags, samples, exports, downloads, artifacts): the service function names the action it is
-about to do. Today only the owner may act; sharing widens :func:`dataset_for`, here, in one
-place. Objects that belong to a user and not to a dataset (worker configs, workers) use
-:func:`require_owner`.
+about to do.
+
+* The dataset's **owner** may do everything.
+* A user the dataset is **shared with** (a :class:`~thresher.platform.models.DatasetShare` row
+  with the user's e-mail, see :mod:`thresher.platform.sharing`) may ``read``, ``schedule``,
+  ``tag``, ``export`` and ``download``; not ``own`` (delete it, set its datasources, share it).
+* **Anyone else** is refused (:class:`~thresher.platform.errors.Forbidden`, HTTP 403); an
+  unknown id is :class:`~thresher.platform.errors.NotFound` (404).
+
+Runs and artifacts follow their dataset (:func:`run_for`). Objects that belong to a user and
+not to a dataset (worker configs, workers) use :func:`require_owner`; so do the routes a
+worker calls about a run it took (the run's ``user_id`` is the user whose worker took it).
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from thresher.platform.errors import Forbidden, NotFound
-from thresher.platform.models import Dataset, User
+from thresher.platform.models import Dataset, DatasetShare, Run, User
 
 #: What a caller may want to do with a dataset and everything in it. ``own`` is what only the
 #: owner may do (delete, datasources, sharing).
 Action = Literal["read", "schedule", "tag", "export", "download", "own"]
+
+#: Everything a collaborator (a user the dataset is shared with) may do.
+COLLABORATOR_ACTIONS: frozenset[Action] = frozenset(a for a in get_args(Action) if a != "own")
+
+#: What each action means, for messages ("Only the owner may {...}").
+_OWN_MEANS = "delete it, set its datasources or change whom it is shared with"
 
 
 class _Owned(Protocol):
@@ -49,6 +65,12 @@ def require_owner(obj: T | None, user_id: str, what: str, code: str, obj_id: str
     return obj
 
 
+def is_shared_with(s: Session, dataset_id: str, user: User) -> bool:
+    """Whether the dataset is shared with ``user`` (by e-mail)."""
+    row = s.get(DatasetShare, (dataset_id, user.email))
+    return row is not None
+
+
 def dataset_for(s: Session, user: User, dataset_id: str, action: Action) -> Dataset:
     """The dataset ``dataset_id`` if ``user`` may do ``action`` with it.
 
@@ -62,6 +84,44 @@ def dataset_for(s: Session, user: User, dataset_id: str, action: Action) -> Data
         NotFound: no such dataset (``DATASET_UNKNOWN``).
         Forbidden: the caller may not do ``action`` with it.
     """
-    return require_owner(
-        s.get(Dataset, dataset_id), user.id, "dataset", "DATASET_UNKNOWN", dataset_id
+    d = s.get(Dataset, dataset_id)
+    if d is None:
+        raise NotFound(f"No dataset with id {dataset_id!r} exists.", "DATASET_UNKNOWN")
+    if d.user_id == user.id:
+        return d
+    if is_shared_with(s, d.id, user):
+        if action in COLLABORATOR_ACTIONS:
+            return d
+        raise Forbidden(
+            f"The dataset {dataset_id!r} is shared with you, but only its owner may "
+            f"{_OWN_MEANS}; ask the owner."
+        )
+    raise Forbidden(
+        f"The dataset {dataset_id!r} belongs to another user and is not shared with you; ask "
+        "its owner to share it (share_dataset_only_with) or use a token of its owner."
     )
+
+
+def readable_dataset_ids(user: User) -> Select[Any]:
+    """A query for the ids of the datasets ``user`` may read: own and shared with them."""
+    shared = select(DatasetShare.dataset_id).where(DatasetShare.email == user.email)
+    return select(Dataset.id).where(or_(Dataset.user_id == user.id, Dataset.id.in_(shared)))
+
+
+def run_for(s: Session, user: User, run_id: str, action: Action) -> Run:
+    """The run ``run_id`` if ``user`` may do ``action`` with its dataset.
+
+    A run outlives its dataset: once the dataset is deleted, only the user whose worker took
+    the run (the run's ``user_id``) may still see it.
+
+    Raises:
+        NotFound: no such run (``DOCKER_RUN_UNKNOWN``).
+        Forbidden: the caller may not do ``action`` with the run's dataset.
+    """
+    r = s.get(Run, run_id)
+    if r is None:
+        raise NotFound(f"No run with id {run_id!r} exists.", "DOCKER_RUN_UNKNOWN")
+    if s.get(Dataset, r.dataset_id) is None:
+        return require_owner(r, user.id, "run", "DOCKER_RUN_UNKNOWN", run_id)
+    dataset_for(s, user, r.dataset_id, action)
+    return r

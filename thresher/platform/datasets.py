@@ -1,19 +1,25 @@
-"""Datasets: create, list (owned; sharing comes later), read, delete."""
+"""Datasets: create, list (own, shared with the caller, or both), read, delete."""
 
 from __future__ import annotations
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from thresher.platform.access import require_owner
+from thresher.platform.access import Action, dataset_for
 from thresher.platform.core import Platform
 from thresher.platform.errors import Conflict
-from thresher.platform.models import Dataset, ScheduledRun, User
+from thresher.platform.models import Dataset, DatasetShare, ScheduledRun, User
 from thresher.wire import DatasetCreateRequest, DatasetData, new_id, now_ms
 
 
-def to_wire(d: Dataset) -> DatasetData:
-    """The wire form of a dataset."""
+def to_wire(d: Dataset, shared: bool = False) -> DatasetData:
+    """The wire form of a dataset.
+
+    Args:
+        d: The dataset.
+        shared: The caller sees it because it is shared with them: ``accessType`` is
+            ``WRITE`` (Lightly's only access type); an owner's dataset has none.
+    """
     return DatasetData(
         id=d.id,
         name=d.name,
@@ -22,14 +28,16 @@ def to_wire(d: Dataset) -> DatasetData:
         created_at=d.created_at,
         last_modified_at=d.last_modified_at,
         img_type=d.img_type,
+        access_type="WRITE" if shared else None,
     )
 
 
-def load(s: Session, user: User, dataset_id: str) -> Dataset:
-    """The dataset ``dataset_id`` if ``user`` owns it (NotFound / Forbidden otherwise)."""
-    return require_owner(
-        s.get(Dataset, dataset_id), user.id, "dataset", "DATASET_UNKNOWN", dataset_id
-    )
+def load(s: Session, user: User, dataset_id: str, action: Action = "own") -> Dataset:
+    """The dataset if ``user`` may do ``action`` with it (``access.dataset_for``).
+
+    Kept for callers written before sharing; new code calls ``dataset_for`` with its action.
+    """
+    return dataset_for(s, user, dataset_id, action)
 
 
 def create(p: Platform, user: User, req: DatasetCreateRequest) -> str:
@@ -73,21 +81,29 @@ def list_datasets(
     page_size: int | None = None,
     page_offset: int = 0,
 ) -> list[DatasetData]:
-    """The user's datasets, newest change first.
+    """The datasets the user may see, newest change first (Lightly's ``shared`` flag).
 
     Args:
         p: The platform.
         user: The caller.
-        shared: True = datasets shared with the user (none yet: sharing is the next issue).
-        team: ``getAssetsOfTeam`` without ``InclusiveSelf``: team datasets (none yet).
+        shared: False = the user's own datasets; True = the datasets shared with the user
+            (never their own); None = both.
+        team: ``getAssetsOfTeam`` without ``InclusiveSelf``: team datasets (thresher has no
+            teams: always empty).
         name: Only datasets with this name (``exact``) or name prefix.
         exact: See ``name``.
         page_size: At most this many (None = all).
         page_offset: Skip this many first.
     """
-    if shared or team:
+    if team:
         return []
-    q = select(Dataset).where(Dataset.user_id == user.id)
+    with_me = select(DatasetShare.dataset_id).where(DatasetShare.email == user.email)
+    own = Dataset.user_id == user.id
+    shared_with_me = Dataset.id.in_(with_me) & (Dataset.user_id != user.id)
+    if shared is None:
+        q = select(Dataset).where(own | shared_with_me)
+    else:
+        q = select(Dataset).where(shared_with_me if shared else own)
     if name is not None:
         q = q.where(
             Dataset.name == name if exact else Dataset.name.startswith(name, autoescape=True)
@@ -96,13 +112,14 @@ def list_datasets(
     if page_size is not None and page_size > 0:
         q = q.limit(page_size)
     with p.session() as s:
-        return [to_wire(d) for d in s.scalars(q)]
+        return [to_wire(d, shared=d.user_id != user.id) for d in s.scalars(q)]
 
 
 def get(p: Platform, user: User, dataset_id: str) -> DatasetData:
-    """One dataset (NotFound ``DATASET_UNKNOWN`` / Forbidden)."""
+    """One dataset, its owner's or shared with the caller (NotFound / Forbidden)."""
     with p.session() as s:
-        return to_wire(load(s, user, dataset_id))
+        d = dataset_for(s, user, dataset_id, "read")
+        return to_wire(d, shared=d.user_id != user.id)
 
 
 def delete(p: Platform, user: User, dataset_id: str) -> None:
@@ -112,7 +129,7 @@ def delete(p: Platform, user: User, dataset_id: str) -> None:
     stay listed under ``GET /v1/docker/runs``.
     """
     with p.session() as s:
-        d = load(s, user, dataset_id)
+        d = dataset_for(s, user, dataset_id, "own")
         now = now_ms()
         s.execute(
             update(ScheduledRun)

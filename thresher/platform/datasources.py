@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from thresher.platform import datasets
+from thresher.platform.access import dataset_for
 from thresher.platform.core import Platform
 from thresher.platform.errors import NotFound, Unprocessable
 from thresher.platform.locations import ALL_CHECKS, check_local_path, check_permissions
@@ -68,7 +68,7 @@ def put(p: Platform, user: User, dataset_id: str, cfg: DatasourceConfig) -> None
     token = p.secrets.encrypt(secret) if secret else None
     purpose = str(cfg.purpose)
     with p.session() as s:
-        d = datasets.load(s, user, dataset_id)
+        d = dataset_for(s, user, dataset_id, "own")
         row = s.scalar(
             select(Datasource).where(Datasource.dataset_id == d.id, Datasource.purpose == purpose)
         )
@@ -101,11 +101,13 @@ def _pick(rows: dict[str, Datasource], purpose: str | None) -> Datasource | None
 def get(p: Platform, user: User, dataset_id: str, purpose: str | None = None) -> DatasourceConfig:
     """The datasource for ``purpose`` (None: INPUT_OUTPUT, else INPUT, else LIGHTLY), masked.
 
+    The owner and the users the dataset is shared with may read it (secrets are masked).
+
     Raises:
         NotFound: ``DATASET_DATASOURCE_UNKNOWN`` when none is set.
     """
     with p.session() as s:
-        d = datasets.load(s, user, dataset_id)
+        d = dataset_for(s, user, dataset_id, "read")
         row = _pick(_rows(s, d.id), purpose)
         if row is None:
             what = f"{purpose} datasource" if purpose else "datasource"
@@ -158,9 +160,10 @@ def verify(
     With a purpose, that datasource is checked. Without one (Lightly's client), a run's view
     is checked: list and read at INPUT (or INPUT_OUTPUT), write and overwrite at LIGHTLY (or
     INPUT_OUTPUT). LOCAL datasources are all-true unless ``THRESHER_LOCAL_ROOT`` is set.
+    Whoever may schedule runs of the dataset may check (it is what scheduling checks).
     """
     with p.session() as s:
-        d = datasets.load(s, user, dataset_id)
+        d = dataset_for(s, user, dataset_id, "schedule")
         if purpose is not None:
             one = resolve(p, s, d.id, (purpose,))
             if one is None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from thresher import __version__
 from thresher.platform import datasets, datasources, workers
-from thresher.platform.access import require_owner
+from thresher.platform.access import dataset_for, readable_dataset_ids, require_owner, run_for
 from thresher.platform.core import Platform
 from thresher.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from thresher.platform.locations import fsspec_target
@@ -96,17 +96,19 @@ def run_to_wire(s: Session, r: Run) -> DockerRunData:
     )
 
 
-def _load_scheduled(s: Session, user: User, scheduled_id: str) -> ScheduledRun:
-    return require_owner(
-        s.get(ScheduledRun, scheduled_id),
-        user.id,
-        "scheduled run",
-        "DOCKER_WORKER_SCHEDULE_UNKNOWN",
-        scheduled_id,
-    )
+def _scheduled_of(s: Session, dataset_id: str, scheduled_id: str) -> ScheduledRun:
+    """The scheduled run if it is one of the dataset's (access to the dataset checked before)."""
+    r = s.get(ScheduledRun, scheduled_id)
+    if r is None or r.dataset_id != dataset_id:
+        raise NotFound(
+            f"The dataset {dataset_id} has no scheduled run {scheduled_id!r}.",
+            "DOCKER_WORKER_SCHEDULE_UNKNOWN",
+        )
+    return r
 
 
-def _load_run(s: Session, user: User, run_id: str) -> Run:
+def _run_of_worker(s: Session, user: User, run_id: str) -> Run:
+    """The run if ``user``'s worker took it: the check of the routes a worker calls."""
     return require_owner(s.get(Run, run_id), user.id, "run", "DOCKER_RUN_UNKNOWN", run_id)
 
 
@@ -116,12 +118,14 @@ def _load_run(s: Session, user: User, run_id: str) -> Run:
 def schedule(p: Platform, user: User, dataset_id: str, req: DockerRunScheduledCreateRequest) -> str:
     """Schedule a run of the dataset with a stored config.
 
+    The owner and the users the dataset is shared with may schedule, each with a config of
+    their own; the dataset owner's workers take the run (the datasources are the owner's).
     Refused up front (Unprocessable, HTTP 422) when the dataset lacks an INPUT or a LIGHTLY
     datasource, or a permission a run needs (list and read INPUT, write and overwrite LIGHTLY)
     is missing: the message names each one.
     """
     with p.session() as s:
-        d = datasets.load(s, user, dataset_id)
+        d = dataset_for(s, user, dataset_id, "schedule")
         require_owner(
             s.get(WorkerConfig, req.config_id),
             user.id,
@@ -140,7 +144,7 @@ def schedule(p: Platform, user: User, dataset_id: str, req: DockerRunScheduledCr
             "list_datasource_permissions(), then schedule again."
         )
     with p.session() as s:
-        datasets.load(s, user, dataset_id)  # it may have been deleted meanwhile
+        dataset_for(s, user, dataset_id, "schedule")  # it may be deleted (or unshared) now
         now = now_ms()
         priority = str(req.priority)
         r = ScheduledRun(
@@ -166,7 +170,7 @@ def list_scheduled(
 ) -> list[DockerRunScheduledData]:
     """The dataset's scheduled runs, oldest first; with no state, those not DONE/CANCELED."""
     with p.session() as s:
-        datasets.load(s, user, dataset_id)
+        dataset_for(s, user, dataset_id, "read")
         q = select(ScheduledRun).where(ScheduledRun.dataset_id == dataset_id)
         if state is None:
             q = q.where(ScheduledRun.state.in_(("OPEN", "LOCKED")))
@@ -177,15 +181,13 @@ def list_scheduled(
 
 
 def cancel_open(p: Platform, user: User, dataset_id: str, scheduled_id: str) -> None:
-    """Lightly's cancel: an OPEN scheduled run becomes CANCELED; any other state is refused."""
+    """Lightly's cancel: an OPEN scheduled run becomes CANCELED; any other state is refused.
+
+    Whoever may schedule runs of the dataset may cancel any of its runs.
+    """
     with p.session() as s:
-        datasets.load(s, user, dataset_id)
-        r = _load_scheduled(s, user, scheduled_id)
-        if r.dataset_id != dataset_id:
-            raise NotFound(
-                f"The scheduled run {scheduled_id} is not of dataset {dataset_id}.",
-                "DOCKER_WORKER_SCHEDULE_UNKNOWN",
-            )
+        dataset_for(s, user, dataset_id, "schedule")
+        r = _scheduled_of(s, dataset_id, scheduled_id)
         if r.state != "OPEN":
             raise Conflict(
                 f"The scheduled run {scheduled_id} is {r.state}, not OPEN: a worker took it. "
@@ -197,15 +199,15 @@ def cancel_open(p: Platform, user: User, dataset_id: str, scheduled_id: str) -> 
 
 
 def cancel(p: Platform, user: User, dataset_id: str, scheduled_id: str) -> str:
-    """Cancel a scheduled run whatever its state.
+    """Cancel a scheduled run whatever its state (whoever may schedule runs of the dataset).
 
     Returns:
         ``"CANCELED"`` (it was OPEN), ``"ABORT_REQUESTED"`` (its worker will abort it), or
         ``"ENDED"`` (it had finished already; nothing changes).
     """
     with p.session() as s:
-        datasets.load(s, user, dataset_id)
-        r = _load_scheduled(s, user, scheduled_id)
+        dataset_for(s, user, dataset_id, "schedule")
+        r = _scheduled_of(s, dataset_id, scheduled_id)
         now = now_ms()
         if r.state == "OPEN":
             r.state = "CANCELED"
@@ -224,10 +226,12 @@ def cancel(p: Platform, user: User, dataset_id: str, scheduled_id: str) -> str:
 def claim(p: Platform, user: User, worker_id: str) -> ClaimedRun | None:
     """Give the worker the waiting run it should do next, or None.
 
-    Among the user's OPEN scheduled runs whose ``runs_on`` labels the worker all has: highest
-    priority first, then oldest. Taking it is one ``UPDATE ... WHERE state='OPEN'`` whose row
-    count says whether this worker won, so two workers never take the same run (on SQLite the
-    transaction holds the write lock; on PostgreSQL the row lock re-checks the state).
+    Among the OPEN scheduled runs of the datasets the worker's user owns (whoever scheduled
+    them: the owner or a user the dataset is shared with) whose ``runs_on`` labels the worker
+    all has: highest priority first, then oldest. The run's ``user_id`` is the worker's user.
+    Taking it is one ``UPDATE ... WHERE state='OPEN'`` whose row count says whether this worker
+    won, so two workers never take the same run (on SQLite the transaction holds the write
+    lock; on PostgreSQL the row lock re-checks the state).
     """
     workers.detect_crashes(p)
     while True:
@@ -236,9 +240,10 @@ def claim(p: Platform, user: User, worker_id: str) -> ClaimedRun | None:
             now = now_ms()
             w.last_seen_at = now  # a claim is a sign of life
             labels = set(w.labels)
+            owned = select(Dataset.id).where(Dataset.user_id == user.id)
             open_runs = s.scalars(
                 select(ScheduledRun)
-                .where(ScheduledRun.user_id == user.id, ScheduledRun.state == "OPEN")
+                .where(ScheduledRun.dataset_id.in_(owned), ScheduledRun.state == "OPEN")
                 .order_by(ScheduledRun.priority_rank, ScheduledRun.created_at, ScheduledRun.id)
             )
             pick = next((r for r in open_runs if set(r.runs_on) <= labels), None)
@@ -311,13 +316,19 @@ def list_runs(
     page_size: int | None = None,
     page_offset: int = 0,
 ) -> list[DockerRunData]:
-    """The user's runs (of one dataset if given), oldest first."""
+    """The runs the user may see (of one dataset if given), oldest first.
+
+    Without a dataset: the runs of every dataset the user may read (own and shared with them),
+    and the runs the user's workers did of datasets deleted since.
+    """
     workers.detect_crashes(p)
     with p.session() as s:
-        q = select(Run).where(Run.user_id == user.id)
         if dataset_id is not None:
-            datasets.load(s, user, dataset_id)
-            q = q.where(Run.dataset_id == dataset_id)
+            dataset_for(s, user, dataset_id, "read")
+            q = select(Run).where(Run.dataset_id == dataset_id)
+        else:
+            orphaned = and_(Run.user_id == user.id, Run.dataset_id.not_in(select(Dataset.id)))
+            q = select(Run).where(or_(Run.dataset_id.in_(readable_dataset_ids(user)), orphaned))
         q = q.order_by(Run.created_at, Run.id).offset(max(page_offset, 0))
         if page_size is not None and page_size > 0:
             q = q.limit(page_size)
@@ -325,10 +336,10 @@ def list_runs(
 
 
 def get_run(p: Platform, user: User, run_id: str) -> DockerRunData:
-    """One run (NotFound ``DOCKER_RUN_UNKNOWN`` / Forbidden)."""
+    """One run of a dataset the user may read (NotFound ``DOCKER_RUN_UNKNOWN`` / Forbidden)."""
     workers.detect_crashes(p)
     with p.session() as s:
-        return run_to_wire(s, _load_run(s, user, run_id))
+        return run_to_wire(s, run_for(s, user, run_id, "read"))
 
 
 def get_run_by_scheduled(p: Platform, user: User, scheduled_id: str) -> DockerRunData:
@@ -338,21 +349,26 @@ def get_run_by_scheduled(p: Platform, user: User, scheduled_id: str) -> DockerRu
         r = s.scalar(select(Run).where(Run.scheduled_id == scheduled_id))
         if r is None:
             sched = s.get(ScheduledRun, scheduled_id)
-            if sched is not None and sched.user_id != user.id:
-                raise Forbidden(
-                    f"The scheduled run {scheduled_id!r} belongs to another user; use a token "
-                    "of its owner."
-                )
+            if sched is not None:
+                if s.get(Dataset, sched.dataset_id) is not None:
+                    dataset_for(s, user, sched.dataset_id, "read")
+                elif sched.user_id != user.id:
+                    raise Forbidden(
+                        f"The scheduled run {scheduled_id!r} belongs to another user; use a "
+                        "token of its owner."
+                    )
             raise NotFound(
                 f"No run for the scheduled run {scheduled_id!r}: no worker has taken it yet "
                 "(or it does not exist).",
                 "DOCKER_RUN_UNKNOWN",
             )
-        return run_to_wire(s, _load_run(s, user, r.id))
+        return run_to_wire(s, run_for(s, user, r.id, "read"))
 
 
 def update_state(p: Platform, user: User, run_id: str, upd: RunStateUpdate) -> None:
     """The worker reports a state; an end state makes the scheduled run DONE.
+
+    Only the user whose worker took the run may report (the run's ``user_id``).
 
     Raises:
         Conflict: ``ABORT_REQUESTED`` when the run was cancelled (the worker should stop and
@@ -361,7 +377,7 @@ def update_state(p: Platform, user: User, run_id: str, upd: RunStateUpdate) -> N
     """
     state = str(upd.state)
     with p.session() as s:
-        r = _load_run(s, user, run_id)
+        r = _run_of_worker(s, user, run_id)
         sched = s.get(ScheduledRun, r.scheduled_id)
         if r.state in END_STATES:
             raise Conflict(
@@ -377,6 +393,8 @@ def update_state(p: Platform, user: User, run_id: str, upd: RunStateUpdate) -> N
         r.state = state
         if upd.message is not None:
             r.message = upd.message
+        if upd.prefect_flow_run_id is not None:
+            r.prefect_flow_run_id = upd.prefect_flow_run_id
         r.last_modified_at = now
         w = s.get(Worker, r.worker_id)
         if w is not None:
@@ -405,10 +423,10 @@ def _check_storage_location(rel: str) -> str:
 
 
 def add_artifact(p: Platform, user: User, run_id: str, req: ArtifactCreateRequest) -> str:
-    """Record a file the run wrote in its LIGHTLY datasource."""
+    """Record a file the run wrote in its LIGHTLY datasource (the run's worker's user only)."""
     rel = _check_storage_location(req.storage_location)
     with p.session() as s:
-        r = _load_run(s, user, run_id)
+        r = _run_of_worker(s, user, run_id)
         a = Artifact(
             id=new_id(),
             run_id=r.id,
@@ -422,9 +440,14 @@ def add_artifact(p: Platform, user: User, run_id: str, req: ArtifactCreateReques
 
 
 def read_url(p: Platform, user: User, run_id: str, artifact_id: str, base_url: str) -> str:
-    """An expiring, signed URL that downloads the artifact without a token."""
+    """An expiring, signed URL that downloads the artifact without a token.
+
+    Whoever may download from the run's dataset may ask for one. The URL is a bearer link: it
+    stays valid until it expires (``THRESHER_READ_URL_SECONDS``), even if the dataset is
+    unshared meanwhile.
+    """
     with p.session() as s:
-        r = _load_run(s, user, run_id)
+        r = run_for(s, user, run_id, "download")
         a = s.get(Artifact, artifact_id)
         if a is None or a.run_id != r.id:
             raise NotFound(
@@ -438,7 +461,7 @@ def read_url(p: Platform, user: User, run_id: str, artifact_id: str, base_url: s
 
 
 def open_artifact(
-    p: Platform, artifact_id: str, expires: int, signature: str
+    p: Platform, artifact_id: str, expires: int | None, signature: str | None
 ) -> tuple[str, int | None, Iterator[bytes]]:
     """Check a read URL's signature and open the artifact in the LIGHTLY datasource.
 
@@ -446,9 +469,14 @@ def open_artifact(
         The file name, its size if known, and an iterator over its bytes.
 
     Raises:
-        Forbidden: a wrong signature or an expired URL.
+        Forbidden: a missing or wrong signature, or an expired URL.
         NotFound: the artifact, or its file, is gone.
     """
+    if expires is None or not signature:
+        raise Forbidden(
+            "This link needs its 'expires' and 'signature' parameters: use the whole read URL "
+            "(readurl) as it was handed out."
+        )
     if not p.secrets.check(artifact_id, expires, signature):
         raise Forbidden("The read URL's signature is wrong; ask for a new one (readurl).")
     if expires < time.time():

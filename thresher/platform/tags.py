@@ -20,8 +20,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from thresher.platform import datasets
-from thresher.platform.access import require_owner
+from thresher.platform.access import Action, dataset_for, require_owner, run_for
 from thresher.platform.core import Platform
 from thresher.platform.errors import Conflict, Invalid, NotFound
 from thresher.platform.models import Run, Sample, Tag, User
@@ -79,6 +78,8 @@ def _by_name(s: Session, dataset_id: str, name: str) -> Tag | None:
 
 def record_run_selection(p: Platform, user: User, run_id: str, filenames: list[str]) -> str:
     """Add a run's selected files to its dataset and write the run's tag (see the module doc).
+
+    Only the user whose worker took the run may report it (the run's ``user_id``).
 
     Reporting the same run again changes nothing and returns the same tag.
 
@@ -149,13 +150,13 @@ def record_run_selection(p: Platform, user: User, run_id: str, filenames: list[s
 def list_tags(p: Platform, user: User, dataset_id: str) -> list[TagData]:
     """The dataset's tags, newest first (as Lightly lists them)."""
     with p.session() as s:
-        d = datasets.load(s, user, dataset_id)
+        d = dataset_for(s, user, dataset_id, "read")
         q = select(Tag).where(Tag.dataset_id == d.id)
         return [to_wire(t) for t in s.scalars(q.order_by(Tag.created_at.desc(), Tag.id))]
 
 
-def _load_tag(s: Session, user: User, dataset_id: str, tag_id: str) -> Tag:
-    d = datasets.load(s, user, dataset_id)
+def _load_tag(s: Session, user: User, dataset_id: str, tag_id: str, action: Action) -> Tag:
+    d = dataset_for(s, user, dataset_id, action)
     t = s.get(Tag, tag_id)
     if t is None or t.dataset_id != d.id:
         raise NotFound(f"The dataset {dataset_id} has no tag {tag_id!r}.", "TAG_UNKNOWN")
@@ -165,13 +166,13 @@ def _load_tag(s: Session, user: User, dataset_id: str, tag_id: str) -> Tag:
 def get_tag(p: Platform, user: User, dataset_id: str, tag_id: str) -> TagData:
     """One tag (NotFound ``TAG_UNKNOWN``)."""
     with p.session() as s:
-        return to_wire(_load_tag(s, user, dataset_id, tag_id))
+        return to_wire(_load_tag(s, user, dataset_id, tag_id, "read"))
 
 
 def delete_tag(p: Platform, user: User, dataset_id: str, tag_id: str) -> None:
     """Delete a tag; the samples stay."""
     with p.session() as s:
-        s.delete(_load_tag(s, user, dataset_id, tag_id))
+        s.delete(_load_tag(s, user, dataset_id, tag_id, "tag"))
 
 
 def create_tag(p: Platform, user: User, dataset_id: str, req: TagCreateRequest) -> str:
@@ -183,7 +184,7 @@ def create_tag(p: Platform, user: User, dataset_id: str, req: TagCreateRequest) 
             the dataset lacks.
     """
     with p.session() as s:
-        d = datasets.load(s, user, dataset_id)
+        d = dataset_for(s, user, dataset_id, "tag")
         if _by_name(s, d.id, req.name) is not None:
             raise Conflict(
                 f"There already exists a tag with tag_name {req.name}.", "TAG_NAME_EXISTS"
@@ -218,7 +219,7 @@ def create_tag(p: Platform, user: User, dataset_id: str, req: TagCreateRequest) 
 def run_tags(p: Platform, user: User, run_id: str) -> list[TagData]:
     """The tags a run made, newest first."""
     with p.session() as s:
-        r = require_owner(s.get(Run, run_id), user.id, "run", "DOCKER_RUN_UNKNOWN", run_id)
+        r = run_for(s, user, run_id, "read")
         q = select(Tag).where(Tag.run_id == r.id).order_by(Tag.created_at.desc(), Tag.id)
         return [to_wire(t) for t in s.scalars(q)]
 
@@ -240,7 +241,7 @@ def mappings(
         raise Invalid(f"field must be one of {', '.join(MAPPING_FIELDS)}, not {field!r}.")
     column = Sample.file_name if field == "fileName" else Sample.id
     with p.session() as s:
-        d = datasets.load(s, user, dataset_id)
+        d = dataset_for(s, user, dataset_id, "read")
         q = (
             select(column)
             .where(Sample.dataset_id == d.id)

@@ -80,9 +80,15 @@ def create_dataset(request: Request, user: Auth, body: DatasetCreateRequest) -> 
 
 
 class _ListQuery:
+    """Lightly's dataset list parameters.
+
+    No ``shared`` (or false): own datasets; true: those shared with the caller;
+    ``getAssetsOfTeam``: team datasets (thresher has no teams: none).
+    """
+
     def __init__(
         self,
-        shared: bool | None = None,
+        shared: bool = False,
         get_assets_of_team: Annotated[bool | None, Query(alias="getAssetsOfTeam")] = None,
         inclusive_self: Annotated[bool | None, Query(alias="getAssetsOfTeamInclusiveSelf")] = None,
         page_size: Annotated[int | None, Query(alias="pageSize")] = None,
@@ -98,7 +104,7 @@ class _ListQuery:
 def list_datasets(
     request: Request, user: Auth, q: Annotated[_ListQuery, Depends()]
 ) -> JSONResponse:
-    """The user's datasets (``shared=true`` and team queries are empty until sharing lands)."""
+    """The user's datasets, or (``shared=true``) those shared with the user."""
     return _json(
         datasets.list_datasets(
             _p(request),
@@ -394,9 +400,12 @@ def artifact_read_url(request: Request, user: Auth, run_id: str, artifact_id: st
 
 @router.get("/artifacts/{artifact_id}")
 def download_artifact(
-    request: Request, artifact_id: str, expires: int, signature: str
+    request: Request, artifact_id: str, expires: int | None = None, signature: str | None = None
 ) -> StreamingResponse:
-    """Stream an artifact from the LIGHTLY datasource (signed URL; no token)."""
+    """Stream an artifact from the LIGHTLY datasource (signed URL; no token).
+
+    A missing, wrong or expired signature is 403.
+    """
     name, size, chunks = runs.open_artifact(_p(request), artifact_id, expires, signature)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if size is not None:
