@@ -345,11 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_example)
 
     # The platform's commands; their modules import nothing heavy until a command runs.
+    from thresher.client.commands import add_commands as add_client_commands
     from thresher.server.commands import add_commands as add_server_commands
     from thresher.worker.commands import add_commands as add_worker_commands
 
     add_server_commands(sub)  # thresher server start, thresher user add
     add_worker_commands(sub)  # thresher worker start
+    add_client_commands(sub)  # thresher download
     return p
 
 

@@ -532,3 +532,65 @@ class SharedAccessConfigData(WireModel):
     teams: list[str]
     created_at: int
     last_modified_at: int
+
+
+# --- exports, sample read URLs, embeddings (platform_api.md sections 8 and 9) ---------------
+
+
+class FileNameFormat(StrEnum):
+    """``fileNameFormat`` of ``.../export/basic/filenames``: what each line holds."""
+
+    NAME = "NAME"
+    DATASOURCE_FULL = "DATASOURCE_FULL"
+    REDIRECTED_READ_URL = "REDIRECTED_READ_URL"
+
+
+class FilenameAndReadUrl(WireModel):
+    """One line of ``.../export/basic/filenamesAndReadUrls`` (Lightly's keys)."""
+
+    file_name: str
+    read_url: str
+    datasource_url: str
+
+
+class LabelStudioTaskData(WireModel):
+    """``data`` of a Label Studio task: ``image`` is a URL Label Studio can fetch."""
+
+    image: str
+    lightly_file_name: str | None = None
+
+
+class LabelStudioTask(WireModel):
+    """A task in Label Studio's import format (``[{"id": 0, "data": {"image": url}}]``)."""
+
+    id: int
+    data: LabelStudioTaskData
+
+
+class LabelBoxDataRow(WireModel):
+    """A Labelbox v3 data row: ``{"externalId": name, "imageUrl": url}`` (deprecated by Lightly)."""
+
+    external_id: str
+    image_url: str
+
+
+class LabelBoxV4DataRow(WireModel):
+    """A Labelbox v4 data row; its keys are snake_case on the wire, as Labelbox's SDK wants."""
+
+    model_config = ConfigDict(
+        alias_generator=None, populate_by_name=True, extra="forbid", use_enum_values=True
+    )
+
+    row_data: str
+    global_key: str | None = None
+    media_type: str | None = None
+
+
+class DatasetEmbeddingData(WireModel):
+    """``DatasetEmbeddingData``: one embeddings CSV of a dataset (a completed run's)."""
+
+    id: Id
+    name: str
+    is_processed: bool
+    created_at: int
+    is2d: bool | None = None
