@@ -23,6 +23,10 @@ from pydantic.alias_generators import to_camel
 #: Every id on the wire: 24 lower-case hex characters (a MongoDB ObjectId's shape).
 ID_PATTERN = r"^[a-f0-9]{24}$"
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
+#: A Prefect id (a UUID, e.g. a flow run's).
+PREFECT_ID_PATTERN = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 
 
 def new_id() -> str:
@@ -424,10 +428,15 @@ class ClaimedRun(WireModel):
 
 
 class RunStateUpdate(WireModel):
-    """``PUT /v1/docker/runs/{r}/state``: the worker reports progress, or the end."""
+    """``PUT /v1/docker/runs/{r}/state``: the worker reports progress, or the end.
+
+    ``prefect_flow_run_id`` (``prefectFlowRunId``): the Prefect flow run executing the run, sent
+    once the worker created it; the web page links to it in the Prefect UI.
+    """
 
     state: DockerRunState
     message: str | None = None
+    prefect_flow_run_id: str | None = Field(default=None, pattern=PREFECT_ID_PATTERN)
 
 
 class ArtifactCreateRequest(WireModel):

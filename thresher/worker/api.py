@@ -61,15 +61,23 @@ class WorkerApi:
         doc = self.http.send_json("POST", f"/v1/docker/worker/{worker_id}/claim")
         return None if doc is None else ClaimedRun.model_validate(doc)
 
-    def set_state(self, run_id: str, state: DockerRunState | str, message: str | None) -> None:
-        """Report the run's state and message.
+    def set_state(
+        self,
+        run_id: str,
+        state: DockerRunState | str,
+        message: str | None,
+        prefect_flow_run_id: str | None = None,
+    ) -> None:
+        """Report the run's state and message (and its Prefect flow run, once known).
 
         Raises:
             AbortRequested: The user cancelled the run; stop it and report ABORTED.
         """
         if message is not None and len(message) > MAX_MESSAGE:
             message = message[: MAX_MESSAGE - 3] + "..."
-        body = RunStateUpdate(state=DockerRunState(state), message=message).wire()
+        body = RunStateUpdate(
+            state=DockerRunState(state), message=message, prefect_flow_run_id=prefect_flow_run_id
+        ).wire()
         try:
             self.http.send_json("PUT", f"/v1/docker/runs/{run_id}/state", body)
         except ApiException as e:

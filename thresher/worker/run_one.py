@@ -3,7 +3,8 @@
 ``python -m thresher.worker.run_one`` reads the job (URLs, configs, run id) as JSON on stdin;
 credentials come in its environment, never in the job or the flow's parameters. It reports
 progress as JSON lines on the file descriptor named by ``THRESHER_WORKER_EVENTS_FD``:
-``{"state", "message"}`` while it works (from the flow's ``stage <name>`` lines and its human
+``{"state", "message"}`` while it works (the first one with ``"prefect_flow_run_id"`` when the
+run is a flow run of the server's deployment) (from the flow's ``stage <name>`` lines and its human
 lines), then ``{"artifacts": [...]}``, on success ``{"selection": [file names]}`` (the run's
 ``filenames/selected.txt``) and ``{"done": summary}``, else ``{"failed": reason}``.
 """
@@ -160,6 +161,12 @@ def run_flow(job: dict[str, Any], events: _Events) -> Any:
         events.send(state="INITIALIZING", message=text)
         # The Prefect flow run is named after the run, so the Prefect UI shows which is which.
         return curate.with_options(flow_run_name=str(job["run_id"]))(**parameters)
+    # The server links the run to this flow run in the Prefect UI.
+    events.send(
+        state="INITIALIZING",
+        message=f"Prefect flow run {flow_run_id}",
+        prefect_flow_run_id=str(flow_run_id),
+    )
     flow_run = load_flow_run(flow_run_id)
     # The flow is the deployment's entrypoint (thresher/flows/curate.py:curate), imported as
     # this package's module: no pull step or storage needed, the code is this process's own.

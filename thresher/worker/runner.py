@@ -72,12 +72,12 @@ class RunRunner:
         self._last_report = 0.0
         self.ended: str | None = None
 
-    def _report(self, state: str, message: str) -> None:
+    def _report(self, state: str, message: str, prefect_flow_run_id: str | None = None) -> None:
         """Send a state; AbortRequested propagates, network trouble is logged and retried later."""
         self.state, self.message = state, message
         self._last_report = time.monotonic()
         try:
-            self.api.set_state(self.run_id, state, message)
+            self.api.set_state(self.run_id, state, message, prefect_flow_run_id)
         except RunEnded as e:
             self.ended = str(e)
             raise
@@ -164,7 +164,8 @@ class RunRunner:
                 if event is None:  # the flow process closed its end: it has ended
                     break
                 if "state" in event:
-                    self._report(str(event["state"]), str(event.get("message") or ""))
+                    flow_run = event.get("prefect_flow_run_id")
+                    self._report(str(event["state"]), str(event.get("message") or ""), flow_run)
                 elif "artifacts" in event:
                     artifacts = list(event["artifacts"])
                 elif "selection" in event:
