@@ -6,6 +6,7 @@ Layout (PRODUCT.md)::
                             embeddings.csv embeddings.parquet corruptness_check_information.json
                             filenames/{selected,removed,duplicate,corrupt,filtered}.txt
     .lightly/tags/initial-tag.txt (first run), .lightly/tags/<run_id>.txt
+    .lightly/thumbnails/<selected file name>_thumb.<ext> (``thresher.storage.thumbnails``)
 
 Every file is written atomically. ``selected.txt`` lists the picks in pick order (the first line
 is the most wanted), so a smaller labeling budget can take the first lines.
@@ -116,6 +117,16 @@ def _lines(names: list[str]) -> str:
     return "".join(f"{n}\n" for n in names)
 
 
+def _thumbnails(input_url: str, lightly: Location, chosen: list[str]) -> None:
+    """The selected images' thumbnails (the web page's gallery); INPUT is opened read-only."""
+    from thresher.storage.thumbnails import write_thumbnails
+
+    done = write_thumbnails(Location(input_url), lightly, chosen)
+    for name, why in done.failed:
+        log.warning("no thumbnail for %s: %s", name, why)
+    log.info("thumbnails: %d of %d selected images", done.written, len(chosen))
+
+
 def write_results(
     run_id: str,
     *,
@@ -127,7 +138,7 @@ def write_results(
     selected: Selected | None,
     trained: Trained | None = None,
 ) -> RunOutputs:
-    """Write filenames/*.txt, embeddings, config.json, the corruptness info and the tags.
+    """Write filenames/*.txt, embeddings, config.json, the corruptness info, tags, thumbnails.
 
     With ``embedded`` and ``selected`` None (nothing was left to embed), only what the run
     found is written: the file lists, the corruptness info, duplicates and config.json.
@@ -192,6 +203,8 @@ def write_results(
             tags.insert(0, INITIAL_TAG)
         for tag in tags:
             lightly.write_text(f".lightly/tags/{tag}.txt", _lines(chosen))
+    if chosen:
+        _thumbnails(listing.input_url, lightly, chosen)
     return RunOutputs(
         run_id=run_id,
         lightly=lightly.display,
