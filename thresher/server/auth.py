@@ -1,4 +1,8 @@
-"""The auth dependency: the user of the ``token`` query parameter or ``Authorization`` header."""
+"""The auth dependency: the user of a request's token.
+
+The token comes as the ``token`` query parameter, an ``Authorization: Bearer`` header, or the
+web page's sign-in cookie.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from thresher.platform import users
 from thresher.platform.core import Platform
 from thresher.platform.models import User
 
+#: The web page's sign-in cookie: the API token (HttpOnly, SameSite=Strict; see server.web).
+COOKIE = "thresher_token"
+
 
 def token_of(request: Request) -> str | None:
-    """The token a request carries: ``?token=`` (Lightly's client) or ``Bearer``."""
+    """The token a request carries: ``?token=`` (Lightly's client), ``Bearer``, or the cookie."""
     token = request.query_params.get("token")
     if token:
         return token
@@ -18,7 +25,7 @@ def token_of(request: Request) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return None
+    return request.cookies.get(COOKIE) or None
 
 
 def current_user(request: Request) -> User:
