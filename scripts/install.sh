@@ -40,7 +40,7 @@ echo "==> [3/4] torch 2.14.1 and torchvision 0.29.1 with NVIDIA's CUDA libraries
      "about 5 GB installed, the longest step (minutes)"
 .venv/bin/python -m pip install --progress-bar on "torch==2.14.1" "torchvision==0.29.1"
 
-echo "==> [4/4] thresher and its other dependencies (Prefect, lightly, faiss, cloud storage," \
+echo "==> [4/4] thresher and its other dependencies (Prefect, lightly, faiss, OpenVINO, cloud storage," \
      "test tools): about 2 GB"
 .venv/bin/python -m pip install --progress-bar on -e ".[dev,cloud,bench]"
 

@@ -1,11 +1,11 @@
 """Inference: images in, one (L2-normalised) feature row per file out.
 
 Images are read through fsspec and decoded in DataLoader worker processes while the main
-process runs the model, so throughput stays close to the model's forward speed.
+process runs the model, so throughput stays close to the model's forward speed. The forward
+pass runs on a backend (:mod:`thresher.models.backends`): OpenVINO on the CPU, PyTorch on a GPU.
 
 Example:
     >>> from thresher.models import zoo
-from thresher.storage.location import Location
     >>> model, spec = zoo.create("efficientnet-lite0"), zoo.spec("efficientnet-lite0")
     >>> emb = embed_files(model, spec, "/data/images", ["a.jpg", "b/c.png"])  # doctest: +SKIP
     >>> emb.shape  # doctest: +SKIP
@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -35,6 +34,7 @@ from torchvision.transforms import v2 as T
 from thresher.config.lightly import RESNET_NAMES, LightlyConfig
 from thresher.errors import ConfigError, CorruptMediaError, StorageError
 from thresher.models import zoo
+from thresher.models.backends import make_runner, plan_cpu, resolve_backend
 from thresher.storage.location import Location
 
 logger = logging.getLogger("thresher.models")
@@ -176,6 +176,7 @@ def iter_embeddings(
     device: str = "auto",
     input_size: int | None = None,
     normalize: bool = True,
+    backend: str = "auto",
 ) -> Iterator[np.ndarray]:
     """Embed image files with ``model``, yielding one ``(B, D)`` float32 array per batch.
 
@@ -189,10 +190,15 @@ def iter_embeddings(
         filenames: Files to embed.
         storage_options: fsspec options (credentials, endpoint).
         batch_size: Images per forward pass.
-        num_workers: Decoding worker processes; -1 = one per core, 0 = decode in this process.
+        num_workers: Decoding worker processes; -1 = sized with the inference threads for
+            the cores this process may use (:func:`thresher.models.backends.plan_cpu`),
+            0 = decode in this process.
         device: ``"auto"`` (the GPU when there is one), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+            (for the ``torch`` backend; OpenVINO runs on the CPU).
         input_size: Overrides ``spec.input_size``.
         normalize: L2-normalise each row (``worker_config.normalize_embeddings``).
+        backend: ``"auto"``, ``"torch"`` or ``"openvino"``
+            (``worker_config.embedding_backend``).
 
     Yields:
         ``(B, D)`` float32 embeddings of the next ``B`` files.
@@ -201,6 +207,7 @@ def iter_embeddings(
         CorruptMediaError: A file cannot be decoded (the corruptness check should have
             removed it).
         ValueError: ``batch_size`` < 1 or ``num_workers`` < -1.
+        ConfigError: ``backend`` is unknown, or ``openvino`` without the package.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -217,9 +224,13 @@ def iter_embeddings(
     if len(dataset) == 0:
         return
     n_batches = math.ceil(len(dataset) / batch_size)
-    workers = cpu_count() if num_workers == -1 else num_workers
-    workers = min(workers, n_batches)
-    dev = resolve_device(device)
+    chosen = resolve_backend(backend, device)
+    planned, threads = plan_cpu(cpu_count(), chosen, n_batches)
+    workers = planned if num_workers == -1 else min(num_workers, n_batches)
+    dev = resolve_device(device) if chosen == "torch" else torch.device("cpu")
+    # Built before the decode workers fork: they only decode, which is safe after OpenVINO
+    # ran here (running OpenVINO itself in a forked child hangs).
+    run = make_runner(model, size, chosen, device=dev, threads=threads)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -229,20 +240,16 @@ def iter_embeddings(
         prefetch_factor=4 if workers > 0 else None,
         worker_init_fn=_ignore_sigint if workers > 0 else None,
     )
-    model = model.to(dev).eval()
     done = 0
-    with torch.inference_mode():
-        for images, ok, reasons in loader:
-            if not bool(ok.all()):
-                i = int((~ok).nonzero()[0])
-                raise CorruptMediaError(dataset.filenames[done + i], reasons[i].split(": ", 1)[-1])
-            done += len(images)
-            feats = model(images.to(dev, non_blocking=True)).float()
-            if feats.ndim != 2:
-                feats = torch.flatten(feats, 1)
-            if normalize:
-                feats = F.normalize(feats, dim=1)
-            yield feats.cpu().numpy().astype(np.float32, copy=False)
+    for images, ok, reasons in loader:
+        if not bool(ok.all()):
+            i = int((~ok).nonzero()[0])
+            raise CorruptMediaError(dataset.filenames[done + i], reasons[i].split(": ", 1)[-1])
+        done += len(images)
+        feats = run(images)
+        if normalize:
+            feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+        yield feats.astype(np.float32, copy=False)
 
 
 def embed_files(

@@ -96,6 +96,16 @@ def describe_model(
     return model, f"{model} ({pretrained}), as lightly_config.model.name asks"
 
 
+_BACKEND_WORDS = {"openvino": "OpenVINO (fp32) on the CPU", "torch": "PyTorch (fp32)"}
+
+
+def _backend(worker: WorkerConfig) -> str:
+    """The backend that embeds (``worker_config.embedding_backend`` with ``auto`` resolved)."""
+    from thresher.models.backends import resolve_backend
+
+    return resolve_backend(worker.embedding_backend)
+
+
 def _shards(lightly: Location, key: str, n: int) -> list[tuple[int, str]]:
     """The committed shards that cover a prefix of the files: ``(first row, path)`` each."""
     rel = f"{stage_dir(key)}/shards"
@@ -147,6 +157,7 @@ def embed(
     csv_rel = f".lightly/embeddings/{worker.embeddings}" if worker.embeddings else ""
     csv_digest = hashlib.sha256(lightly.read_bytes(csv_rel)).hexdigest() if csv_rel else ""
     model_cfg = lightly_cfg.model.model_dump(mode="json", exclude_unset=True)
+    backend = _backend(worker) if not csv_rel else ""
     key = stage_key(
         "embed",
         deduplicated.key,
@@ -156,8 +167,12 @@ def embed(
         lightly_cfg.collate.input_size if checkpoint else None,
         worker.normalize_embeddings,
         worker.enable_training,
+        backend,
+        "fp32" if backend else "",  # the precision: switching it must never serve old rows
     )
     model_name, description = describe_model(worker, lightly_cfg, checkpoint)
+    if backend:
+        description += f"; run by {_BACKEND_WORDS[backend]}"
     m = _store.cached(lightly, key)
     if m is not None:
         return Embedded(
@@ -183,6 +198,7 @@ def embed(
             lightly_cfg,
             checkpoint,
             key,
+            backend,
             progress,
             shard_size,
             shard_seconds,
@@ -212,6 +228,7 @@ def _embed_rest(
     lightly_cfg: LightlyConfig,
     checkpoint: ModelCheckpoint | None,
     key: str,
+    backend: str,
     progress: ProgressFactory,
     shard_size: int,
     shard_seconds: float,
@@ -231,7 +248,7 @@ def _embed_rest(
     workers = worker.num_processes if worker.num_processes != -1 else lightly_cfg.loader.num_workers
     if done:
         log.info("embed: resuming, %d of %d images are in committed shards", done, len(names))
-    log.info("embedding %d images with %s", len(names) - done, model_name)
+    log.info("embedding %d images with %s on %s", len(names) - done, model_name, backend)
     out: list[np.ndarray] = []
     pending: list[np.ndarray] = []
     start = done
@@ -256,6 +273,7 @@ def _embed_rest(
             batch_size=batch,
             num_workers=workers,
             normalize=worker.normalize_embeddings,
+            backend=backend,
         ):
             pending.append(rows)
             waited = time.monotonic() - last_commit

@@ -1,0 +1,35 @@
+"""The embed stage's cache key holds the backend and precision: switching the backend never
+serves the other backend's embeddings, and both backends give the same rows."""
+
+import numpy as np
+
+from thresher.config import load_configs
+from thresher.stages.corruption_check import corruption_check
+from thresher.stages.deduplicate import deduplicate
+from thresher.stages.embed import embed
+from thresher.stages.list_input import list_input
+
+
+def test_switching_the_backend_recomputes_with_the_same_rows(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("THRESHER_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(1)
+    inp = tmp_path / "input"
+    inp.mkdir()
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(inp / f"{i}.png")
+    listing = list_input(str(inp), str(tmp_path / "lightly"))
+    dedup = deduplicate(corruption_check(listing))
+
+    def run(backend):
+        cfg = load_configs({"num_processes": 0, "embedding_backend": backend}, {"n_samples": 2})
+        return embed(listing, dedup, cfg.worker, cfg.lightly)
+
+    on_torch, on_ov = run("torch"), run("openvino")
+    assert on_torch.key != on_ov.key and not on_ov.cached
+    assert "OpenVINO" in on_ov.description and "PyTorch" in on_torch.description
+    assert run("auto").key == on_ov.key  # no GPU here: auto is OpenVINO, served from cache
+    assert run("auto").cached == "cached"
+    cos = (on_torch.embeddings() * on_ov.embeddings()).sum(axis=1)
+    assert cos.min() >= 0.9999
