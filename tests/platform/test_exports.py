@@ -154,7 +154,7 @@ def test_originals_that_cannot_be_served(platform: Platform, planted: Planted) -
     u, d = planted.user, planted.dataset
     ids = tags.mappings(platform, u, d, "_id")
     (planted.mount / "in" / "b.png").unlink()
-    with pytest.raises(NotFound, match="b.png is missing"):
+    with pytest.raises(NotFound, match=r"b\.png is missing"):
         _read(platform, d, samples.read_url(platform, u, d, ids[2], BASE))
     platform.settings = dataclasses.replace(platform.settings, local_root=None)
     with pytest.raises(Unprocessable, match="THRESHER_LOCAL_ROOT"):

@@ -46,7 +46,7 @@ class DownloadError(RuntimeError):
     def __init__(self, output_dir: str, failures: list[tuple[str, str]], total: int) -> None:
         self.failures = failures
         self.total = total
-        shown = "; ".join(f"{name!r}: {why}" for name, why in failures[:SHOWN_FAILURES])
+        shown = "; ".join(f"{name!r}: {why.rstrip('.')}" for name, why in failures[:SHOWN_FAILURES])
         more = len(failures) - SHOWN_FAILURES
         tail = f"; and {more} more" if more > 0 else ""
         super().__init__(

@@ -2,9 +2,10 @@
 
 Every completed run wrote ``.lightly/runs/<run id>/embeddings.csv`` in the LIGHTLY datasource
 (Lightly's format: ``filenames,embedding_0,...,labels``). Each is one ``DatasetEmbeddingData``
-whose id is the run's id and whose name is Lightly's default name,
-``default_<YYYYMMDD>_<HH>h<MM>m<SS>s`` of the run's start (UTC), so Lightly's client picks the
-latest one for ``download_embeddings_csv``. Its read URL is signed like a sample's, over the
+whose id is the run's id and whose name is Lightly's default name for the run's start (UTC)
+plus the run id's first 8 characters, so that two runs started in the same second differ:
+``default_<YYYYMMDD>_<HH>h<MM>m<SS>s_<run id[:8]>``. Lightly's client takes the newest
+``default*`` one for ``download_embeddings_csv``. Its read URL is signed like a sample's, over the
 subject ``embeddings:<id>``, and serves the file unchanged.
 """
 
@@ -28,14 +29,15 @@ CSV_PATH = ".lightly/runs/{run_id}/embeddings.csv"
 _NOT_FOUND = "EMBEDDING_UNKNOWN"
 
 
-def default_name(created_at_ms: int) -> str:
-    """Lightly's default embedding name for a time: ``default_20230522_10h15m50s``."""
-    return "default_" + time.strftime("%Y%m%d_%Hh%Mm%Ss", time.gmtime(created_at_ms / 1000))
+def default_name(created_at_ms: int, run_id: str) -> str:
+    """The embeddings' name: ``default_20230522_10h15m50s_<run id[:8]>``."""
+    stamp = time.strftime("%Y%m%d_%Hh%Mm%Ss", time.gmtime(created_at_ms / 1000))
+    return f"default_{stamp}_{run_id[:8]}"
 
 
 def _to_wire(r: Run) -> DatasetEmbeddingData:
     return DatasetEmbeddingData(
-        id=r.id, name=default_name(r.created_at), is_processed=True, created_at=r.created_at
+        id=r.id, name=default_name(r.created_at, r.id), is_processed=True, created_at=r.created_at
     )
 
 
@@ -116,4 +118,4 @@ def open_csv(
         "EMBEDDING_UNAVAILABLE",
         "THRESHER_LIGHTLY_ROOT (or THRESHER_LOCAL_ROOT) set to the worker's --lightly-mount folder",
     )
-    return f"{default_name(run.created_at)}.csv", size, chunks
+    return f"{default_name(run.created_at, run.id)}.csv", size, chunks
