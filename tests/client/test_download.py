@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.platform_e2e.test_lightly_client import _client_env, lightly_client  # noqa: F401
 from tests.server.server_process import ServerProcess, running_server
 from thresher.client import ApiWorkflowClient
 from thresher.client._download import DownloadError, UnsafeFilenameError, target_path
@@ -240,3 +241,64 @@ def test_thresher_download_command(world: World, tmp_path: Path) -> None:
         "download", *common, "--token", srv.token, "--tag", "nope", str(tmp_path / "x")
     )
     assert none.returncode == 2 and "has no tag nope" in none.stderr
+
+
+# --- the seed's "Downloading" snippets (shared/mission/first_steps.rst), as written ----------
+
+SNIPPET_FILENAMES = """\
+from lightly.api.api_workflow_client import ApiWorkflowClient
+
+client = ApiWorkflowClient(token='MY_AWESOME_TOKEN', dataset_id='xyz') # replace this with your token
+filenames = client.export_filenames_by_tag_name(
+    'initial-tag' # name of the datasets tag
+)
+with open('filenames-of-initial-tag.txt', 'w') as f:
+    f.write(filenames)
+"""
+
+SNIPPET_FILES = """\
+from lightly.api.api_workflow_client import ApiWorkflowClient
+
+client = ApiWorkflowClient(token='MY_AWESOME_TOKEN', dataset_id='xyz') # replace this with your token
+client.download_dataset(
+    './my/output/path/', # path to where the files should be saved
+    'initial-tag'        # name of the datasets tag
+)
+"""
+OUR_IMPORT = "from thresher import ApiWorkflowClient"
+
+
+def _run_snippet(code: str, world: World, cwd: Path, env: dict[str, str]) -> None:
+    code = code.replace("MY_AWESOME_TOKEN", world.server.token).replace(
+        "'xyz'", f"'{world.dataset}'"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_seed_downloading_snippets_with_our_client(world: World, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THRESHER_", "LIGHTLY_"))}
+    env["THRESHER_SERVER_URL"] = world.server.url
+    lightly_import = "from lightly.api.api_workflow_client import ApiWorkflowClient"
+    for snippet in (SNIPPET_FILENAMES, SNIPPET_FILES):
+        assert snippet.count(lightly_import) == 1
+        _run_snippet(snippet.replace(lightly_import, OUR_IMPORT), world, tmp_path, env)
+    assert (tmp_path / "filenames-of-initial-tag.txt").read_text() == "\n".join(GOOD)
+    assert _files(tmp_path / "my" / "output" / "path") == world.originals
+
+
+@pytest.mark.usefixtures("lightly_client")
+def test_seed_downloading_snippets_with_lightlys_client(world: World, tmp_path: Path) -> None:
+    from PIL import Image
+
+    env = _client_env(world.server.url, world.server.token)
+    for snippet in (SNIPPET_FILENAMES, SNIPPET_FILES):
+        _run_snippet(snippet, world, tmp_path, env)  # unchanged
+    assert (tmp_path / "filenames-of-initial-tag.txt").read_text() == "\n".join(GOOD)
+    out = tmp_path / "my" / "output" / "path"
+    assert sorted(_files(out)) == sorted(GOOD)
+    for name in GOOD:  # Lightly's client re-encodes with PIL: the files decode, same size
+        with Image.open(out / name) as got, Image.open(io.BytesIO(world.originals[name])) as want:
+            assert got.size == want.size and got.format == want.format
