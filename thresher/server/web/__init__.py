@@ -13,7 +13,7 @@ the network. Sign-in stores the API token in an HttpOnly, SameSite=Strict cookie
 | ``GET /datasets/{d}/tags/{t}?page=`` | the tag's thumbnails, paged | ``read`` |
 | ``GET /datasets/{d}/samples/{s}/thumbnail`` | the thumbnail (a placeholder if none) | ``read`` |
 | ``GET /datasets/{d}/samples/{s}/original`` | 303 to the original's read URL | ``download`` |
-| ``GET /runs/{r}/artifacts/{a}`` | 303 to the file's signed read URL | ``read`` the run's |
+| ``GET /runs/{r}/artifacts/{a}`` | 303 to the file's signed read URL | ``download`` |
 
 Anonymous requests to a page are sent to the sign-in form (303); a page the user may not see
 answers with an HTML error page and the API's status (403, 404).
