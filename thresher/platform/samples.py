@@ -1,7 +1,7 @@
 """A sample's original file: its expiring read URL, and its bytes for whoever holds one.
 
 A read URL is Lightly's ``REDIRECTED_READ_URL`` form,
-``{base}/v1/datasets/{d}/samples/{s}/readurlRedirect?type=full&publicToken={token}``; the token
+``{base}/v1/datasets/{d}/samples/{s}/readurlRedirect?publicToken={token}``; the token
 (``<expires>.<signature>``) grants access to that one sample until it expires, with no API
 token. It is signed with the server's one read-URL key (``p.secrets.sign``) over the subject
 ``sample:<sample id>``, so it can never pass for an artifact's or an embedding's link. Its
@@ -52,6 +52,8 @@ def check_public_token(p: Platform, subject: str, token: str) -> None:
     Raises:
         Forbidden: the token is malformed, signed for something else, or expired.
     """
+    if not token:
+        raise Forbidden("The read URL has no publicToken; ask for a new read URL.")
     expires_text, _, signature = token.partition(".")
     try:
         expires = int(expires_text)
@@ -77,7 +79,7 @@ def signed_url(
     token = public_token(p, SUBJECT_PREFIX + sample_id, lifetime(p, expires_in))
     return (
         f"{base_of(p, base_url)}/v1/datasets/{dataset_id}/samples/{sample_id}"
-        f"/readurlRedirect?type=full&publicToken={token}"
+        f"/readurlRedirect?publicToken={token}"
     )
 
 

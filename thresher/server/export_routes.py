@@ -228,7 +228,7 @@ def sample_original(
     request: Request,
     dataset_id: str,
     sample_id: str,
-    public_token: Annotated[str, Query(alias="publicToken")],
+    public_token: Annotated[str, Query(alias="publicToken")] = "",
     type: Annotated[str, Query()] = "full",
 ) -> StreamingResponse:
     """The sample's original bytes, unchanged (no API token: the signed ``publicToken``)."""
@@ -260,7 +260,7 @@ def embeddings_csv(
     request: Request,
     dataset_id: str,
     embedding_id: str,
-    public_token: Annotated[str, Query(alias="publicToken")],
+    public_token: Annotated[str, Query(alias="publicToken")] = "",
 ) -> StreamingResponse:
     """The embeddings CSV, unchanged (no API token: the signed ``publicToken``)."""
     name, size, chunks = embeddings.open_csv(_p(request), dataset_id, embedding_id, public_token)
