@@ -8,6 +8,7 @@ server's settings (a short worker timeout, a Prefect server of its own) stay loc
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -366,6 +367,19 @@ def test_s3_run_keeps_secrets_out_of_everything_and_shows_in_prefect(tmp_path):
             assert flow_run["work_pool_name"] == "thresher-platform", flow_run
             assert flow_run["work_queue_name"] == "default", flow_run
             assert flow_run["parameters"]["run_id"] == run.id, flow_run["parameters"]
+            # The web page links the run to that flow run and shows the selection's thumbnails,
+            # streamed from the bucket.
+            auth = {"token": srv.token}
+            page = httpx.get(f"{srv.url}/datasets/{client.dataset_id}", params=auth).text
+            assert f"/runs/flow-run/{flow_run['id']}" in page, page
+            tag = client.get_compute_worker_run_tags(run.id)[0]
+            gallery = httpx.get(
+                f"{srv.url}/datasets/{client.dataset_id}/tags/{tag.id}", params=auth
+            )
+            thumbs = re.findall(r'src="(/datasets/[^"]+/thumbnail)"', gallery.text)
+            assert len(thumbs) == SELECTION["n_samples"], gallery.text
+            thumb = httpx.get(srv.url + thumbs[0], params=auth)
+            assert thumb.headers["content-type"] in ("image/png", "image/jpeg"), thumb.headers
             prefect_pid = _prefect_pid(srv)
         # The server stopped its Prefect server with it.
         assert prefect_pid is not None and not _alive(prefect_pid)
