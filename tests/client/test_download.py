@@ -11,6 +11,7 @@ Lightly's real client (unchanged, in a subprocess).
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -302,3 +303,57 @@ def test_seed_downloading_snippets_with_lightlys_client(world: World, tmp_path: 
     for name in GOOD:  # Lightly's client re-encodes with PIL: the files decode, same size
         with Image.open(out / name) as got, Image.open(io.BytesIO(world.originals[name])) as want:
             assert got.size == want.size and got.format == want.format
+
+
+LIGHTLY_EXPORTS = """\
+import json, sys, warnings
+from lightly.api import ApiWorkflowClient
+
+client = ApiWorkflowClient(token=sys.argv[1], dataset_id=sys.argv[2])
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    v3 = client.export_label_box_data_rows_by_tag_name("initial-tag")
+studio = client.export_label_studio_tasks_by_tag_name("initial-tag")
+client.download_embeddings_csv(sys.argv[3])
+print(json.dumps({
+    "read_urls": client.export_filenames_and_read_urls_by_tag_name("initial-tag"),
+    "studio": [t.to_dict(by_alias=True) if hasattr(t, "to_dict") else t for t in studio],
+    "v3": v3,
+    "v4": client.export_label_box_v4_data_rows_by_tag_name("initial-tag"),
+    "embeddings": [e.name for e in client.get_all_embedding_data()],
+}))
+"""
+
+
+@pytest.mark.usefixtures("lightly_client")
+def test_lightlys_client_reads_every_export_and_the_embeddings(
+    world: World, tmp_path: Path
+) -> None:
+    env = _client_env(world.server.url, world.server.token)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LIGHTLY_EXPORTS,
+            world.server.token,
+            world.dataset,
+            str(tmp_path / "e.csv"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [r["fileName"] for r in got["read_urls"]] == GOOD
+    assert [r["datasourceUrl"] for r in got["read_urls"]] == [
+        str(world.mount / "in" / n) for n in GOOD
+    ]
+    for row in got["read_urls"]:  # the links fetch the originals, no token
+        assert httpx.get(row["readUrl"], timeout=30).content == world.originals[row["fileName"]]
+    assert [t["data"]["lightlyFileName"] for t in got["studio"]] == GOOD
+    assert [r["externalId"] for r in got["v3"]] == GOOD
+    assert [(r["global_key"], r["media_type"]) for r in got["v4"]] == [(n, "IMAGE") for n in GOOD]
+    assert len(got["embeddings"]) == 2
+    assert (tmp_path / "e.csv").read_bytes() == EMBEDDINGS
