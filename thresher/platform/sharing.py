@@ -38,7 +38,7 @@ def _known_users(p: Platform, emails: list[str]) -> dict[str, str]:
         return {e.lower(): e for e in found}
 
 
-def _check_emails(p: Platform, owner: User, emails: list[str]) -> list[str]:
+def _check_emails(p: Platform, owner_email: str, emails: list[str]) -> list[str]:
     """The e-mails as the users' stored e-mails, de-duplicated, order kept.
 
     Raises:
@@ -51,9 +51,9 @@ def _check_emails(p: Platform, owner: User, emails: list[str]) -> list[str]:
             f"Not an e-mail address: {', '.join(repr(e) for e in bad)}; pass addresses such as "
             "'bob@example.com' in user_emails."
         )
-    if any(e.lower() == owner.email.lower() for e in cleaned):
+    if any(e.lower() == owner_email.lower() for e in cleaned):
         raise Invalid(
-            f"{owner.email} is the dataset owner's own e-mail: the owner has every right "
+            f"{owner_email} is the dataset owner's own e-mail: the owner has every right "
             "already; leave it out of user_emails."
         )
     known = _known_users(p, cleaned)
@@ -96,8 +96,9 @@ def share_only_with(
             "thresher has no teams: share with users' e-mails (user_emails) and leave teams empty."
         )
     with p.session() as s:
-        dataset_for(s, user, dataset_id, "own")
-    wanted = _check_emails(p, user, emails)
+        owner = s.get(User, dataset_for(s, user, dataset_id, "own").user_id)
+        owner_email = owner.email if owner is not None else user.email
+    wanted = _check_emails(p, owner_email, emails)
     with p.session() as s:
         d = dataset_for(s, user, dataset_id, "own")  # it may have been deleted meanwhile
         old = {
