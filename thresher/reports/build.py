@@ -28,6 +28,7 @@ from thresher.reports.distances import distance_histograms
 from thresher.reports.neighbors import embedding_statistics, selected_removed_examples
 from thresher.reports.pca import pca_2d
 from thresher.reports.pdf import write_pdf
+from thresher.reports.report_v2 import report_v2
 from thresher.reports.sizes import dataset_sizes
 from thresher.reports.stats import is_normalized, subsample
 from thresher.selection.report import (
@@ -105,7 +106,7 @@ class ReportInputs:
 
 
 def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
-    """Write ``out_dir/report.json``, ``out_dir/report.pdf`` and ``out_dir/plots/*.png``.
+    """Write ``out_dir/report.json``, ``report_v2.json``, ``report.pdf`` and ``plots/*.png``.
 
     Args:
         inputs: The finished run's data.
@@ -122,7 +123,8 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     out_dir = pathlib.Path(out_dir)
     x, sel = _validate(inputs)
     # Figures are drawn from the JSON-safe numbers, so the PDF shows exactly what the JSON holds.
-    report: dict[str, Any] = _json_safe(_compute(inputs, x, sel))
+    computed, xy = _compute(inputs, x, sel)
+    report: dict[str, Any] = _json_safe(computed)
     plots = _draw(report, inputs, out_dir / "plots")
     report["plots"] = {k: p.relative_to(out_dir).as_posix() for k, p in plots.items()}
     for loc in report["datasetAnalysis"]["distributionLocations"]:
@@ -132,6 +134,9 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(text + "\n", encoding="utf-8")
+    v2 = _json_safe(report_v2(report, list(inputs.filenames), xy, sel))
+    text_v2 = json.dumps(v2, indent=2, ensure_ascii=False, allow_nan=False)
+    (out_dir / "report_v2.json").write_text(text_v2 + "\n", encoding="utf-8")
     write_pdf(report, plots, out_dir / "report.pdf")
     return report
 
@@ -169,7 +174,10 @@ def _utc(t: dt.datetime) -> dt.datetime:
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
 
 
-def _compute(inputs: ReportInputs, x: NDArray[Any], sel: NDArray[np.int64]) -> dict[str, Any]:
+def _compute(
+    inputs: ReportInputs, x: NDArray[Any], sel: NDArray[np.int64]
+) -> tuple[dict[str, Any], NDArray[np.float64]]:
+    """The report's numbers, and the (N, 2) PCA map of every row (for report_v2.json)."""
     start = _utc(inputs.started_at)
     sizes = dataset_sizes(inputs.sizes)
     normalized = is_normalized(x) if x.size else True
@@ -187,6 +195,7 @@ def _compute(inputs: ReportInputs, x: NDArray[Any], sel: NDArray[np.int64]) -> d
         "normalized": bool(normalized),
         **embedding_statistics(x, sel, seed=seed, normalized=normalized),
     }
+    xy = np.zeros((0, 2))
     if len(x):
         xy, ratio = pca_2d(x, seed=seed)
         shown_in = subsample(len(x), MAX_SCATTER_POINTS, seed)
@@ -241,7 +250,7 @@ def _compute(inputs: ReportInputs, x: NDArray[Any], sel: NDArray[np.int64]) -> d
         },
         "seed": seed,
         "memoryRequirementInGB": float(inputs.memory_requirement_in_GB),
-    }
+    }, xy
 
 
 def _add_timing(report: dict[str, Any], inputs: ReportInputs, report_seconds: float) -> None:
