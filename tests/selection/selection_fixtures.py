@@ -35,6 +35,7 @@ CASES: dict[str, dict[str, Any]] = {
         "input": E,
         "strategy": {"type": "TYPICALITY", "num_nearest_neighbors": 5},
     },
+    "COVERAGE": {"input": E, "strategy": {"type": "COVERAGE", "kernel_width": 0.3}},
 }
 
 

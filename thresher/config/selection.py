@@ -245,13 +245,27 @@ class TypicalityStrategy(StrictModel):
     stopping_condition_minimum_typicality: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
+class CoverageStrategy(StrictModel):
+    """Prefer samples that cover the most data not covered yet (kernel herding).
+
+    A thresher extension. ``kernel_width`` is the Gaussian kernel's sigma in units of the
+    median distance between two samples; thresher.selection.coverage has the details.
+    """
+
+    accepts: ClassVar[tuple[InputKind, ...]] = ("embeddings",)
+    type: Literal["COVERAGE"]
+    strength: Strength = 1.0
+    kernel_width: Annotated[float, Field(gt=0, le=10)] = 0.3
+
+
 SelectionStrategy = Annotated[
     DiversityStrategy
     | WeightsStrategy
     | ThresholdStrategy
     | BalanceStrategy
     | SimilarityStrategy
-    | TypicalityStrategy,
+    | TypicalityStrategy
+    | CoverageStrategy,
     Field(discriminator="type"),
 ]
 

@@ -20,14 +20,16 @@ Ties go to the lowest row index in every engine.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
+from thresher.selection.coverage import CoverageObjective
 from thresher.selection.diversity import DiversityObjective
-from thresher.selection.objective import TINY, Objective
+from thresher.selection.objective import TINY, Objective, safe_log
 
 
 def greedy(
@@ -86,6 +88,20 @@ def greedy(
         div = dynamic[0]
         assert isinstance(div, DiversityObjective)
         return _lazy(div, static, cand, limit, shortlist, pool_size)
+    cover_ok = (
+        len(dynamic) == 1 and isinstance(dynamic[0], CoverageObjective) and dynamic[0].strength > 0
+    )
+    if cover_ok and engine == "auto":
+        cov = dynamic[0]
+        assert isinstance(cov, CoverageObjective)
+        picks = _lazy_gain(cov, static, cand, limit)
+        if len(picks) < limit:
+            # Nothing is left to cover (every gain is zero): spread the rest farthest-point.
+            div = DiversityObjective(cov.embeddings)
+            div.observe_many(np.concatenate([pre, picks]))
+            rest = _lazy(div, static, cand, limit - len(picks), shortlist, pool_size)
+            picks = np.concatenate([picks, rest])
+        return picks
     return _dense(objectives, dynamic, static, cand, limit)
 
 
@@ -236,6 +252,40 @@ def _lazy(
             pool = None  # the pool's best fell below a row outside it: rank everything again
     div.chosen.extend(picks[1:] if made_first else picks)
     return np.asarray(picks[:limit], np.int64)
+
+
+def _lazy_gain(
+    cov: CoverageObjective,
+    static: NDArray[np.float64],
+    cand: NDArray[np.bool_],
+    limit: int,
+) -> NDArray[np.int64]:
+    """Lazy greedy for COVERAGE (positive strength) plus constant objectives.
+
+    A gain only shrinks as samples are chosen, so a key computed earlier bounds the current
+    one from above: pop the best bound, recompute it exactly, and pick it if it still beats
+    every other bound (ties to the lowest row, as in the dense engine). Stops early, with
+    fewer than ``limit`` picks, once the best candidate's gain is zero.
+    """
+    s = cov.strength
+    rows = np.flatnonzero(cand)
+    keys = static[rows] + s * safe_log(cov.gains(rows))
+    heap = list(zip((-keys).tolist(), rows.tolist(), strict=True))
+    heapq.heapify(heap)
+    picks: list[int] = []
+    while heap and len(picks) < limit:
+        _, r = heapq.heappop(heap)
+        gain = float(cov.gains(np.array([r]))[0])
+        key = float(static[r]) + s * float(safe_log(np.array([gain]))[0])
+        if heap and (-key, r) > heap[0]:
+            heapq.heappush(heap, (-key, r))
+            continue
+        if gain <= 0.0:
+            break
+        picks.append(r)
+        cand[r] = False
+        cov.observe(r)
+    return np.asarray(picks, np.int64)
 
 
 def _top(

@@ -7,7 +7,7 @@ and the pool. docs/architecture.md lists the files a new strategy touches.
 
 Example:
     >>> sorted(REGISTRY)
-    ['BALANCE', 'DIVERSITY', 'SIMILARITY', 'THRESHOLD', 'TYPICALITY', 'WEIGHTS']
+    ['BALANCE', 'COVERAGE', 'DIVERSITY', 'SIMILARITY', 'THRESHOLD', 'TYPICALITY', 'WEIGHTS']
     >>> REGISTRY["BALANCE"].input_kinds
     ('categorical', 'distribution')
 """
@@ -21,6 +21,7 @@ from typing import Any
 
 from thresher.config.selection import (
     BalanceStrategy,
+    CoverageStrategy,
     DiversityStrategy,
     InputKind,
     SimilarityStrategy,
@@ -29,7 +30,15 @@ from thresher.config.selection import (
     WeightsStrategy,
     strategy_type,
 )
-from thresher.selection import balance, diversity, similarity, threshold, typicality, weights
+from thresher.selection import (
+    balance,
+    coverage,
+    diversity,
+    similarity,
+    threshold,
+    typicality,
+    weights,
+)
 from thresher.selection.inputs import Resolved
 from thresher.selection.objective import Objective, Pool
 
@@ -65,6 +74,7 @@ _SPECS = (
     StrategySpec(BalanceStrategy, balance.build),
     StrategySpec(SimilarityStrategy, similarity.build),
     StrategySpec(TypicalityStrategy, typicality.build),
+    StrategySpec(CoverageStrategy, coverage.build),
 )
 
 REGISTRY: Mapping[str, StrategySpec] = MappingProxyType({s.name: s for s in _SPECS})
