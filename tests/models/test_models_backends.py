@@ -134,7 +134,8 @@ def test_backend_choice_and_sizing() -> None:
         load_configs({"embedding_backend": "onnx"}, {"n_samples": 1})
     assert load_configs({}, {"n_samples": 1}).worker.embedding_backend == "auto"
     # Decode workers and inference threads share the cores; never more workers than batches.
-    assert plan_cpu(2, "openvino", 100) == (1, 2)
+    assert plan_cpu(1, "openvino", 100) == (1, 1)
+    assert plan_cpu(2, "openvino", 100) == (2, 2)
     assert plan_cpu(16, "openvino", 100) == (5, 16)
     assert plan_cpu(2, "torch", 100) == (2, 2)
     assert plan_cpu(8, "torch", 3) == (3, 8)
