@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
-from thresher.platform.access import Action, dataset_for
+from thresher.platform.access import dataset_for
 from thresher.platform.core import Platform
 from thresher.platform.errors import Conflict
 from thresher.platform.models import Dataset, DatasetShare, ScheduledRun, User
@@ -30,14 +29,6 @@ def to_wire(d: Dataset, shared: bool = False) -> DatasetData:
         img_type=d.img_type,
         access_type="WRITE" if shared else None,
     )
-
-
-def load(s: Session, user: User, dataset_id: str, action: Action = "own") -> Dataset:
-    """The dataset if ``user`` may do ``action`` with it (``access.dataset_for``).
-
-    Kept for callers written before sharing; new code calls ``dataset_for`` with its action.
-    """
-    return dataset_for(s, user, dataset_id, action)
 
 
 def create(p: Platform, user: User, req: DatasetCreateRequest) -> str:
