@@ -37,10 +37,10 @@ def _image(size: tuple[int, int], fmt: str, mode: str = "RGB", exif_orientation:
     ("name", "rel"),
     [
         ("a.jpg", ".lightly/thumbnails/a_thumb.jpg"),
-        ("cars/b.PNG", ".lightly/thumbnails/cars/b_thumb.png"),
+        ("cars/b.PNG", ".lightly/thumbnails/cars/b_thumb.PNG"),  # b.png is another file
         ("x/y/z.webp", ".lightly/thumbnails/x/y/z_thumb.webp"),
-        ("scan.tif", ".lightly/thumbnails/scan_thumb.png"),  # browsers cannot show TIFF
-        ("scan.TIFF", ".lightly/thumbnails/scan_thumb.png"),
+        ("scan.tif", ".lightly/thumbnails/scan_thumb.tif.png"),  # browsers cannot show TIFF
+        ("scan.TIFF", ".lightly/thumbnails/scan_thumb.TIFF.png"),
         ("dots.in.name.jpeg", ".lightly/thumbnails/dots.in.name_thumb.jpeg"),
     ],
 )
@@ -113,3 +113,9 @@ def test_write_thumbnails_writes_into_lightly_and_never_into_input(tmp_path: Pat
     leftovers = [p.name for p in (tmp_path / "lightly").rglob("*") if "tmp" in p.name.lower()]
     assert leftovers == []  # atomic writes leave no temporary files
     os.chmod(inp_dir, 0o755)
+
+
+def test_two_files_never_share_a_thumbnail() -> None:
+    # a.png stays PNG and a.tif becomes PNG; a.jpg and a.JPG are two files on most filesystems.
+    names = ["a.png", "a.tif", "a.jpg", "a.JPG", "a.tif.png", "a", "a_thumb.tif", "a_thumb"]
+    assert len({thumbnail_rel(n) for n in names}) == len(names)

@@ -7,13 +7,14 @@ Lightly's default ``thumbnail_suffix`` is ``.lightly/thumbnails/[filename]_thumb
 A thumbnail is the image turned upright by its EXIF orientation and shrunk so its longest side
 is at most :data:`MAX_SIDE` pixels (never enlarged). It keeps the source's format when a browser
 can show it (JPEG, PNG, GIF, WebP, BMP); TIFF, which browsers cannot show, becomes PNG
-(lossless, keeps transparency): ``scan.tif`` gets ``scan_thumb.png``.
+(lossless, keeps transparency): ``scan.tif`` gets ``scan_thumb.tif.png``, so it cannot clash with
+``scan.png``'s.
 
 Example:
     >>> thumbnail_rel("cars/a.jpg")
     '.lightly/thumbnails/cars/a_thumb.jpg'
     >>> thumbnail_rel("scan.TIFF")
-    '.lightly/thumbnails/scan_thumb.png'
+    '.lightly/thumbnails/scan_thumb.TIFF.png'
 """
 
 from __future__ import annotations
@@ -66,9 +67,16 @@ def _format_of(filename: str) -> tuple[str, str]:
 
 
 def thumbnail_rel(filename: str) -> str:
-    """Where the thumbnail of ``filename`` (relative to INPUT) lies, relative to LIGHTLY."""
-    stem = posixpath.splitext(filename)[0]
-    return f"{THUMBNAIL_DIR}/{stem}_thumb{_format_of(filename)[0]}"
+    """Where the thumbnail of ``filename`` (relative to INPUT) lies, relative to LIGHTLY.
+
+    The source's extension is kept as written, so ``a.jpg`` and ``a.JPG`` get two thumbnails;
+    a format browsers cannot show keeps its extension before ``.png`` (``a_thumb.tif.png``), so
+    it cannot take ``a.png``'s or ``a.tif.png``'s thumbnail.
+    """
+    stem, ext = posixpath.splitext(filename)
+    if ext.lower() in _FORMATS:
+        return f"{THUMBNAIL_DIR}/{stem}_thumb{ext}"
+    return f"{THUMBNAIL_DIR}/{stem}_thumb{ext or '.'}{_FALLBACK[0]}"
 
 
 def media_type(rel: str) -> str:
