@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 
+import httpx
 import pytest
 
 from thresher import ApiWorkflowClient, DatasetType, DatasourcePurpose
 from thresher.client import ApiException, TagDoesNotExistError
+from thresher.storage.thumbnails import thumbnail_rel
 
+THRESHER = [sys.executable, "-m", "thresher"]
 DIVERSITY = [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]
 
 
@@ -98,6 +102,38 @@ def test_first_steps_end_to_end(platform, images, tmp_path):
     assert client.get_filenames_in_tag(client.get_tag_by_name("first-two")) == selected[:2]
     client.delete_tag_by_name("first-two")
     assert [t.name for t in client.get_all_tags()] == ["initial-tag"]
+
+    # The results in hand (the seed's "Downloading"): filenames, read URLs, the files themselves.
+    assert client.export_filenames_by_tag_name("initial-tag").split("\n") == selected
+    rows = client.export_filenames_and_read_urls_by_tag_name("initial-tag")
+    first = platform.input_mount / images / rows[0]["fileName"]
+    assert httpx.get(rows[0]["readUrl"]).content == first.read_bytes()  # no token needed
+    tasks = client.export_label_studio_tasks_by_tag_name("initial-tag")
+    assert [t["data"]["image"] for t in tasks] == [r["readUrl"] for r in rows]
+    client.download_dataset(str(tmp_path / "files"), "initial-tag")
+    for name in selected:
+        original = platform.input_mount / images / name
+        assert (tmp_path / "files" / name).read_bytes() == original.read_bytes()
+    for name in selected:  # the web page's gallery shows these
+        assert (lightly_dir.parent / thumbnail_rel(name)).exists()
+
+    # Sharing: a colleague sees the dataset, then not after the owner revokes it.
+    subprocess.run(
+        [*THRESHER, "user", "add", "colleague@example.com", "--token", "colleague-token-1234"],
+        env=platform.env,
+        check=True,
+        capture_output=True,
+    )
+    colleague = ApiWorkflowClient(token="colleague-token-1234", server_url=platform.url)
+    client.share_dataset_only_with(dataset_id=dataset_id, user_emails=["colleague@example.com"])
+    assert client.get_shared_users(dataset_id=dataset_id) == ["colleague@example.com"]
+    assert [d.id for d in colleague.get_datasets(shared=True)] == [dataset_id]
+    colleague.set_dataset_id_by_name("first-steps", shared=True)
+    assert colleague.export_filenames_by_tag_name("initial-tag").split("\n") == selected
+    client.share_dataset_only_with(dataset_id=dataset_id, user_emails=[])
+    with pytest.raises(ApiException) as refused:
+        colleague.export_filenames_by_tag_name("initial-tag")
+    assert refused.value.status == 403
 
     # A second run: its new picks are appended; its tag is named after the run (its id).
     second_id = client.schedule_compute_worker_run(
