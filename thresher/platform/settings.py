@@ -6,7 +6,7 @@
 | ``THRESHER_DATABASE_URL`` | ``sqlite:///$THRESHER_HOME/thresher.db`` | SQLAlchemy URL |
 | ``THRESHER_SECRET_KEY`` | ``$THRESHER_HOME/secret.key`` | Fernet key for datasource secrets |
 | ``THRESHER_WORKER_TIMEOUT_S`` | 60 | silence after which a worker is OFFLINE |
-| ``THRESHER_READ_URL_SECONDS`` | 604800 (7 days) | lifetime of artifact read URLs |
+| ``THRESHER_READ_URL_SECONDS`` | 604800 (7 days) | lifetime of every read URL |
 | ``THRESHER_LOCAL_ROOT`` | unset | the worker's ``--input-mount``, if the server can see it |
 | ``THRESHER_LIGHTLY_ROOT`` | ``THRESHER_LOCAL_ROOT`` | the worker's ``--lightly-mount`` |
 | ``THRESHER_PUBLIC_URL`` | the request's base URL | base of the read URLs handed out |
