@@ -38,8 +38,8 @@ def test_size_rules(data: dict[str, Any], match: str) -> None:
 def test_threshold_key_on_diversity_is_unknown() -> None:
     with pytest.raises(
         ConfigError,
-        match=r"strategies\[0\].strategy.DIVERSITY: Unknown key "
-        r"'threshold'",
+        match=r"strategies\[0\].strategy: Unknown key "
+        r"'threshold' for a DIVERSITY strategy",
     ):
         parse(entry({"type": "EMBEDDINGS"}, {"type": "DIVERSITY", "threshold": 1}))
 

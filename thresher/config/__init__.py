@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from thresher.config._base import closest, parse_config
-from thresher.config.lightly import LightlyConfig
+from thresher.config.lightly import RESNET_NAMES, LightlyConfig
 from thresher.config.not_yet import check_supported
 from thresher.config.selection import SelectionConfig
 from thresher.config.worker import WorkerConfig
@@ -74,7 +74,7 @@ def _legacy_selection(worker: WorkerConfig) -> dict[str, Any] | None:
         if n != int(n):
             raise ConfigError(
                 f"worker_config.stopping_condition.n_samples: {n} is neither a whole count "
-                "nor a fraction in [0, 1]."
+                "nor a fraction in [0, 1]: use a count such as 50 or a fraction such as 0.1."
             )
         sel["n_samples"] = int(n)
     if worker.method == "random":
@@ -87,6 +87,32 @@ def _legacy_selection(worker: WorkerConfig) -> dict[str, Any] | None:
             strategy["stopping_condition_minimum_distance"] = stop.min_distance
         sel["strategies"] = [{"input": {"type": "EMBEDDINGS"}, "strategy": strategy}]
     return sel
+
+
+def _check_combinations(worker: WorkerConfig, lightly: LightlyConfig) -> None:
+    """Refuse keys that are valid alone but contradict each other across configs."""
+    if worker.enable_training and worker.embeddings:
+        raise ConfigError(
+            "worker_config.enable_training and worker_config.embeddings cannot be combined: "
+            "precomputed embeddings replace the model. Drop one of them."
+        )
+    if worker.checkpoint and worker.checkpoint_run_id:
+        raise ConfigError(
+            "worker_config.checkpoint and worker_config.checkpoint_run_id are both set: keep one."
+        )
+    for key in ("checkpoint", "checkpoint_run_id"):
+        if worker.embeddings and getattr(worker, key):
+            raise ConfigError(
+                f"worker_config.embeddings and worker_config.{key} cannot be combined: "
+                "precomputed embeddings replace the model, so the checkpoint would be unused. "
+                "Drop one of them."
+            )
+    if worker.enable_training and lightly.model.name not in RESNET_NAMES:
+        raise ConfigError(
+            f"lightly_config.model.name is '{lightly.model.name}', which is pretrained and "
+            "cannot be trained (worker_config.enable_training is true). Training uses a ResNet: "
+            f"{', '.join(RESNET_NAMES)}; or set enable_training to false."
+        )
 
 
 def load_configs(
@@ -117,16 +143,12 @@ def load_configs(
     sel_data = selection_config if selection_config is not None else legacy
     if sel_data is None:
         raise ConfigError(
-            "selection_config is required: say how many samples to select, e.g. "
+            "selection_config is required: set how many samples to select, e.g. "
             "{'n_samples': 50} or {'proportion_samples': 0.1} (CLI: --n-samples 50)."
         )
     selection = parse_config(SelectionConfig, sel_data, "selection_config")
     lightly = parse_config(LightlyConfig, lightly_config, "lightly_config")
-    if worker.enable_training and worker.embeddings:
-        raise ConfigError(
-            "worker_config.enable_training and worker_config.embeddings cannot be combined: "
-            "precomputed embeddings replace the model. Drop one of them."
-        )
+    _check_combinations(worker, lightly)
     check_supported(worker, selection, lightly)
     return RunConfig(worker, selection, lightly)
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, Strict, ValidationInfo, field_validator
 
 from thresher.config._base import StrictModel
 
@@ -43,6 +43,10 @@ def _probability(name: str, value: float) -> float:
     if not 0.0 <= value <= 1.0 or math.isnan(value):
         raise ValueError(f"'{name}' must be a probability in [0, 1], got {value!r}")
     return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class LoaderConfig(StrictModel):
@@ -113,12 +117,14 @@ class CollateConfig(StrictModel):
         None, description="Deprecated by Lightly in favour of 'sigmas'; accepted and ignored."
     )
     sigmas: tuple[float, float] = Field(
-        (0.2, 2), description="Range of the Gaussian blur's sigma, [min, max]."
+        (0.2, 2),
+        strict=False,  # JSON and YAML have no tuples: [min, max] is a list
+        description="Range of the Gaussian blur's sigma, [min, max].",
     )
     vf_prob: float = Field(0, description="Probability of a vertical flip.")
     hf_prob: float = Field(0.5, description="Probability of a horizontal flip.")
     rr_prob: float = Field(0, description="Probability of a random rotation.")
-    rr_degrees: float | tuple[float, float] | None = Field(
+    rr_degrees: float | Annotated[tuple[float, float], Strict(False)] | None = Field(
         None,
         description="Rotation range: null = multiples of 90 degrees, x = [-x, x], [a, b] = [a, b].",
     )
@@ -129,6 +135,16 @@ class CollateConfig(StrictModel):
     @classmethod
     def _probabilities(cls, value: float, info: ValidationInfo) -> float:
         return _probability(info.field_name or "value", value)
+
+    @field_validator("sigmas", "rr_degrees", mode="before")
+    @classmethod
+    def _pair(cls, value: object, info: ValidationInfo) -> object:
+        # Say what a pair is, rather than pydantic's "sigmas[1]: Field required".
+        if isinstance(value, (list, tuple)) and (
+            len(value) != 2 or not all(_is_number(v) for v in value)
+        ):
+            raise ValueError(f"'{info.field_name}' must be [min, max], two numbers")
+        return value
 
     @field_validator("sigmas")
     @classmethod

@@ -66,6 +66,15 @@ class EmbeddingsInput(StrictModel):
     query_embeddings: str | None = None
     task: str | None = None
 
+    @model_validator(mode="after")
+    def _one_query_source(self) -> EmbeddingsInput:
+        if self.tag_name is not None and self.query_embeddings is not None:
+            raise ValueError(
+                "set either 'tag_name' or 'query_embeddings' (the queries come from one of "
+                "them), not both"
+            )
+        return self
+
     def kinds(self) -> tuple[InputKind, ...]:
         """The run's embeddings, or query embeddings when a tag or a file names them."""
         if self.tag_name is not None or self.query_embeddings is not None:
@@ -123,8 +132,8 @@ class MetadataInput(StrictModel):
     def _lightly_key(cls, v: str) -> str:
         if v.startswith("lightly.") and v not in LIGHTLY_METADATA_KEYS:
             raise ValueError(
-                f"unknown built-in metadata key '{v}'; "
-                f"the built-in keys are {', '.join(LIGHTLY_METADATA_KEYS)}"
+                f"unknown built-in metadata key '{v}'; use one of "
+                f"{', '.join(LIGHTLY_METADATA_KEYS)}, or a custom key without the 'lightly.' prefix"
             )
         return v
 
@@ -216,14 +225,30 @@ class BalanceStrategy(StrictModel):
     target: dict[str, Annotated[float, Field(ge=0, le=1)]] | None = None
     distribution: Literal["TARGET", "UNIFORM", "INPUT"] = "TARGET"
 
+    @field_validator("target")
+    @classmethod
+    def _fractions(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        total = sum(v.values()) if v else 0.0
+        if total > 1 + 1e-6:
+            raise ValueError(
+                f"the fractions must sum to at most 1, got {total:g}; lower them (what is left "
+                "goes to the classes not listed)"
+            )
+        return v
+
     @model_validator(mode="after")
     def _target(self) -> BalanceStrategy:
         if self.distribution == "TARGET":
             if not self.target:
-                raise ValueError("distribution 'TARGET' needs 'target', e.g. {'car': 0.5}")
-            total = sum(self.target.values())
-            if total > 1 + 1e-6:
-                raise ValueError(f"the target fractions must sum to at most 1, got {total:g}")
+                raise ValueError(
+                    "distribution 'TARGET' needs 'target': set it, e.g. {'car': 0.5}, or set "
+                    "distribution to 'UNIFORM' or 'INPUT'"
+                )
+        elif self.target is not None:
+            raise ValueError(
+                f"'target' is used only with distribution 'TARGET'; remove it, or set "
+                f"distribution to 'TARGET' (got distribution '{self.distribution}')"
+            )
         return self
 
 
@@ -330,7 +355,7 @@ class StrategyEntry(StrictModel):
             fix = f" ({self.strategy.type} {hints[0]})" if hints else ""
             raise ValueError(
                 f"strategy {self.strategy.type} cannot be used with input {what}; "
-                f"allowed: {', '.join(allowed)}{fix}"
+                f"allowed: {', '.join(allowed)}{fix}; use one of those, or another input"
             )
         return self
 
