@@ -8,8 +8,11 @@ it works for any fsspec location, ``memory://`` included.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
+import stat
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -72,8 +75,69 @@ def verify_image(data: bytes, name: str) -> None:
         raise CorruptMediaError(name, msg) from e
 
 
+def _is_local(location: Location) -> bool:
+    return getattr(location.fs, "protocol", None) in ("file", ("file", "local"))
+
+
+def local_file_problem(location: Location, name: str) -> str | None:
+    """Why the local file ``name`` must not be read, or None when it is a plain file to read.
+
+    Only a local INPUT has these (object stores hold nothing but plain objects): a FIFO would
+    block the read forever and a device file could be endless, so anything that is not a
+    regular file is refused before it is opened. A symbolic link is followed only to a
+    regular file inside INPUT: one pointing outside INPUT would feed a file the user did not
+    hand over into the outputs (thumbnails, embeddings), so it is refused too.
+
+    Args:
+        location: The INPUT location.
+        name: The file's name relative to its root.
+
+    Returns:
+        A short reason, or None.
+    """
+    if not _is_local(location):
+        return None
+    path = location.path(name)
+    link = False
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "unreadable: the file vanished, or is a symbolic link to nothing (broken link)"
+    except OSError as e:
+        if link and e.errno == errno.ELOOP:
+            return "unreadable: symbolic link loop (the link leads back to itself)"
+        return f"unreadable: {e.strerror or e}"
+    if stat.S_ISDIR(st.st_mode):
+        return "not a file: a symbolic link to a folder (linked folders are not followed)"
+    if link:
+        root = os.path.realpath(location.root).rstrip("/") + "/"
+        if not os.path.realpath(path).startswith(root):
+            return (
+                "symbolic link to a file outside INPUT: not followed (copy the file into "
+                "INPUT, or point INPUT at a folder that holds it)"
+            )
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a FIFO (named pipe)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "a device file"
+        )
+        return f"not a regular file: {kind}, which is never read"
+    return None
+
+
 def check_one(location: Location, name: str, check_corruption: bool) -> FileCheck:
-    """Read, hash and (optionally) verify one file. Unreadable files count as corrupt."""
+    """Read, hash and (optionally) verify one file.
+
+    Unreadable files (missing, no permission, not a regular file, a link out of INPUT) count
+    as corrupt, with the reason, whether or not ``check_corruption`` is on.
+    """
+    problem = local_file_problem(location, name)
+    if problem is not None:
+        return FileCheck(name, 0, "", problem)
     try:
         data = location.read_bytes(name)
     except OSError as e:
@@ -105,8 +169,6 @@ def check_files(
         num_threads: Worker threads; -1 = two per core (I/O overlaps with decoding).
         progress: Called with 1 after each file.
     """
-    import os
-
     workers = num_threads if num_threads > 0 else max(2, 2 * (os.cpu_count() or 1))
     results: list[FileCheck] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thresher-scan") as pool:

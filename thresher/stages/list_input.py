@@ -26,7 +26,7 @@ class Listing:
     key: str
     input_url: str
     lightly_url: str
-    n_input: int  # media files found (before relevant_filenames)
+    n_input: int  # media files listed (before relevant_filenames; refused names not counted)
     n_filtered: int  # dropped by relevant_filenames_file
     n_relevant: int
 
@@ -44,6 +44,42 @@ class Listing:
     def filtered(self) -> list[str]:
         """The files dropped by ``relevant_filenames_file``."""
         return self._read("filtered")
+
+    def refused(self) -> dict[str, str]:
+        """Files not listed because of their name: printable name -> reason.
+
+        See :func:`name_problem`. They are not part of ``n_input``.
+        """
+        lightly = _store.lightly_location(self.lightly_url)
+        data = _store.read_json(lightly, f"{stage_dir(self.key)}/names.json")
+        refused: dict[str, str] = data.get("refused", {})
+        return refused
+
+
+def name_problem(name: str) -> str | None:
+    """Why a file name cannot be carried through the outputs, or None when it can.
+
+    The file lists (``filenames/*.txt``, tags) hold one name per line, so a name with a line
+    break would read back as two names; a name that is not valid UTF-8 (possible on Linux)
+    cannot be written into any UTF-8 output. Such files are refused at listing, with this
+    reason, instead of corrupting every output that names them.
+    """
+    if name.splitlines() != [name]:
+        return (
+            "its name contains a line break, which the one-name-per-line file lists cannot "
+            "hold: rename the file"
+        )
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8, which the outputs cannot hold: rename the file"
+    return None
+
+
+def printable_name(name: str) -> str:
+    """``name`` with line breaks and undecodable bytes escaped, safe for logs and JSON."""
+    escaped = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.splitlines() == [c] else repr(c)[1:-1] for c in escaped)
 
 
 def _inside(inner: Location, outer: Location) -> bool:
@@ -113,6 +149,9 @@ def read_relevant(lightly: Location, path: str) -> RelevantFilenames:
 def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = "") -> Listing:
     """List every image below INPUT (recursively, sorted) and keep the relevant ones.
 
+    A file whose name the outputs cannot hold (a line break, not UTF-8) is not listed: it is
+    logged and kept in :meth:`Listing.refused` with the reason, outside the accounting.
+
     Raises:
         InputError: INPUT is missing or holds no image.
         ConfigError: the relevant filenames file is missing or malformed.
@@ -126,6 +165,15 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
         raise InputError(
             f"No images found in {inp.display} (looked recursively for "
             f"{', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)}, any case)."
+        )
+    refused = {printable_name(f.name): p for f in files if (p := name_problem(f.name))}
+    for shown, reason in list(refused.items())[:20]:
+        log.warning("not listed: %s: %s", shown, reason)
+    files = [f for f in files if name_problem(f.name) is None]
+    if not files:
+        raise InputError(
+            f"No usable images in {inp.display}: every image's name was refused "
+            f"({'; '.join(f'{n}: {r}' for n, r in list(refused.items())[:3])})."
         )
     names = [f.name for f in files]
     filtered: list[str] = []
@@ -149,21 +197,28 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
             )
     keep = set(names)
     fingerprint = digest(
-        inp.display, [(f.name, f.size, f.token) for f in files if f.name in keep], rules_digest
+        inp.display,
+        [(f.name, f.size, f.token) for f in files if f.name in keep],
+        rules_digest,
+        sorted(refused),
     )
     key = stage_key("list_input", fingerprint)
     listing = Listing(key, input_url, lightly_url, len(files), len(filtered), len(names))
     if _store.cached(lightly, key) is None:
         _store.write_json(
-            lightly, f"{stage_dir(key)}/names.json", {"names": names, "filtered": filtered}
+            lightly,
+            f"{stage_dir(key)}/names.json",
+            {"names": names, "filtered": filtered, "refused": refused},
         )
         _store.finish(
             lightly, key, {"n_input": len(files), "n_filtered": len(filtered)}, ["names.json"]
         )
     log.info(
-        "listed %d images in %s (%d filtered out by relevant filenames)",
+        "listed %d images in %s (%d filtered out by relevant filenames, %d not listed for "
+        "their names)",
         len(files),
         inp.display,
         len(filtered),
+        len(refused),
     )
     return listing

@@ -173,7 +173,10 @@ def write_results(
     lightly.write_text(f"{base}/filenames/corrupt.txt", _lines(sorted(corrupt)))
     lightly.write_text(f"{base}/filenames/filtered.txt", _lines(listing.filtered()))
     _store.write_json(
-        lightly, f"{base}/corruptness_check_information.json", {"corrupt_samples": corrupt}
+        lightly,
+        f"{base}/corruptness_check_information.json",
+        # not_listed: files whose names no output can hold (line breaks, not UTF-8)
+        {"corrupt_samples": corrupt, "not_listed": listing.refused()},
     )
     _store.write_json(lightly, f"{base}/duplicates.json", {"duplicates": duplicates})
     if embedded is not None:
