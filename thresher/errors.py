@@ -30,6 +30,16 @@ class StorageError(ThresherError, OSError):
     """A location cannot be listed, read or written. The message names the URL."""
 
 
+class StorageUnavailableError(ThresherError):
+    """The storage kept failing after the retries: throttling, server errors, timeouts, resets.
+
+    Unlike StorageError, this says nothing about the object itself, so it is deliberately not an
+    OSError: code that skips-and-counts an unreadable file (``except OSError``) lets it through,
+    and the run ends with the message instead of counting a healthy file as corrupt. The message
+    names the object and the location; re-running resumes from the finished stages.
+    """
+
+
 class InputError(ThresherError, ValueError):
     """The input data as a whole is unusable (missing, empty, mismatched)."""
 

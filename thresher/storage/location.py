@@ -4,6 +4,17 @@ INPUT is opened read-only, so the code cannot write to it by mistake; LIGHTLY is
 every write is atomic (temporary name, then a move), so a run that dies leaves no half-written
 file in place. Nothing here branches on the URL scheme: fsspec picks the backend, and a missing
 backend package gives an install hint.
+
+Retries are the backends' own, one mechanism per backend: s3fs retries throttling (``SlowDown``)
+and dropped connections around botocore's own retries, gcsfs retries 429s, 5xx and timeouts,
+adlfs uses the Azure SDK's retry policy, all with exponential backoff; each request has a
+connect and a read timeout (s3fs: 5 s and 15 s), so a stalled request is retried too. What is
+here is what happens when the retries run out: an error that names the object. A missing or
+forbidden object is a :class:`StorageError` (an OSError: the corruption check counts that one
+file as unreadable), while a store that keeps throttling, failing or timing out raises
+:class:`StorageUnavailableError` (not an OSError), which ends the run instead of passing a
+healthy file off as corrupt. No message carries a credential: URLs lose their user info and
+query strings (SAS tokens, signatures).
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +32,7 @@ from typing import Any
 import fsspec
 from fsspec.core import url_to_fs
 
-from thresher.errors import StorageError
+from thresher.errors import StorageError, StorageUnavailableError, ThresherError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -39,6 +51,83 @@ def redact_url(url: str) -> str:
     """The URL without credentials: user info and query strings (SAS tokens) are removed."""
     url = re.sub(r"(?<=://)[^/@]*@", "", url)
     return url.split("?", 1)[0]
+
+
+_SECRET_PARAMS = re.compile(
+    r"(?i)((?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|"
+    r"x-goog-signature|x-goog-credential|accountkey|sharedaccesssignature|access_token)=)"
+    r"[^&;\s'\"]+"
+)
+# Exception families the cloud backends raise besides OSError, by module; looked up only in
+# modules already imported, so naming them here imports nothing.
+_BACKEND_ERRORS = (
+    ("botocore.exceptions", "BotoCoreError"),
+    ("aiohttp", "ClientError"),
+    ("google.auth.exceptions", "TransportError"),
+    ("azure.core.exceptions", "AzureError"),
+)
+_PER_OBJECT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def scrub(text: str) -> str:
+    """``text`` (an error message) without credentials.
+
+    URLs lose user info and query strings; signature, credential and account-key parameters
+    lose their values.
+    """
+    text = re.sub(r"(?<=://)[^/@\s'\"]*@", "", text)
+    text = re.sub(r"(\w+://[^\s?'\"]*)\?[^\s'\"]*", r"\1", text)
+    return _SECRET_PARAMS.sub(r"\1***", text)
+
+
+def _io_errors() -> tuple[type[BaseException], ...]:
+    """OSError and the error families of the backends imported so far."""
+    found: list[type[BaseException]] = [OSError]
+    for module, name in _BACKEND_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
+
+
+def _status(err: BaseException) -> int | None:
+    """The HTTP status an exception carries, in any backend's spelling."""
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):  # botocore's ClientError
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if isinstance(status, int) else None
+    for attr in ("status_code", "status", "code"):  # azure-core, aiohttp, gcsfs
+        value = getattr(err, attr, None)
+        if isinstance(value, int) and 100 <= value < 600:
+            return value
+    return None
+
+
+def transient_reason(err: BaseException) -> str | None:
+    """Why ``err`` is the storage's fault rather than the object's, or None.
+
+    Throttling (429, 503 SlowDown), server errors (5xx), timeouts and dropped connections are
+    transient: the backends retry them, so one that still arrives means the retries ran out.
+    A missing or forbidden object is not.
+    """
+    if isinstance(err, _PER_OBJECT):
+        return None
+    backend = tuple(c for c in _io_errors() if c is not OSError)
+    seen: set[int] = set()
+    node: BaseException | None = err
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        status = _status(node)
+        if status is not None:
+            if status in (408, 429) or status >= 500:
+                return f"HTTP {status}"
+            return None
+        if isinstance(node, TimeoutError) or "timeout" in type(node).__name__.lower():
+            return "timeouts"
+        if isinstance(node, ConnectionError) or (backend and isinstance(node, backend)):
+            return f"connection failures ({type(node).__name__})"
+        node = node.__cause__ or node.__context__
+    return None
 
 
 @dataclass(frozen=True)
@@ -104,23 +193,41 @@ class Location:
         """A location for a subfolder, with the same options and mode."""
         return Location(self.url.rstrip("/") + "/" + rel, self.storage_options, self.writable)
 
+    def _error(self, err: BaseException, verb: str, what: str, message: str) -> ThresherError:
+        """The error to raise for ``err``.
+
+        StorageUnavailableError where the storage is failing (the retries ran out), else a
+        StorageError with ``message``.
+        """
+        why = transient_reason(err)
+        if why is None:
+            return StorageError(scrub(message))
+        where = f"{what} in {self.display}" if what else self.display
+        return StorageUnavailableError(
+            f"Cannot {verb} {where}: the storage still answered with {why} after retrying "
+            f"with backoff ({type(err).__name__}: {scrub(str(err))[:300]}). This is the "
+            "storage or the network, not the file: check the service's status, your "
+            "connection and request-rate limits, then run the same command again; finished "
+            "stages are reused."
+        )
+
     # -- reading -------------------------------------------------------------------------------
     def exists(self, rel: str = "") -> bool:
         """Whether ``rel`` (a file or folder) exists."""
         try:
             return bool(self.fs.exists(self.path(rel)))
-        except OSError as e:
-            raise StorageError(f"Cannot reach {self.display}: {e}") from e
+        except _io_errors() as e:
+            raise self._error(e, "reach", rel, f"Cannot reach {self.display}: {e}") from e
 
     @contextlib.contextmanager
     def _reading(self, rel: str) -> Iterator[None]:
-        """Turn a failed read of ``rel`` into a StorageError that names it."""
+        """Turn a failed read of ``rel`` into an error that names it."""
         try:
             yield
         except FileNotFoundError as e:
             raise StorageError(f"File not found: {rel} in {self.display}") from e
-        except OSError as e:
-            raise StorageError(f"Cannot read {rel} in {self.display}: {e}") from e
+        except _io_errors() as e:
+            raise self._error(e, "read", rel, f"Cannot read {rel} in {self.display}: {e}") from e
 
     def size(self, rel: str) -> int:
         """The size of the file ``rel`` in bytes."""
@@ -146,13 +253,14 @@ class Location:
             paths = [self.path(r) for r in rels[start : start + chunk]]
             try:
                 blobs = self.fs.cat(paths, on_error="omit")
-            except OSError as e:
-                raise StorageError(f"Cannot read from {self.display}: {e}") from e
+            except _io_errors() as e:
+                raise self._error(e, "read", "", f"Cannot read from {self.display}: {e}") from e
             for offset, path in enumerate(paths):
                 raw = blobs.get(path)
                 if raw is None:
-                    # fsspec may key results by a normalised path; fall back to a direct read.
-                    if not self.fs.exists(path):
+                    # fsspec may key results by a normalised path, and omits a file whose
+                    # read failed: a direct read names it (or finds it missing).
+                    if not self.exists(rels[start + offset]):
                         continue
                     raw = self.read_bytes(rels[start + offset])
                 yield start + offset, bytes(raw)
@@ -170,8 +278,8 @@ class Location:
                 dirs[:] = [d for d in dirs if d not in skip_dirs]
                 if any(f.lower().endswith(extensions) for f in files):
                     return True
-        except OSError as e:
-            raise StorageError(f"Cannot list {self.display}: {e}") from e
+        except _io_errors() as e:
+            raise self._error(e, "list", "", f"Cannot list {self.display}: {e}") from e
         return False
 
     def list_files(
@@ -192,8 +300,8 @@ class Location:
             found = self.fs.find(self.root, withdirs=False, detail=True)
         except FileNotFoundError as e:
             raise StorageError(f"{self.display} does not exist.") from e
-        except OSError as e:
-            raise StorageError(f"Cannot list {self.display}: {e}") from e
+        except _io_errors() as e:
+            raise self._error(e, "list", "", f"Cannot list {self.display}: {e}") from e
         prefix = self.root.rstrip("/") + "/"
         out: list[FileInfo] = []
         for path, info in found.items():
@@ -231,11 +339,15 @@ class Location:
         self._check_writable(rel)
         try:
             self.fs.makedirs(self.path(rel), exist_ok=True)
-        except OSError as e:
-            raise StorageError(
-                f"Cannot create {self.child(rel).display if rel else self.display} "
-                f"({e.strerror or e}). Give thresher write access there, or pass another "
-                "--lightly location."
+        except _io_errors() as e:
+            where = self.child(rel).display if rel else self.display
+            reason = getattr(e, "strerror", None) or e
+            raise self._error(
+                e,
+                "create",
+                rel,
+                f"Cannot create {where} ({reason}). Give thresher write access there, or pass "
+                "another --lightly location.",
             ) from e
 
     def write_bytes(self, rel: str, data: bytes) -> None:
@@ -248,13 +360,17 @@ class Location:
         final = self.path(rel)
         parent = posixpath.dirname(final)
         tmp = posixpath.join(parent, f".{posixpath.basename(final)}.tmp-{uuid.uuid4().hex[:12]}")
-        try:
-            if getattr(self.fs, "async_impl", False):
-                # Object stores (the async backends: s3fs, gcsfs, adlfs) make an object visible
-                # only when its upload completes, so a direct write is already atomic; a move
-                # there would be a second full copy.
+        message = f"Cannot write {rel} to {self.display}"
+        if getattr(self.fs, "async_impl", False):
+            # Object stores (the async backends: s3fs, gcsfs, adlfs) make an object visible
+            # only when its upload completes, so a direct write is already atomic; a move
+            # there would be a second full copy.
+            try:
                 self.fs.pipe_file(final, data)
-                return
+            except _io_errors() as e:
+                raise self._error(e, "write", rel, f"{message}: {e}") from e
+            return
+        try:
             self.fs.makedirs(parent, exist_ok=True)
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, final)
@@ -262,10 +378,10 @@ class Location:
             try:
                 if self.fs.exists(tmp):
                     self.fs.rm_file(tmp)
-            except OSError:
+            except _io_errors():
                 pass  # the original error is the one to report
-            if isinstance(e, OSError):
-                raise StorageError(f"Cannot write {rel} to {self.display}: {e}") from e
+            if isinstance(e, _io_errors()):
+                raise self._error(e, "write", rel, f"{message}: {e}") from e
             raise
 
     def write_text(self, rel: str, text: str) -> None:
@@ -280,7 +396,12 @@ class Location:
     def remove(self, rel: str) -> None:
         """Delete the file ``rel`` (the embed stage drops its shards once they are joined)."""
         self._check_writable(rel)
-        self.fs.rm_file(self.path(rel))
+        try:
+            self.fs.rm_file(self.path(rel))
+        except _io_errors() as e:
+            raise self._error(
+                e, "delete", rel, f"Cannot delete {rel} in {self.display}: {e}"
+            ) from e
 
     def check_writable(self) -> None:
         """Prove the location can be written, with a message that says how to fix it if not."""
