@@ -213,6 +213,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "--dataset-type videos", "only image datasets are supported; videos come later"
         )
     from thresher.cli_interrupt import InterruptGuard
+    from thresher.config import RunConfig
+    from thresher.stages._user_files import check_user_files
     from thresher.stages.list_input import default_lightly_url, preflight
 
     configs = _configs(args)
@@ -220,6 +222,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     lightly_url = _location(args.lightly) if args.lightly else default_lightly_url(input_url)
 
     preflight(input_url, lightly_url)  # a second, writes nothing; Prefect takes ~10 s to start
+    run_cfg = RunConfig(
+        configs["worker_config"], configs["selection_config"], configs["lightly_config"]
+    )
+    check_user_files(run_cfg, input_url, lightly_url)  # reads the user's files, writes nothing
+    if run_cfg.worker.checkpoint or run_cfg.worker.checkpoint_run_id:
+        from thresher.stages.train import resolve_checkpoint
+
+        resolve_checkpoint(run_cfg.worker, lightly_url)  # the checkpoint is there and readable
     local_lightly = None if "://" in lightly_url else lightly_url
     with InterruptGuard(local_lightly, args.started_at):
         print(

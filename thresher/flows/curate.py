@@ -25,6 +25,7 @@ from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerCon
 from thresher.errors import InputError, NotSupportedYetError
 from thresher.runlog import RunLog
 from thresher.stages import _store
+from thresher.stages._user_files import check_user_files
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import default_lightly_url, preflight
@@ -129,11 +130,15 @@ def curate(
         raise NotSupportedYetError("dataset_type=videos", "only image datasets are supported")
     lightly_url = lightly or default_lightly_url(input)
     preflight(input, lightly_url)  # before anything is written: INPUT is never written
+    # The user's files (predictions, metadata, tags, CSVs, a checkpoint) are read before the
+    # first write too: a bad one fails in seconds and leaves nothing behind.
+    check_user_files(cfg, input, lightly_url)
+    w = cfg.worker
+    init = resolve_checkpoint(w, lightly_url)
     run_id = run_id or cfg.worker.run_directory or new_run_id()
     started = _started_at(now)
     lightly_loc = _store.lightly_location(lightly_url)
     lightly_loc.makedirs()
-    w = cfg.worker
     with RunLog() as runlog:
         try:
             log.info("run %s: %s -> %s", run_id, Location(input).display, lightly_loc.display)
@@ -156,7 +161,6 @@ def curate(
             found = dict(listing=listing, checked=checked, deduplicated=deduplicated)
             if deduplicated.n_kept == 0:
                 _nothing_left(run, run_id, cfg, **found)
-            init = resolve_checkpoint(w, lightly_url)
             trained = None
             if w.enable_training:
                 trained = run.stage(

@@ -95,7 +95,8 @@ def resolve_checkpoint(worker: WorkerConfig, lightly_url: str) -> ModelCheckpoin
             f"worker_config.checkpoint: '{ref}' was not found "
             f"(looked at {loc.child(name).display}). "
             f"Relative paths are read from the shared directory (${SHARED_DIR_ENV}, default: the "
-            "current directory); URLs and absolute paths are used as they are."
+            "current directory); URLs and absolute paths are used as they are. Put the "
+            "checkpoint there, or give its URL or absolute path."
         ) from e
     return ModelCheckpoint(url, digest, ref)
 

@@ -8,6 +8,7 @@ The files' shapes are pydantic models; :func:`validate` turns pydantic's errors 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -38,14 +39,30 @@ def parse_json(raw: bytes, name: str) -> Any:
     """Parse JSON bytes; SchemaError naming ``name`` if malformed."""
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SchemaError(name, "<file>", f"not valid JSON ({e})") from e
+    except json.JSONDecodeError as e:
+        raise SchemaError(
+            name,
+            "<file>",
+            f"not valid JSON ({e.msg}, line {e.lineno}, column {e.colno}); fix the file there "
+            "(a truncated file, or a missing comma or quote, is the usual cause)",
+        ) from e
+    except UnicodeDecodeError as e:
+        raise SchemaError(
+            name, "<file>", f"not UTF-8 text (byte {e.start}); save the file as UTF-8 JSON"
+        ) from e
 
 
-def load_json(loc: Location, rel: str) -> Any:
-    """Parse the JSON file ``rel`` of ``loc``; SchemaError if missing or malformed."""
+def load_json(loc: Location, rel: str, missing: str = "") -> Any:
+    """Parse the JSON file ``rel`` of ``loc``; SchemaError if missing or malformed.
+
+    Args:
+        loc: The location (LIGHTLY).
+        rel: The file's path in it.
+        missing: What to do when the file is not there, for the message.
+    """
     if not loc.exists(rel):
-        raise SchemaError(where(loc, rel), "<file>", "file not found")
+        fix = f"; {missing}" if missing else "; create it there"
+        raise SchemaError(where(loc, rel), "<file>", f"file not found{fix}")
     return parse_json(loc.read_bytes(rel), where(loc, rel))
 
 
@@ -125,3 +142,51 @@ def validate(model: type[M], data: Any, name: str, *, prefix: str = "", context:
             if err.get("type") == "missing":
                 problem = f"missing; it {problem}"
         raise SchemaError(name, path, problem) from e
+
+
+def check_file_name(file_name: str, filename: str, name: str) -> bool:
+    """Whether a per-file JSON (predictions or metadata) holds the values of ``filename``.
+
+    The JSON's path says which image it is for (``<image path without extension>.json``); its
+    ``file_name`` must agree. Two images that differ only in their extension (``a.jpg``,
+    ``a.png``) share one JSON path: then the JSON belongs to the one it names, and False is
+    returned for the other.
+
+    Raises:
+        SchemaError: ``file_name`` names an image the JSON's path does not belong to.
+    """
+    if file_name == filename:
+        return True
+    if posixpath.splitext(file_name)[0] == posixpath.splitext(filename)[0]:
+        return False
+    raise SchemaError(
+        name,
+        "file_name",
+        f"is {file_name!r}, but this file's path makes it the file of {filename!r}; set "
+        f"file_name to {filename!r}, or move the file to the path of {file_name!r} (its path "
+        "relative to INPUT, without the extension, plus .json)",
+    )
+
+
+def unmatched_files(lightly: Location, folder: str, input_names: Sequence[str]) -> list[str]:
+    """The per-file JSONs under ``folder`` that belong to no image of ``input_names``.
+
+    Args:
+        lightly: The LIGHTLY location.
+        folder: ``.lightly/predictions/<task>`` or ``.lightly/metadata``.
+        input_names: Every image listed in INPUT, relative to its root.
+
+    Returns:
+        The paths (relative to ``folder``) of JSON files other than ``schema.json`` and
+        ``tasks.json`` whose path is not ``<image path without extension>.json`` of any image.
+    """
+    if not lightly.exists(folder):
+        return []
+    stems = {posixpath.splitext(n)[0] for n in input_names}
+    out = []
+    for f in lightly.child(folder).list_files((".json",), skip_dirs=()):
+        if f.name in ("schema.json", "tasks.json"):
+            continue
+        if posixpath.splitext(f.name)[0] not in stems:
+            out.append(f.name)
+    return out

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import os
@@ -165,7 +166,10 @@ def parse_embeddings_csv(raw: bytes, url: str) -> tuple[list[str], np.ndarray]:
     header = [h.strip().strip('"') for h in header]
     if not header or header[0] != "filenames":
         raise SchemaError(
-            url, "filenames", f"the first column must be 'filenames', got '{header[0]}'"
+            url,
+            "filenames",
+            f"the first column must be 'filenames', got '{header[0]}'; the header must be "
+            "filenames,embedding_0,...,embedding_{D-1},labels",
         )
     dims: list[int] = []
     for col in header[1:]:
@@ -176,15 +180,18 @@ def parse_embeddings_csv(raw: bytes, url: str) -> tuple[list[str], np.ndarray]:
             raise SchemaError(
                 url,
                 col,
-                "unknown column; expected filenames,embedding_0..embedding_{D-1},labels",
+                "unknown column; the header must be filenames,embedding_0,...,embedding_{D-1},"
+                "labels: remove or rename it",
             )
     if not dims:
-        raise SchemaError(url, "embedding_0", "no embedding_<i> columns")
+        raise SchemaError(
+            url, "embedding_0", "missing: the header must name the columns embedding_0..."
+        )
     if dims != list(range(len(dims))):
         raise SchemaError(
             url,
             "embedding_*",
-            f"columns must be embedding_0..embedding_{len(dims) - 1} in order",
+            f"the columns must be embedding_0..embedding_{len(dims) - 1} in order, each once",
         )
     emb_cols = [f"embedding_{i}" for i in dims]
     try:
@@ -194,29 +201,66 @@ def parse_embeddings_csv(raw: bytes, url: str) -> tuple[list[str], np.ndarray]:
                 column_types={"filenames": pa.string(), **{c: pa.float64() for c in emb_cols}},
                 include_columns=["filenames", *emb_cols],
                 strings_can_be_null=False,
+                null_values=[""],  # "nan" is a NaN (refused below, naming it), not a blank
             ),
         )
     except pa.ArrowInvalid as e:
         msg = str(e)
+        bad_row = _row_with_wrong_width(raw, len(header))
+        if bad_row is not None:
+            row, width = bad_row
+            raise SchemaError(
+                url,
+                f"row {row}",
+                f"has {width} columns, but the header has {len(header)}; every row must have "
+                "the filename, one value per embedding_<i> column and the labels",
+            ) from e
         m = re.search(r"column #(\d+)", msg)
         col = header[int(m.group(1))] if m and int(m.group(1)) < len(header) else "embedding_*"
-        raise SchemaError(url, col, f"not a number: {msg.splitlines()[0]}") from e
+        raise SchemaError(
+            url, col, f"must be a number: {msg.splitlines()[0]}; fix the value there"
+        ) from e
     filenames = [str(f) for f in table.column("filenames").to_pylist()]
     if table.num_rows == 0:
         return filenames, np.zeros((0, len(dims)), dtype=np.float32)
     for col in emb_cols:
-        if table.column(col).null_count:
-            raise SchemaError(url, col, "empty value")
+        nulls = table.column(col).is_null().to_numpy(zero_copy_only=False)
+        if nulls.any():
+            row = int(np.argmax(nulls)) + 1
+            raise SchemaError(
+                url,
+                col,
+                f"empty in row {row} ({filenames[row - 1]!r}); every value must be a number: "
+                "recompute that file's embedding or drop its row",
+            )
     emb = np.stack([table.column(c).to_numpy() for c in emb_cols], axis=1).astype(np.float32)
     if not np.isfinite(emb).all():
         row, j = np.argwhere(~np.isfinite(emb))[0]
-        raise SchemaError(url, f"embedding_{j}", f"NaN or infinite value in row {row + 1}")
+        raise SchemaError(
+            url,
+            f"embedding_{j}",
+            f"NaN or infinite value in row {row + 1} ({filenames[row]!r}); every value must be "
+            "a finite number: recompute that file's embedding or drop its row",
+        )
     seen: set[str] = set()
-    for name in filenames:
+    for row, name in enumerate(filenames, start=1):
         if name in seen:
-            raise SchemaError(url, "filenames", f"'{name}' appears more than once")
+            raise SchemaError(
+                url,
+                "filenames",
+                f"'{name}' appears more than once (again in row {row}); keep one row per file",
+            )
         seen.add(name)
     return filenames, emb
+
+
+def _row_with_wrong_width(raw: bytes, width: int) -> tuple[int, int] | None:
+    """The first data row (1-based) whose column count is not ``width``, and its count."""
+    text = raw.decode("utf-8", errors="replace")
+    for i, row in enumerate(csv.reader(io.StringIO(text))):
+        if i and row and len(row) != width:
+            return i, len(row)
+    return None
 
 
 def _listing(names: Sequence[str]) -> str:

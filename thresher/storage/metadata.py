@@ -30,7 +30,14 @@ from numpy.typing import NDArray
 from pydantic import Field, field_validator, model_validator
 
 from thresher.errors import SchemaError
-from thresher.storage._json import FileModel, iter_json, load_json, validate, where
+from thresher.storage._json import (
+    FileModel,
+    check_file_name,
+    iter_json,
+    load_json,
+    validate,
+    where,
+)
 from thresher.storage.location import Location
 
 NumericType = Literal["NUMERIC_INT", "NUMERIC_FLOAT", "NUMERICAL_INT", "NUMERICAL_FLOAT"]
@@ -101,9 +108,11 @@ class _SchemaEntry(FileModel):
     @classmethod
     def _key_path(cls, v: str) -> str:
         if not v or any(not p for p in v.split(".")):
-            raise ValueError("must be dot-joined keys, e.g. 'a.b'")
+            raise ValueError(f"must be dot-joined keys, e.g. 'a.b', got {v!r}")
         if v.split(".")[0] == "lightly":
-            raise ValueError("the top-level key 'lightly' is reserved")
+            raise ValueError(
+                "the top-level key 'lightly' is reserved for the built-in metadata; rename it"
+            )
         return v
 
     @model_validator(mode="after")
@@ -111,7 +120,10 @@ class _SchemaEntry(FileModel):
         if self.defaultValue is not None and not _check_value(
             self.defaultValue, self.valueDataType
         ):
-            raise ValueError(f"defaultValue: is not a {self.valueDataType} value")
+            raise ValueError(
+                f"defaultValue: must be a {self.valueDataType} value (as valueDataType says), "
+                f"got {self.defaultValue!r}"
+            )
         return self
 
 
@@ -126,14 +138,23 @@ class _MetadataFile(FileModel):
 def read_metadata_schema(lightly: Location) -> dict[str, MetadataField]:
     """The fields of ``.lightly/metadata/schema.json``, keyed by ``path``."""
     name = where(lightly, SCHEMA_FILE)
-    data = load_json(lightly, SCHEMA_FILE)
+    data = load_json(
+        lightly,
+        SCHEMA_FILE,
+        "a METADATA input with a custom key needs it: a list of "
+        '{"name", "path", "defaultValue", "valueDataType"}',
+    )
     if not isinstance(data, list):
-        raise SchemaError(name, "<root>", "must be a list of {name, path, defaultValue, ...}")
+        raise SchemaError(
+            name, "<root>", "must be a list of {name, path, defaultValue, valueDataType}"
+        )
     out: dict[str, MetadataField] = {}
     for j, raw in enumerate(data):
         e = validate(_SchemaEntry, raw, name, prefix=f"[{j}]")
         if e.path in out:
-            raise SchemaError(name, f"[{j}].path", f"duplicate path {e.path!r}")
+            raise SchemaError(
+                name, f"[{j}].path", f"duplicate path {e.path!r}; each path must appear once"
+            )
         out[e.path] = MetadataField(e.name, e.path, e.valueDataType, e.defaultValue)
     return out
 
@@ -172,7 +193,8 @@ def read_metadata(
             raise SchemaError(
                 where(lightly, SCHEMA_FILE),
                 k,
-                f"key not in the schema (known: {', '.join(schema) or 'none'})",
+                f"key not in the schema (known: {', '.join(schema) or 'none'}); add an entry "
+                "with this path, or use one of the known keys",
             )
     n = len(filenames)
     out: dict[str, NDArray[Any]] = {}
@@ -185,7 +207,9 @@ def read_metadata(
     rels = [metadata_path(fn) for fn in filenames]
     for i, data in iter_json(lightly, rels, _CAT_CHUNK):
         name = where(lightly, rels[i])
-        _store_values(validate(_MetadataFile, data, name).metadata, name, schema, wanted, i, out)
+        parsed = validate(_MetadataFile, data, name)
+        if check_file_name(parsed.file_name, filenames[i], name):
+            _store_values(parsed.metadata, name, schema, wanted, i, out)
     return out
 
 
@@ -209,6 +233,8 @@ def _store_values(
         f = schema[k]
         if not _check_value(node, f.value_type):
             raise SchemaError(
-                name, f"metadata.{k}", f"must be a {f.value_type} value, got {node!r}"
+                name,
+                f"metadata.{k}",
+                f"must be a {f.value_type} value (schema.json says so), got {node!r}",
             )
         out[k][i] = float(node) if f.numeric else _category(node)

@@ -32,7 +32,14 @@ from pydantic import Field, StrictInt, ValidationInfo, model_validator
 
 from thresher.config.selection import SCORE_NAMES
 from thresher.errors import SchemaError
-from thresher.storage._json import FileModel, iter_json, load_json, validate, where
+from thresher.storage._json import (
+    FileModel,
+    check_file_name,
+    iter_json,
+    load_json,
+    validate,
+    where,
+)
 from thresher.storage.location import Location
 
 TaskType = Literal[
@@ -70,9 +77,11 @@ class _TaskSchema(FileModel):
         names: set[str] = set()
         for j, c in enumerate(self.categories):
             if c.id in ids:
-                raise ValueError(f"categories[{j}].id: duplicate id {c.id}")
+                raise ValueError(f"categories[{j}].id: duplicate id {c.id}; ids must be unique")
             if c.name in names:
-                raise ValueError(f"categories[{j}].name: duplicate name {c.name!r}")
+                raise ValueError(
+                    f"categories[{j}].name: duplicate name {c.name!r}; names must be unique"
+                )
             ids.add(c.id)
             names.add(c.name)
         return self
@@ -100,7 +109,12 @@ class _Prediction(FileModel):
         c = len(ctx.col)
         p = self.probabilities
         if p is not None:
-            if len(p) != c or not all(-1e-6 <= v <= 1 + 1e-6 for v in p):
+            if len(p) != c:
+                raise ValueError(
+                    f"probabilities: must have one number per category of schema.json ({c}), "
+                    f"got {len(p)}"
+                )
+            if not all(-1e-6 <= v <= 1 + 1e-6 for v in p):
                 raise ValueError(f"probabilities: must be {c} numbers in [0, 1]")
             if abs(sum(p) - 1.0) > 1e-2:
                 raise ValueError(f"probabilities: must sum to 1, got {sum(p):.4f}")
@@ -175,7 +189,7 @@ def read_tasks(lightly: Location) -> list[str]:
     data = load_json(lightly, rel)
     if not isinstance(data, list) or not all(isinstance(t, str) and t for t in data):
         raise SchemaError(
-            where(lightly, rel), "<root>", "must be a JSON list of task names (strings)"
+            where(lightly, rel), "<root>", 'must be a JSON list of task names, e.g. ["my-task"]'
         )
     return list(data)
 
@@ -200,10 +214,16 @@ def read_predictions(lightly: Location, filenames: Sequence[str], task: str) -> 
             where(lightly, f"{_ROOT}/tasks.json"),
             "<root>",
             f"task {task!r} is not listed (listed: {', '.join(tasks) or 'none'}); "
-            "only tasks listed in tasks.json are used",
+            "only tasks listed in tasks.json are used: add it there",
         )
     schema_rel = f"{_ROOT}/{task}/schema.json"
-    schema = validate(_TaskSchema, load_json(lightly, schema_rel), where(lightly, schema_rel))
+    raw_schema = load_json(
+        lightly,
+        schema_rel,
+        "every task listed in tasks.json needs one; write it there: "
+        '{"task_type": ..., "categories": [{"id": 0, "name": ...}, ...]}',
+    )
+    schema = validate(_TaskSchema, raw_schema, where(lightly, schema_rel))
     ids = [c.id for c in schema.categories]
     names = [c.name for c in schema.categories]
     ctx = _Context(schema.task_type, {cid: j for j, cid in enumerate(ids)})
@@ -215,6 +235,8 @@ def read_predictions(lightly: Location, filenames: Sequence[str], task: str) -> 
     rels = [prediction_path(task, f) for f in filenames]
     for i, data in iter_json(lightly, rels, _CAT_CHUNK):
         parsed = validate(_PredictionFile, data, where(lightly, rels[i]), context=ctx)
+        if not check_file_name(parsed.file_name, filenames[i], where(lightly, rels[i])):
+            continue  # the predictions of another file with the same stem (a.jpg, a.png)
         _accumulate(parsed, ctx, i, dist, counts, scores)
         has[i] = True
     return TaskPredictions(
