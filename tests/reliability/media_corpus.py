@@ -165,6 +165,8 @@ class Entry:
         reason: For ``corrupt`` and ``not_listed``: a substring of the reported reason.
         duplicate_of: For ``duplicate``: the file that stays.
         why: The expectation, worked out.
+        thumbnail: For ``processed``: whether a thumbnail can exist (else it is reported as
+            missing in the log, and the run still completes).
     """
 
     name: str
@@ -173,6 +175,7 @@ class Entry:
     reason: str = ""
     duplicate_of: str = ""
     why: str = ""
+    thumbnail: bool = True
 
 
 def _bytes(data: bytes | Callable[[], bytes]) -> Callable[[Path, Path], None]:
@@ -222,6 +225,7 @@ def _jpeg(seed: int) -> Callable[[Path, Path], None]:
     return _bytes(lambda: encode(noise(seed), "JPEG", quality=90))
 
 
+LONG_NAME = "long_" + "x" * 243 + ".png"  # 252 bytes; Linux allows 255
 NFC = "caf\u00e9.png"  # é as one code point
 NFD = "cafe\u0301.png"  # e + combining acute: the same name to a reader, another file on Linux
 
@@ -330,6 +334,16 @@ ENTRIES: list[Entry] = [
     Entry("tab\tname.png", _png(54), "processed", why="a tab is not a line break"),
     Entry("emoji_\U0001f600.png", _png(55), "processed"),
     Entry("deep/a/b/c/d.png", _png(56), "processed"),
+    Entry(".hidden.png", _png(57), "processed", why="a dot file is still a file"),
+    Entry("esc\x1b[31mred.png", _png(58), "processed", why="kept as written; escaped in logs"),
+    Entry(
+        LONG_NAME,
+        _png(59),
+        "processed",
+        thumbnail=False,
+        why="252 bytes: fine on disk, but <name>_thumb.png would be 258 (> 255)",
+    ),
+    Entry("esc\x1b[2J.png", _bytes(b"not an image"), "corrupt", reason="not an image"),
     Entry(
         "line\nbreak.png",
         _png(60),

@@ -101,8 +101,12 @@ def test_processed_files_are_embedded_selected_and_thumbnailed(corpus_run: Corpu
     # More samples were asked for than exist: every usable file is selected.
     assert sorted(selected) == sorted(processed)
     assert sorted(embedded) == sorted(processed)
-    no_thumb = [n for n in processed if not (corpus_run.lightly / thumbnail_rel(n)).is_file()]
-    assert no_thumb == []
+    thumbs = {e.name for e in fates(corpus_run.entries, "processed") if e.thumbnail}
+    have = {n for n in processed if os.path.isfile(corpus_run.lightly / thumbnail_rel(n))}
+    assert have == thumbs
+    log = corpus_run.run_file("log.txt").read_text(encoding="utf-8")
+    for name in set(processed) - thumbs:
+        assert f"no thumbnail for {name}: the file name is too long" in log
 
 
 def test_corrupt_files_are_reported_with_their_reason(corpus_run: CorpusRun) -> None:
@@ -132,6 +136,13 @@ def test_names_no_output_can_hold_are_refused_at_listing_with_a_reason(
     assert all(n.splitlines() == [n] and n.isprintable() for n in refused)
     log = corpus_run.run_file("log.txt").read_text(encoding="utf-8")
     assert "not listed: line\\nbreak.png: its name contains a line break" in log
+    assert "not listed: bad\\xff.png: its name is not valid UTF-8" in log
+
+
+def test_logs_escape_names_that_would_restyle_a_terminal(corpus_run: CorpusRun) -> None:
+    log = corpus_run.run_file("log.txt").read_text(encoding="utf-8")
+    assert "\x1b" not in log
+    assert "corrupt: esc\\x1b[2J.png: not an image" in log
 
 
 def test_the_accounting_adds_up_in_config_and_report(corpus_run: CorpusRun) -> None:

@@ -262,3 +262,20 @@ def test_a_file_that_vanishes_after_the_check_does_not_end_the_run(tmp_path: Pat
     (inp / "img_1.png").unlink()  # after the check, before the embedding reads it
     embedded = embed(listing, deduplicated, WorkerConfig(), LightlyConfig())
     assert embedded.filenames() == ["img_0.png", "img_2.png", "img_3.png"]
+
+
+def test_a_name_too_long_for_its_thumbnail_costs_only_that_thumbnail(tmp_path: Path) -> None:
+    from tests.reliability.media_corpus import LONG_NAME
+    from thresher.storage.thumbnails import write_thumbnails
+
+    inp = tmp_path / "input"
+    inp.mkdir()
+    (inp / LONG_NAME).write_bytes(encode(noise(5), "PNG"))  # 252 bytes; its thumbnail's: 258
+    (inp / "short.png").write_bytes(encode(noise(6), "PNG"))
+    done = write_thumbnails(
+        Location(str(inp)),
+        Location(str(tmp_path / "lightly"), writable=True),
+        [LONG_NAME, "short.png"],
+    )
+    assert done.written == 1
+    assert done.failed == [(LONG_NAME, "the file name is too long for a thumbnail name beside it")]

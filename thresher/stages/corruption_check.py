@@ -9,7 +9,7 @@ from thresher.caching import stage_dir, stage_key
 from thresher.checks.corruption import FileCheck, check_files
 from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store
-from thresher.stages.list_input import Listing
+from thresher.stages.list_input import Listing, printable_name
 from thresher.storage.location import Location
 
 log = logging.getLogger("thresher.stages")
@@ -71,7 +71,7 @@ def corruption_check(
         )
     corrupt = {r.name: r.corrupt_reason for r in results if r.corrupt_reason is not None}
     for name, reason in list(corrupt.items())[:20]:
-        log.warning("corrupt: %s: %s", name, reason)
+        log.warning("corrupt: %s: %s", printable_name(name), reason)
     _store.write_json(
         lightly,
         f"{stage_dir(key)}/{FILE}",

@@ -77,9 +77,16 @@ def name_problem(name: str) -> str | None:
 
 
 def printable_name(name: str) -> str:
-    """``name`` with line breaks and undecodable bytes escaped, safe for logs and JSON."""
-    escaped = name.encode("utf-8", "backslashreplace").decode("utf-8")
-    return "".join(c if c.splitlines() == [c] else repr(c)[1:-1] for c in escaped)
+    r"""``name`` for logs and messages: undecodable bytes and unprintable characters escaped.
+
+    Line breaks, tabs and terminal escape sequences come out as ``\n``, ``\t``, ``\x1b``,
+    so a hostile name cannot split a log line or restyle a terminal.
+    """
+    try:  # a byte that is not UTF-8 reached Python as a surrogate escape: show the byte
+        escaped = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        escaped = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in escaped)
 
 
 def _inside(inner: Location, outer: Location) -> bool:

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import posixpath
@@ -27,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from thresher.errors import CorruptMediaError
+from thresher.errors import CorruptMediaError, StorageError
 from thresher.storage.location import Location
 
 if TYPE_CHECKING:
@@ -145,6 +146,16 @@ class ThumbnailsWritten:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _name_too_long(error: BaseException) -> bool:
+    """Whether ``error`` or an error it was raised from is ENAMETOOLONG."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENAMETOOLONG:
+            return True
+        seen = seen.__cause__
+    return False
+
+
 def write_thumbnails(
     inp: Location,
     lightly: Location,
@@ -155,8 +166,9 @@ def write_thumbnails(
     """Write the thumbnail of each of ``filenames`` (read from ``inp``) into ``lightly``.
 
     Each thumbnail is written atomically (``Location.write_bytes``); ``inp`` is only read.
-    A file that is missing or cannot be decoded is skipped and listed in ``failed``: a missing
-    thumbnail shows as a placeholder, it must not fail the run that selected the file.
+    A file that is missing or cannot be decoded, or whose name leaves no room for its
+    thumbnail's, is skipped and listed in ``failed``: a missing thumbnail shows as a
+    placeholder, it must not fail the run that selected the file.
 
     Args:
         inp: The INPUT location (read-only is fine).
@@ -173,7 +185,15 @@ def write_thumbnails(
             thumb = make_thumbnail(data, names[k], max_side)
         except CorruptMediaError as e:
             return names[k], e.reason
-        lightly.write_bytes(thumbnail_rel(names[k]), thumb)
+        try:
+            lightly.write_bytes(thumbnail_rel(names[k]), thumb)
+        except StorageError as e:
+            # A name near the file system's 255-byte limit has no room for "_thumb": that one
+            # image goes without a thumbnail. Any other write failure is the location's, and
+            # ends the run.
+            if not _name_too_long(e):
+                raise
+            return names[k], "the file name is too long for a thumbnail name beside it"
         return None
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
