@@ -279,3 +279,15 @@ def test_a_name_too_long_for_its_thumbnail_costs_only_that_thumbnail(tmp_path: P
     )
     assert done.written == 1
     assert done.failed == [(LONG_NAME, "the file name is too long for a thumbnail name beside it")]
+
+
+def test_animations_are_checked_up_to_the_pixel_limit_only() -> None:
+    from thresher.checks.corruption import MAX_PIXELS, verify_image
+
+    # 30 frames of 2000x2000 = 120 M pixels; the limit (89.48 M) covers the first 22 frames.
+    frames = [Image.new("P", (2000, 2000), i % 3) for i in range(30)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=10)
+    assert 22 * 2000 * 2000 <= MAX_PIXELS < 23 * 2000 * 2000
+    verify_image(data[:-200], "late.gif")  # broken in the last frame, which is never used
+    with pytest.raises(CorruptMediaError, match="truncated"):
+        verify_image(data[: len(data) // 2], "early.gif")  # broken in frame ~15: caught

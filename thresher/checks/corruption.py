@@ -42,7 +42,9 @@ def verify_image(data: bytes, name: str) -> None:
     """Decode ``data`` completely, raising CorruptMediaError with a reason if it cannot be used.
 
     Catches: empty files, non-image content, truncated data, decompression bombs and decoder
-    errors. Every frame of an animated image is decoded.
+    errors. The frames of an animation are decoded in order until :data:`MAX_PIXELS` pixels
+    in all (the first always): a run uses only the first frame, and an animation of thousands
+    of frames must not take minutes to check.
     """
     if not data:
         raise CorruptMediaError(name, "empty file (0 bytes)")
@@ -59,9 +61,13 @@ def verify_image(data: bytes, name: str) -> None:
                     raise CorruptMediaError(
                         name, f"decompression bomb: {w}x{h} pixels exceeds the {MAX_PIXELS} limit"
                     )
+                decoded = 0
                 for frame in range(getattr(img, "n_frames", 1)):
+                    if frame > 0 and decoded + w * h > MAX_PIXELS:
+                        break  # the rest is never used: only the first frame is embedded
                     img.seek(frame)
                     img.load()
+                    decoded += w * h
     except CorruptMediaError:
         raise
     except UnidentifiedImageError as e:
