@@ -22,6 +22,7 @@ import pytest
 
 from thresher.cli import main
 from thresher.config import load_configs
+from thresher.errors import ThresherError
 from thresher.examples import make_example_dataset
 from thresher.stages._user_files import check_user_files
 
@@ -616,3 +617,20 @@ def test_the_real_command_in_a_fresh_process(case_id: str, images: Path, tmp_pat
     assert proc.stderr.startswith("thresher: error:"), proc.stderr
     check_message(" ".join(proc.stderr.split()), case)
     assert snapshot(lightly) == before
+
+
+@pytest.mark.parametrize("case_id", ["pred-file-name-disagrees", "csv-rows-for-files-not-in-input"])
+def test_the_flow_checks_before_it_writes(
+    case_id: str, prefect_server: None, images: Path, tmp_path: Path
+) -> None:
+    """A platform run calls the flow, not the CLI: the flow refuses the file as early."""
+    from thresher.flows import curate
+
+    case = next(c for c in CASES if c.id == case_id)
+    lightly = tmp_path / "lightly"
+    case.apply(lightly)
+    before = snapshot(lightly)
+    with pytest.raises(ThresherError) as info:
+        curate(input=str(images), lightly=str(lightly), **case.configs)
+    assert snapshot(lightly) == before, "the flow wrote into LIGHTLY before refusing the file"
+    check_message(str(info.value), case)
