@@ -514,6 +514,27 @@ CASES: list[Case] = [
         configs=_configs(worker={"relevant_filenames_file": ".lightly/relevant.txt"}),
     ),
     Case(
+        "relevant-file-malformed",
+        (".lightly/relevant.txt", "line 2", "'../x.png'"),
+        {".lightly/relevant.txt": f"{IMAGES[0]}\n../x.png\n"},
+        _configs(worker={"relevant_filenames_file": ".lightly/relevant.txt"}),
+    ),
+    Case(
+        "relevant-file-empty",
+        (".lightly/relevant.txt", "empty"),
+        {".lightly/relevant.txt": "\n"},
+        _configs(worker={"relevant_filenames_file": ".lightly/relevant.txt"}),
+    ),
+    Case(
+        "relevant-file-matches-nothing",
+        ("worker_config.relevant_filenames_file", "matches none"),
+        {".lightly/relevant.txt": "elsewhere/a.png\n"},
+        _configs(
+            strategies=[_DET_COUNT],
+            worker={"relevant_filenames_file": ".lightly/relevant.txt", "embeddings": ""},
+        ),
+    ),
+    Case(
         "checkpoint-missing",
         ("worker_config.checkpoint", "nope.ckpt"),
         configs=_configs(worker={"embeddings": "", "checkpoint": "nope.ckpt"}),

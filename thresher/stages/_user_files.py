@@ -29,7 +29,7 @@ from thresher.config.selection import (
     ScoresInput,
     StrategyEntry,
 )
-from thresher.errors import ConfigError, SchemaError, StorageError
+from thresher.errors import ConfigError, InputError, SchemaError, StorageError
 from thresher.stages import _store
 from thresher.stages.list_input import read_relevant
 from thresher.storage._json import unmatched_files, where
@@ -45,7 +45,8 @@ META_DIR = ".lightly/metadata"
 def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
     """Read every file in LIGHTLY that ``cfg`` names, as the run would; write nothing.
 
-    Checks ``worker_config.relevant_filenames_file``, ``worker_config.embeddings`` (against the
+    Checks ``worker_config.relevant_filenames_file`` (readable, and matching an image),
+    ``worker_config.embeddings`` (against the
     INPUT files), and for each strategy input: the prediction task (``tasks.json``, its
     ``schema.json``, every per-file JSON, ``categories`` and BALANCE ``target`` against the
     schema's categories), custom metadata (``schema.json``, every per-file JSON, numeric keys
@@ -61,7 +62,8 @@ def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
         ConfigError: a key names a file, task, tag, category or metadata key that is not there
             or does not fit the strategy (the message names the key).
         SchemaError: a file does not match its format (the message names the file and field).
-        InputError: the embeddings CSV does not match the INPUT files.
+        InputError: the embeddings CSV does not match the INPUT files, or the relevant
+            filenames match none.
     """
     w = cfg.worker
     lightly = _store.lightly_location(lightly_url)
@@ -75,9 +77,16 @@ def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
     )
     listed: list[str] = []
     names: list[str] = []
-    if uses_files:
-        listed = [f.name for f in Location(input_url).list_files(IMAGE_EXTENSIONS)]
+    if uses_files or rules is not None:
+        source = Location(input_url)
+        listed = [f.name for f in source.list_files(IMAGE_EXTENSIONS)]
         names = rules.filter(listed)[0] if rules is not None else listed
+        if not names:
+            raise InputError(
+                f"worker_config.relevant_filenames_file: {w.relevant_filenames_file} matches "
+                f"none of the {len(listed)} images in {source.display}. Correct the names: they "
+                "are relative to the INPUT root, e.g. 'subdir/image_1.png'."
+            )
     if w.embeddings:
         _check_embeddings_csv(lightly, w.embeddings, names)
     _check_predictions(lightly, entries, names, listed)
