@@ -24,7 +24,7 @@ from tests.reliability.media_corpus import Entry, build_corpus, fates
 from thresher.flows import curate
 from thresher.stages.list_input import printable_name
 from thresher.stages.write_results import RunOutputs
-from thresher.storage.thumbnails import thumbnail_rel
+from thresher.storage.thumbnails import make_thumbnail, thumbnail_rel
 
 
 def tree_state(root: Path) -> dict[bytes, tuple[Any, ...]]:
@@ -104,6 +104,11 @@ def test_processed_files_are_embedded_selected_and_thumbnailed(corpus_run: Corpu
     thumbs = {e.name for e in fates(corpus_run.entries, "processed") if e.thumbnail}
     have = {n for n in processed if os.path.isfile(corpus_run.lightly / thumbnail_rel(n))}
     assert have == thumbs
+    # Each thumbnail is made from its own file's bytes (x[1].png is not the glob matching x1.png).
+    root = corpus_run.lightly.parent / "input"
+    for name in ("x[1].png", "x1.png", "star*.png", "question?.png", "#hash.png"):
+        made = make_thumbnail((root / name).read_bytes(), name)
+        assert (corpus_run.lightly / thumbnail_rel(name)).read_bytes() == made, name
     log = corpus_run.run_file("log.txt").read_text(encoding="utf-8")
     for name in set(processed) - thumbs:
         assert f"no thumbnail for {name}: the file name is too long" in log
