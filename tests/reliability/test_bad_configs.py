@@ -657,7 +657,7 @@ def test_thresher_run_exits_2_and_writes_nothing(
     code = main(["run", str(images), "--lightly", str(lightly), *case.args()])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert err.startswith("thresher: error:"), err
+    assert err.startswith("thresher: error:") and err.count("thresher: error:") == 1, err
     _check_message(" ".join(err.split()), case, case.cli_names)
     assert not lightly.exists(), "a bad config created the LIGHTLY location"
     assert not (images.parent / "images-lightly").exists()

@@ -163,13 +163,13 @@ def _problem(item: Any, owner: str) -> str:
         return f"must be less than {_bound(ctx, 'lt')}"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '')}"
-    if kind in ("too_short", "too_long"):
-        bound = "at least" if kind == "too_short" else "at most"
-        n = ctx.get("min_length" if kind == "too_short" else "max_length")
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        short = kind.endswith("too_short")
+        n = ctx.get("min_length" if short else "max_length")
+        if short and n == 1:
+            return "must not be empty"
         unit = "characters" if isinstance(item.get("input"), str) else "items"
-        return f"must have {bound} {n} {unit}"
-    if kind == "string_too_short":
-        return f"must have at least {ctx.get('min_length')} characters"
+        return f"must have {'at least' if short else 'at most'} {n} {unit}"
     if kind == "missing":
         return f"is required for {owner}: add it" if owner else "is required: add it"
     if kind == "union_tag_invalid":
