@@ -219,6 +219,11 @@ CASES: list[Case] = [
         {".lightly/predictions/tasks.json": '["det", "cl'},
     ),
     Case(
+        "pred-tasks-missing",
+        ("selection_config.strategies[0].input.task", "tasks.json", "none"),
+        {".lightly/predictions/tasks.json": None},
+    ),
+    Case(
         "pred-tasks-not-a-list",
         (".lightly/predictions/tasks.json", "<root>"),
         {".lightly/predictions/tasks.json": _j({"det": 1})},
@@ -498,6 +503,13 @@ CASES: list[Case] = [
         {".lightly/embeddings/queries.csv": "filenames,embedding_0,labels\n"},
     ),
     # -------------------------------------------------------- tags, relevant files, model
+    Case(
+        "query-csv-other-size",
+        ("selection_config.strategies[5].input.query_embeddings", "3", "2"),
+        {
+            ".lightly/embeddings/queries.csv": "filenames,embedding_0,embedding_1,embedding_2\nq,1,0,0\n"
+        },
+    ),
     Case(
         "tag-missing",
         ("selection_config.strategies[4].input.tag_name", "'night'"),

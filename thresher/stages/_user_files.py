@@ -87,8 +87,7 @@ def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
                 f"none of the {len(listed)} images in {source.display}. Correct the names: they "
                 "are relative to the INPUT root, e.g. 'subdir/image_1.png'."
             )
-    if w.embeddings:
-        _check_embeddings_csv(lightly, w.embeddings, names)
+    dim = _check_embeddings_csv(lightly, w.embeddings, names) if w.embeddings else None
     _check_predictions(lightly, entries, names, listed)
     _check_metadata(lightly, entries, names, listed)
     for i, entry in entries:
@@ -97,7 +96,13 @@ def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
             _check_tag(lightly, f"selection_config.strategies[{i}].input.tag_name", inp, listed)
         elif isinstance(inp, EmbeddingsInput) and inp.query_embeddings is not None:
             key = f"selection_config.strategies[{i}].input.query_embeddings"
-            _read_csv(lightly, key, inp.query_embeddings, need_rows=True)
+            _, queries = _read_csv(lightly, key, inp.query_embeddings, need_rows=True)
+            if dim is not None and queries.shape[1] != dim:
+                raise ConfigError(
+                    f"{key}: '{inp.query_embeddings}' has {queries.shape[1]} embedding columns, "
+                    f"but the run's embeddings (worker_config.embeddings '{w.embeddings}') have "
+                    f"{dim}. Queries must come from the same model: recompute them with it."
+                )
 
 
 def _read_csv(
@@ -118,7 +123,8 @@ def _read_csv(
     return names, emb
 
 
-def _check_embeddings_csv(lightly: Location, name: str, names: Sequence[str]) -> None:
+def _check_embeddings_csv(lightly: Location, name: str, names: Sequence[str]) -> int:
+    """Check the CSV of ``worker_config.embeddings``; return its embedding size."""
     csv_names, emb = _read_csv(lightly, "worker_config.embeddings", name)
     # Rows for files not in INPUT are wrong now. A file without a row may still be corrupt or
     # a duplicate, which the run drops (thresher's own embeddings.csv has no rows for those):
@@ -126,6 +132,7 @@ def _check_embeddings_csv(lightly: Location, name: str, names: Sequence[str]) ->
     listed = set(names)
     present = [f for f in csv_names if f in listed]
     match_embeddings(csv_names, emb, present)
+    return int(emb.shape[1])
 
 
 def _unmatched_error(lightly: Location, folder: str, files: list[str], what: str) -> SchemaError:
