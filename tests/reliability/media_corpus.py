@@ -148,6 +148,14 @@ def jpeg_headers(img: Image.Image) -> bytes:
     return data[: sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")]
 
 
+def text_bomb_png() -> bytes:
+    """A small PNG carrying a zTXt chunk that inflates to 2 MB of zeros."""
+    png = encode(noise(33), "PNG")
+    idat = png.index(b"IDAT") - 4
+    bomb = png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"\0" * 2_000_000, 9))
+    return png[:idat] + bomb + png[idat:]
+
+
 def big_grey_jpeg(width: int, height: int) -> bytes:
     """A flat grey JPEG of ``width`` x ``height`` (small on disk, large when decoded)."""
     return encode(Image.new("L", (width, height), 128), "JPEG", quality=50)
@@ -203,6 +211,12 @@ def _outside_file(path: Path, outside: Path) -> None:
     os.symlink(outside / "secret.png", path)
 
 
+def _sparse(path: Path, _outside: Path) -> None:
+    with path.open("wb") as fh:
+        fh.write(encode(noise(32), "PNG"))  # a real PNG at the start, then holes
+        fh.truncate(SPARSE_BYTES)
+
+
 def _fifo(path: Path, _outside: Path) -> None:
     os.mkfifo(path)
 
@@ -225,6 +239,7 @@ def _jpeg(seed: int) -> Callable[[Path, Path], None]:
     return _bytes(lambda: encode(noise(seed), "JPEG", quality=90))
 
 
+SPARSE_BYTES = (1 << 30) + 1  # one byte over thresher.checks.corruption.MAX_FILE_BYTES
 LONG_NAME = "long_" + "x" * 243 + ".png"  # 252 bytes; Linux allows 255
 NFC = "caf\u00e9.png"  # é as one code point
 NFD = "cafe\u0301.png"  # e + combining acute: the same name to a reader, another file on Linux
@@ -307,6 +322,26 @@ ENTRIES: list[Entry] = [
         "corrupt",
         reason="broken data stream",
         why="every JPEG header up to the start of scan, then random bytes",
+    ),
+    Entry(
+        "text_bomb.png",
+        _bytes(text_bomb_png),
+        "corrupt",
+        reason="Decompressed data too large",
+        why="a zTXt chunk inflating to 2 MB, over Pillow's 1 MB text limit",
+    ),
+    Entry(
+        "sparse_huge.png",
+        _sparse,
+        "corrupt",
+        reason="too large",
+        why="1 GiB + 1 byte of holes: refused unread, where reading it would take 1 GiB",
+    ),
+    Entry(
+        "bad_exif.jpg",
+        _bytes(lambda: encode(noise(29), "JPEG", exif=b"Exif\x00\x00" + garbage(100))),
+        "processed",
+        why="a garbage EXIF block is ignored (Pillow warns), the pixels are fine",
     ),
     Entry("empty.png", _bytes(b""), "corrupt", reason="empty file"),
     Entry("text.jpg", _bytes(b"just some text\n" * 20), "corrupt", reason="not an image"),

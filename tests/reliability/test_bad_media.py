@@ -31,7 +31,8 @@ def tree_state(root: Path) -> dict[bytes, tuple[Any, ...]]:
     """Everything about a folder tree a write could change, links and special files unfollowed.
 
     Per entry (by its raw name): the type and permission bits, size, modification time, and
-    the SHA-256 of a regular file's bytes (unless it cannot be read) or a link's target.
+    the SHA-256 of a regular file's bytes (unless it cannot be read; of its first and last MiB
+    when over 64 MiB, such as the sparse file) or a link's target.
     """
     state: dict[bytes, tuple[Any, ...]] = {}
     broot = os.fsencode(root)
@@ -44,7 +45,12 @@ def tree_state(root: Path) -> dict[bytes, tuple[Any, ...]]:
                 content = os.fsdecode(os.readlink(path))
             elif stat.S_ISREG(st.st_mode) and os.access(path, os.R_OK):
                 with open(path, "rb") as fh:
-                    content = hashlib.sha256(fh.read()).hexdigest()
+                    if st.st_size > 64 << 20:
+                        head = fh.read(1 << 20)
+                        fh.seek(-(1 << 20), os.SEEK_END)
+                        content = hashlib.sha256(head + fh.read()).hexdigest()
+                    else:
+                        content = hashlib.sha256(fh.read()).hexdigest()
             state[os.path.relpath(path, broot)] = (st.st_mode, st.st_size, st.st_mtime_ns, content)
     return state
 

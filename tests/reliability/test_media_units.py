@@ -291,3 +291,15 @@ def test_animations_are_checked_up_to_the_pixel_limit_only() -> None:
     verify_image(data[:-200], "late.gif")  # broken in the last frame, which is never used
     with pytest.raises(CorruptMediaError, match="truncated"):
         verify_image(data[: len(data) // 2], "early.gif")  # broken in frame ~15: caught
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    from tests.reliability.media_corpus import SPARSE_BYTES
+
+    with (tmp_path / "huge.png").open("wb") as fh:  # a sparse file: no disk, 1 GiB to read
+        fh.write(encode(noise(7), "PNG"))
+        fh.truncate(SPARSE_BYTES)
+    loc = Location(str(tmp_path))
+    for sizes in ([SPARSE_BYTES], None):  # as listed, or found by the local stat
+        res = check_files(loc, ["huge.png"], sizes=sizes)
+        assert "too large" in (res[0].corrupt_reason or ""), sizes

@@ -26,6 +26,9 @@ from thresher.storage.location import Location
 # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that. Treat the warning as an error:
 # a decompression bomb is corrupt input, not something to decode.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+#: Larger files are refused unread: even uncompressed 16-bit RGBA at :data:`MAX_PIXELS` takes
+#: 716 MB, and a file is read whole (a 100 GB file, or a sparse one, would exhaust memory).
+MAX_FILE_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ def local_file_problem(location: Location, name: str) -> str | None:
         return f"unreadable: {e.strerror or e}"
     if stat.S_ISDIR(st.st_mode):
         return "not a file: a symbolic link to a folder (linked folders are not followed)"
+    if stat.S_ISREG(st.st_mode) and st.st_size > MAX_FILE_BYTES:
+        return _too_large(st.st_size)
     if link:
         root = os.path.realpath(location.root).rstrip("/") + "/"
         if not os.path.realpath(path).startswith(root):
@@ -135,12 +140,30 @@ def local_file_problem(location: Location, name: str) -> str | None:
     return None
 
 
-def check_one(location: Location, name: str, check_corruption: bool) -> FileCheck:
+def _too_large(size: int) -> str:
+    return (
+        f"too large: {size:,} bytes, more than any image within the pixel limit needs "
+        f"({MAX_FILE_BYTES:,}); refused unread"
+    )
+
+
+def check_one(
+    location: Location, name: str, check_corruption: bool, size: int | None = None
+) -> FileCheck:
     """Read, hash and (optionally) verify one file.
 
-    Unreadable files (missing, no permission, not a regular file, a link out of INPUT) count
-    as corrupt, with the reason, whether or not ``check_corruption`` is on.
+    Unreadable files (missing, no permission, not a regular file, a link out of INPUT, over
+    :data:`MAX_FILE_BYTES`) count as corrupt, with the reason, whether or not
+    ``check_corruption`` is on.
+
+    Args:
+        location: The INPUT location.
+        name: The file's name relative to its root.
+        check_corruption: Decode the file fully; off, it is only hashed.
+        size: Its size as listed, if known: a file too large is then refused unread.
     """
+    if size is not None and size > MAX_FILE_BYTES:
+        return FileCheck(name, size, "", _too_large(size))
     problem = local_file_problem(location, name)
     if problem is not None:
         return FileCheck(name, 0, "", problem)
@@ -165,6 +188,7 @@ def check_files(
     check_corruption: bool = True,
     num_threads: int = -1,
     progress: Callable[[int], None] | None = None,
+    sizes: Sequence[int] | None = None,
 ) -> list[FileCheck]:
     """Scan ``names`` in ``location`` in parallel. Results keep the order of ``names``.
 
@@ -174,11 +198,15 @@ def check_files(
         check_corruption: Decode each file fully; off, only hashes are computed.
         num_threads: Worker threads; -1 = two per core (I/O overlaps with decoding).
         progress: Called with 1 after each file.
+        sizes: The listed size of each file (same order as ``names``), to refuse files over
+            :data:`MAX_FILE_BYTES` before reading them.
     """
     workers = num_threads if num_threads > 0 else max(2, 2 * (os.cpu_count() or 1))
     results: list[FileCheck] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thresher-scan") as pool:
-        for res in pool.map(lambda n: check_one(location, n, check_corruption), names):
+        known: Sequence[int | None] = sizes if sizes is not None else [None] * len(names)
+        checks = pool.map(lambda n, z: check_one(location, n, check_corruption, z), names, known)
+        for res in checks:
             results.append(res)
             if progress:
                 progress(1)

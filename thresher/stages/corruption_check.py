@@ -68,6 +68,7 @@ def corruption_check(
             check_corruption=enabled,
             num_threads=num_threads,
             progress=advance,
+            sizes=listing.sizes(),
         )
     corrupt = {r.name: r.corrupt_reason for r in results if r.corrupt_reason is not None}
     for name, reason in list(corrupt.items())[:20]:

@@ -41,6 +41,13 @@ class Listing:
         """The relevant files, sorted, relative to the INPUT root."""
         return self._read("names")
 
+    def sizes(self) -> list[int] | None:
+        """The listed size of each of :meth:`names`, in bytes (None for an older listing)."""
+        lightly = _store.lightly_location(self.lightly_url)
+        data = _store.read_json(lightly, f"{stage_dir(self.key)}/names.json")
+        sizes: list[int] | None = data.get("sizes")
+        return sizes
+
     def filtered(self) -> list[str]:
         """The files dropped by ``relevant_filenames_file``."""
         return self._read("filtered")
@@ -203,6 +210,7 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
                 f"{inp.display}. Check the names: they are relative to the INPUT root."
             )
     keep = set(names)
+    size_of = {f.name: f.size for f in files}
     fingerprint = digest(
         inp.display,
         [(f.name, f.size, f.token) for f in files if f.name in keep],
@@ -215,7 +223,12 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
         _store.write_json(
             lightly,
             f"{stage_dir(key)}/names.json",
-            {"names": names, "filtered": filtered, "refused": refused},
+            {
+                "names": names,
+                "sizes": [size_of[n] for n in names],
+                "filtered": filtered,
+                "refused": refused,
+            },
         )
         _store.finish(
             lightly, key, {"n_input": len(files), "n_filtered": len(filtered)}, ["names.json"]
