@@ -67,6 +67,10 @@ _BACKEND_ERRORS = (
     ("azure.core.exceptions", "AzureError"),
 )
 _PER_OBJECT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+# A backend error of these names is the network's; others (NoCredentialsError...) are not.
+_CONNECTION_NAMES = re.compile(
+    r"Connect|Endpoint|Disconnect|Reset|IncompleteRead|Streaming|ClientOSError|HTTPClient|Payload"
+)
 
 
 def scrub(text: str) -> str:
@@ -122,10 +126,13 @@ def transient_reason(err: BaseException) -> str | None:
             if status in (408, 429) or status >= 500:
                 return f"HTTP {status}"
             return None
-        if isinstance(node, TimeoutError) or "timeout" in type(node).__name__.lower():
+        name = type(node).__name__
+        if isinstance(node, TimeoutError) or "timeout" in name.lower():
             return "timeouts"
-        if isinstance(node, ConnectionError) or (backend and isinstance(node, backend)):
-            return f"connection failures ({type(node).__name__})"
+        if isinstance(node, ConnectionError) or (
+            backend and isinstance(node, backend) and _CONNECTION_NAMES.search(name)
+        ):
+            return f"connection failures ({name})"
         node = node.__cause__ or node.__context__
     return None
 
@@ -201,6 +208,11 @@ class Location:
         """
         why = transient_reason(err)
         if why is None:
+            if "credential" in type(err).__name__.lower():
+                message += (
+                    ". Give thresher credentials for it in the environment (AWS_*, "
+                    "GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) or in fsspec's config."
+                )
             return StorageError(scrub(message))
         where = f"{what} in {self.display}" if what else self.display
         return StorageUnavailableError(
