@@ -10,7 +10,7 @@ starts.
 
 Nothing here changes what a run computes: a failure in either thread is only logged, and the
 flow then starts the API itself and imports what it needs, as it would have without this.
-``THRESHER_PARALLEL_STARTUP=0`` turns it off.
+``THRESHER_PARALLEL_STARTUP=0`` turns this and :class:`FastExit` off.
 
 At the end, tearing down the interpreter (freeing PyTorch, OpenVINO, Prefect and thousands of
 modules one by one) took another 3-5 s after the summary was printed. :class:`FastExit` ends
@@ -111,7 +111,8 @@ class FastExit:
 
     def __init__(self) -> None:
         self.code = 1
-        atexit.register(self._exit)
+        if os.environ.get(ENV, "1") != "0":
+            atexit.register(self._exit)
 
     def _exit(self) -> None:
         logging.shutdown()  # registered by the logging module before this handler
