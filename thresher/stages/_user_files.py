@@ -29,7 +29,7 @@ from thresher.config.selection import (
     ScoresInput,
     StrategyEntry,
 )
-from thresher.errors import ConfigError, InputError, SchemaError, StorageError
+from thresher.errors import ConfigError, InputError, SchemaError
 from thresher.stages import _store
 from thresher.stages.list_input import read_relevant
 from thresher.storage._json import unmatched_files, where
@@ -46,8 +46,8 @@ def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
     """Read every file in LIGHTLY that ``cfg`` names, as the run would; write nothing.
 
     Checks ``worker_config.relevant_filenames_file`` (readable, and matching an image),
-    ``worker_config.embeddings`` (against the
-    INPUT files), and for each strategy input: the prediction task (``tasks.json``, its
+    ``worker_config.embeddings`` (no row for a file that is not in INPUT), and for each
+    strategy input: the prediction task (``tasks.json``, its
     ``schema.json``, every per-file JSON, ``categories`` and BALANCE ``target`` against the
     schema's categories), custom metadata (``schema.json``, every per-file JSON, numeric keys
     for WEIGHTS/THRESHOLD and categorical ones for BALANCE), a tag, or a query embeddings CSV.
@@ -62,8 +62,9 @@ def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
         ConfigError: a key names a file, task, tag, category or metadata key that is not there
             or does not fit the strategy (the message names the key).
         SchemaError: a file does not match its format (the message names the file and field).
-        InputError: the embeddings CSV does not match the INPUT files, or the relevant
+        InputError: the embeddings CSV names files that are not in INPUT, or the relevant
             filenames match none.
+        StorageError: a file exists but cannot be read.
     """
     w = cfg.worker
     lightly = _store.lightly_location(lightly_url)
@@ -109,13 +110,12 @@ def _read_csv(
     lightly: Location, key: str, name: str, *, need_rows: bool = False
 ) -> tuple[list[str], np.ndarray]:
     rel = f".lightly/embeddings/{name}"
-    try:
-        names, emb = read_embeddings_csv(lightly, rel)
-    except StorageError as e:
+    if not lightly.exists(rel):
         raise ConfigError(
             f"{key}: '{name}' was not found at {lightly.child(rel).display}. Put the CSV in "
             ".lightly/embeddings/ of the LIGHTLY location, or correct the name."
-        ) from e
+        )
+    names, emb = read_embeddings_csv(lightly, rel)
     if need_rows and not names:
         raise SchemaError(
             lightly.child(rel).display, "<file>", "lists no embeddings; add at least one row"
