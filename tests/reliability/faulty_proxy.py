@@ -2,7 +2,7 @@
 
 Clients talk to the proxy as if it were S3 (``AWS_ENDPOINT_URL=proxy.url``); it forwards each
 request to the emulator unchanged, except that, drawn from a seeded random generator, a fraction
-of requests get one of the faults object stores really show:
+of requests get one of the faults object stores really show, the kinds taking turns:
 
 - ``slowdown``: ``503 SlowDown`` with S3's XML error body (throttling);
 - ``reset``: the connection is closed with a TCP reset, no response;
@@ -39,7 +39,7 @@ class Faults:
 
     Args:
         rate: The fraction of requests that get a fault (0 = a plain proxy).
-        kinds: The faults to draw from, equally likely.
+        kinds: The faults to inject, in turn.
         seed: Seeds the draws, so a schedule can be replayed.
         stall_s: How long a stalled request waits before its connection is closed.
         always: Path fragment -> HTTP status for objects that always fail.
@@ -71,6 +71,7 @@ class FaultyProxy:
         self._rng = random.Random(faults.seed)
         self._lock = threading.Lock()
         self._in_a_row: dict[tuple[str, str], int] = {}
+        self._n_faults = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -103,7 +104,9 @@ class FaultyProxy:
                 self._rng.random() < self.faults.rate
                 and self._in_a_row.get(key, 0) < self.faults.max_in_a_row
             ):
-                fault = self._rng.choice(self.faults.kinds)
+                # In turn, so that a few faults already include every kind.
+                fault = self.faults.kinds[self._n_faults % len(self.faults.kinds)]
+                self._n_faults += 1
             self._in_a_row[key] = self._in_a_row.get(key, 0) + 1 if fault != "ok" else 0
             self.log.append((method, path, fault))
             return fault
