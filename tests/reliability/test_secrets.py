@@ -415,7 +415,7 @@ def test_a_scheduled_platform_run_leaks_no_key_and_read_urls_expire(
                 secret_access_key=AWS_SECRET,
                 purpose=purpose,
             )
-        assert AWS_SECRET not in json.dumps(client.get_datasource().to_dict())
+        assert AWS_SECRET not in client.get_datasource().model_dump_json()
         sid = client.schedule_compute_worker_run(selection_config=SELECTION)
         worker_env = {**srv.env, "PREFECT_HOME": str(tmp_path / "worker-prefect")}
         worker = srv.worker("secrets-worker", tmp_path / "worker.txt", once=True, env=worker_env)
