@@ -481,3 +481,25 @@ def test_tokens_and_signatures_are_compared_in_constant_time() -> None:
     secret = crypto.Secrets(crypto.Fernet.generate_key())
     good = secret.sign("a", 10)
     assert secret.check("a", 10, good) and not secret.check("a", 11, good)
+
+
+def test_storage_error_texts_carry_no_credentials() -> None:
+    from thresher.errors import StorageError
+    from thresher.storage.location import Location, scrub
+
+    sig = "FAKESECRETSIG" + "x" * 20
+    texts = [
+        f"GET https://acct.blob.core.windows.net/c/a.png?sv=2024-01-01&sig={sig}%3D: 403",
+        f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={AWS_SECRET};",
+        f"BlobEndpoint=http://h/acct;SharedAccessSignature=sv=1&sig={sig}",
+        f"cannot reach s3://{AWS_KEY_ID}:{AWS_SECRET}@bucket/key",
+        f"https://storage.googleapis.com/b/o?X-Goog-Credential=c&X-Goog-Signature={sig}",
+    ]
+    for text in texts:
+        clean = scrub(text)
+        assert sig not in clean and AWS_SECRET not in clean and AWS_KEY_ID not in clean, clean
+    # A location whose URL carries a SAS: its errors name the file, not the SAS.
+    loc = Location(f"memory://thresher-secrets/in?sig={sig}")
+    with pytest.raises(StorageError) as err:
+        loc.read_bytes("missing.png")
+    assert "missing.png" in str(err.value) and sig not in str(err.value)

@@ -177,7 +177,7 @@ class Location:
             proto = self.url.split("://", 1)[0] if "://" in self.url else ""
             pkg = _CLOUD_HINTS.get(proto)
             hint = f" Install it with: pip install 'thresher[cloud]' (needs {pkg})." if pkg else ""
-            raise StorageError(f"Cannot open {self.display}: {e}.{hint}") from e
+            raise StorageError(scrub(f"Cannot open {self.display}: {e}.{hint}")) from e
         return fs, root.rstrip("/") or "/"
 
     @property
