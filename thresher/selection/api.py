@@ -154,6 +154,6 @@ def select(
         queries=queries or {},
         seed=seed,
     )
-    pool = Pool(embeddings=x, seed=seed, backend=backend)
+    pool = Pool(embeddings=x, seed=seed, backend=backend, budget=n)
     objectives = build_objectives(cfg, data, pool)
     return greedy(objectives, n_rows, n, pre)

@@ -14,13 +14,17 @@ combiner can pick lazily: an old gain is an upper bound.
 
 Scale. Coverage is measured on reference rows: every row up to :data:`REFERENCE_SIZE`, a seeded
 random subset beyond (fewer at very large N, so that N x R stays below :data:`PAIR_BUDGET`, as
-for TYPICALITY). Each sample's kernel is cut to its ``K`` nearest reference rows, ``K`` =
-:data:`NEIGHBORS` scaled by the subsampling ratio (at least :data:`MIN_NEIGHBORS`), so memory is
-O(N * K) and the one nearest-neighbour search O(N * R * D). ``sigma`` is ``kernel_width`` times
-the median distance between two samples (measured on at most 2,000 reference rows), so one
-width fits embeddings of any scale. When every reference row is covered as well as it can be
-(possible only when N exceeds the reference size and the pick is large), the gains are all zero;
-the lazy engine then continues with farthest-point picks (DIVERSITY).
+for TYPICALITY). Each sample's kernel is cut to its ``K`` nearest reference rows: enough to
+reach the ~R/n rows one of ``n`` picks has to cover, ``K = R / n``, and at least
+:data:`NEIGHBORS` scaled by the subsampling ratio R/N (never below :data:`MIN_NEIGHBORS`). When
+N x K would exceed :data:`GRAPH_BUDGET` entries (a small pick from a very large pool), only the
+reference rows are candidates: a seeded random sample many times larger than the pick. So
+memory stays below 256 MiB and the one nearest-neighbour search is O(N * R * D). ``sigma`` is
+``kernel_width`` times the median distance between two samples (measured on at most 2,000
+reference rows), so one width fits embeddings of any scale. When every reference row is
+covered as well as it can be (possible only when the pick is large compared with the reference
+rows), the gains are all zero; the lazy engine then continues with farthest-point picks
+(DIVERSITY).
 
 Example:
     >>> import numpy as np
@@ -32,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -49,6 +54,8 @@ PAIR_BUDGET = 10**10
 MIN_REFERENCE = 2_000
 NEIGHBORS = 64
 MIN_NEIGHBORS = 8
+COVER_FACTOR = 1
+GRAPH_BUDGET = 2**25
 SCALE_SAMPLE = 2_000
 
 
@@ -79,11 +86,17 @@ class CoverageObjective(Objective):
     """Coverage gain of each sample over its ``K`` nearest reference rows.
 
     Args:
-        neighbors: (N, K) int64 indices into the reference rows, per sample.
-        weights: (N, K) float32 kernel weights ``k(sample, reference row)``, in (0, 1].
+        neighbors: (C, K) int32 indices into the reference rows, per candidate.
+        weights: (C, K) float32 kernel weights ``k(candidate, reference row)``, in (0, 1].
         n_reference: Number of reference rows R.
         embeddings: (N, D) float32, for the farthest-point continuation.
         strength: Exponent of the gain in the product of objectives.
+        candidates: (C,) rows of the candidates, ascending; None means every row (C = N).
+            Other rows have no gain.
+        reference: (R, D) the reference rows and ``sigma``, to find what a chosen row that is
+            not a candidate (preselected) covers; None: such a row covers nothing.
+        sigma: The kernel's sigma.
+        backend: knn backend for those rows.
     """
 
     name = "COVERAGE"
@@ -96,6 +109,10 @@ class CoverageObjective(Objective):
         n_reference: int,
         embeddings: NDArray[np.float32],
         strength: float = 1.0,
+        candidates: NDArray[np.int64] | None = None,
+        reference: NDArray[np.float32] | None = None,
+        sigma: float = 1.0,
+        backend: Backend = "auto",
     ) -> None:
         super().__init__(strength)
         self.neighbors = neighbors
@@ -103,6 +120,12 @@ class CoverageObjective(Objective):
         self.n_reference = max(int(n_reference), 1)
         self.embeddings = embeddings
         self.covered = np.zeros(self.n_reference, np.float32)
+        self.reference, self.sigma, self.backend = reference, sigma, backend
+        n = embeddings.shape[0]
+        self.slot = np.arange(n, dtype=np.int64)  # row -> graph row, -1 for no gain
+        if candidates is not None:
+            self.slot = np.full(n, -1, np.int64)
+            self.slot[candidates] = np.arange(len(candidates))
 
     @classmethod
     def from_embeddings(
@@ -110,6 +133,7 @@ class CoverageObjective(Objective):
         embeddings: NDArray[np.float32],
         kernel_width: float,
         *,
+        budget: int | None = None,
         strength: float = 1.0,
         seed: int = 0,
         backend: Backend = "auto",
@@ -120,6 +144,7 @@ class CoverageObjective(Objective):
         Args:
             embeddings: (N, D) float32.
             kernel_width: sigma in units of the median pairwise distance.
+            budget: How many samples will be picked (sets K); None: unknown (smallest K).
             strength: Exponent of the gain.
             seed: Seeds the reference subset and the scale sample.
             backend: knn backend.
@@ -128,28 +153,50 @@ class CoverageObjective(Objective):
         n = embeddings.shape[0]
         if n > reference_size:
             reference_size = min(reference_size, max(MIN_REFERENCE, PAIR_BUDGET // n))
+        rng = np.random.default_rng(seed)
         if n <= reference_size:
             ref = np.arange(n)
         else:
-            ref = np.sort(np.random.default_rng(seed).choice(n, reference_size, replace=False))
+            ref = np.sort(rng.choice(n, reference_size, replace=False))
+        n_ref = len(ref)
+        k = max(MIN_NEIGHBORS, round(NEIGHBORS * n_ref / max(n, 1)))
+        if budget is not None and budget > 0:
+            k = max(k, math.ceil(COVER_FACTOR * n_ref / budget))
+        k = max(min(k, n_ref), 0)
+        candidates: NDArray[np.int64] | None = None
+        queries = embeddings
+        if n * k > GRAPH_BUDGET and n_ref < n:
+            candidates = ref
+            queries = embeddings[ref]
+            k = min(k, max(1, GRAPH_BUDGET // n_ref))
         xr = np.ascontiguousarray(embeddings[ref])
-        k = max(MIN_NEIGHBORS, round(NEIGHBORS * len(ref) / max(n, 1)))
-        k = min(k, len(ref))
         sigma = kernel_sigma(xr, kernel_width, seed=seed)
-        if n == 0:
-            d = np.zeros((0, k), np.float32)
-            idx = np.zeros((0, k), np.int64)
+        if n == 0 or k == 0:
+            d = np.zeros((len(queries), 0), np.float32)
+            idx = np.zeros((len(queries), 0), np.int64)
         else:
-            d, idx = knn(embeddings, xr, k=k, backend=backend)
+            d, idx = knn(queries, xr, k=k, backend=backend)
         w = np.exp(-(d.astype(np.float64) ** 2) / (2.0 * sigma * sigma)).astype(np.float32)
-        return cls(idx, w, len(ref), embeddings, strength)
+        return cls(
+            idx.astype(np.int32),
+            w,
+            n_ref,
+            embeddings,
+            strength,
+            candidates,
+            reference=xr,
+            sigma=sigma,
+            backend=backend,
+        )
 
     def gains(self, rows: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
         """(len(rows),) current gains (all rows when None), in [0, K / R]."""
-        nb = self.neighbors if rows is None else self.neighbors[rows]
-        w = self.weights if rows is None else self.weights[rows]
+        slots = self.slot if rows is None else self.slot[rows]
+        has = slots >= 0
+        out = np.zeros(len(slots), np.float64)
+        nb, w = self.neighbors[slots[has]], self.weights[slots[has]]
         g = np.maximum(w - self.covered[nb], 0.0).sum(axis=1, dtype=np.float64)
-        out: NDArray[np.float64] = g / self.n_reference
+        out[has] = g / self.n_reference
         return out
 
     def log_value(self) -> NDArray[np.float64]:
@@ -157,9 +204,23 @@ class CoverageObjective(Objective):
         return self.strength * safe_log(self.gains())
 
     def observe(self, i: int) -> None:
-        """Row ``i`` was chosen: its reference rows are now covered at least by it."""
-        nb = self.neighbors[i]
-        self.covered[nb] = np.maximum(self.covered[nb], self.weights[i])
+        """Row ``i`` was chosen: the reference rows it reaches are covered at least by it."""
+        self.observe_many(np.array([i], np.int64))
+
+    def observe_many(self, rows: NDArray[np.int64]) -> None:
+        """Rows were chosen (picks, or preselected before the loop)."""
+        slots = self.slot[rows]
+        for j in slots[slots >= 0].tolist():
+            nb = self.neighbors[j]
+            self.covered[nb] = np.maximum(self.covered[nb], self.weights[j])
+        others = rows[slots < 0]
+        if others.size and self.reference is not None and self.neighbors.shape[1]:
+            # Not candidates (a small pick from a huge pool): find what they reach now.
+            k = self.neighbors.shape[1]
+            d, idx = knn(self.embeddings[others], self.reference, k=k, backend=self.backend)
+            w = np.exp(-(d.astype(np.float64) ** 2) / (2.0 * self.sigma**2)).astype(np.float32)
+            for nb, wj in zip(idx, w, strict=True):
+                self.covered[nb] = np.maximum(self.covered[nb], wj)
 
 
 def build(cfg: CoverageStrategy, r: Resolved, pool: Pool) -> Objective:
@@ -167,6 +228,7 @@ def build(cfg: CoverageStrategy, r: Resolved, pool: Pool) -> Objective:
     return CoverageObjective.from_embeddings(
         pool.embeddings,
         cfg.kernel_width,
+        budget=pool.budget,
         strength=cfg.strength,
         seed=pool.seed,
         backend=cast(Backend, pool.backend),

@@ -40,12 +40,15 @@ class Pool:
         embeddings: (N, D) float32, finite.
         seed: The run's seed; the only source of randomness.
         backend: knn backend name (see :func:`thresher.selection.knn.knn`).
+        budget: Number of new picks asked for, None when unbounded (COVERAGE sizes its
+            neighbourhoods with it).
         cache: Per-run scratch space shared by objectives (e.g. squared norms).
     """
 
     embeddings: NDArray[np.float32]
     seed: int = 0
     backend: str = "auto"
+    budget: int | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
