@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.reliability.media_corpus import Entry, build_corpus, fates
 from thresher.flows import curate
@@ -118,6 +120,27 @@ def test_processed_files_are_embedded_selected_and_thumbnailed(corpus_run: Corpu
     log = corpus_run.run_file("log.txt").read_text(encoding="utf-8")
     for name in set(processed) - thumbs:
         assert f"no thumbnail for {name}: the file name is too long" in log
+
+
+def _thumbnail(corpus_run: CorpusRun, name: str) -> np.ndarray:
+    with Image.open(corpus_run.lightly / thumbnail_rel(name)) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.int16)
+
+
+def test_thumbnails_are_upright_and_in_their_colours(corpus_run: CorpusRun) -> None:
+    # exif_rotated.jpg stores a 32x48 (portrait) image whose EXIF says "turn it": upright, it
+    # is 48 wide and 32 high with its red block top-left.
+    upright = _thumbnail(corpus_run, "exif_rotated.jpg")
+    assert upright.shape[:2] == (32, 48)
+    assert np.abs(upright[4, 4] - (220, 20, 20)).max() <= 12
+    # cmyk.jpg and ycck.jpg: left (200, 30, 30), right (30, 160, 60).
+    for name in ("cmyk.jpg", "ycck.jpg"):
+        img = _thumbnail(corpus_run, name)
+        assert np.abs(img[8, 3] - (200, 30, 30)).max() <= 12, name
+        assert np.abs(img[8, 12] - (30, 160, 60)).max() <= 12, name
+    # animated.gif / .webp: the first frame, pure red.
+    for name in ("animated.gif", "animated.webp"):
+        assert np.abs(_thumbnail(corpus_run, name)[8, 8] - (255, 0, 0)).max() <= 12, name
 
 
 def test_corrupt_files_are_reported_with_their_reason(corpus_run: CorpusRun) -> None:
