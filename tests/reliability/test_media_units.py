@@ -28,7 +28,7 @@ from tests.reliability.media_corpus import (
     ycck_jpeg,
 )
 from thresher.checks.corruption import FileCheck, check_files
-from thresher.errors import CorruptMediaError
+from thresher.errors import CorruptMediaError, StorageError
 from thresher.models.inference import decode_image
 from thresher.stages.corruption_check import corruption_check
 from thresher.stages.deduplicate import deduplicate
@@ -303,3 +303,28 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
     for sizes in ([SPARSE_BYTES], None):  # as listed, or found by the local stat
         res = check_files(loc, ["huge.png"], sizes=sizes)
         assert "too large" in (res[0].corrupt_reason or ""), sizes
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=StorageError,
+    reason="thresher/storage/location.py: on memory:// (and S3 etc., whose batched cat also "
+    "expands globs) Location.read_many passes 'x[1].png' to fs.cat, which expands it as a glob "
+    "and raises when it matches nothing; and Location.write_bytes names its temporary file "
+    "after the final one, which fsspec's generic mv expands too. Fix: read names with glob "
+    "characters through read_bytes, and a temporary name without the basename, "
+    "f'.tmp-{uuid.uuid4().hex}' (see the bad-media report)",
+)
+def test_thumbnails_of_glob_like_names_on_an_object_store_like_location() -> None:
+    import fsspec
+
+    from thresher.storage.thumbnails import thumbnail_rel, write_thumbnails
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/bad-media-glob/in/x[1].png", encode(noise(8), "PNG"))
+    lightly = Location("memory://bad-media-glob/out", writable=True)
+    try:
+        done = write_thumbnails(Location("memory://bad-media-glob/in"), lightly, ["x[1].png"])
+        assert done.written == 1 and lightly.exists(thumbnail_rel("x[1].png"))
+    finally:
+        fs.rm("/bad-media-glob", recursive=True)
