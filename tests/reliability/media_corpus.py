@@ -370,6 +370,9 @@ ENTRIES: list[Entry] = [
     Entry("emoji_\U0001f600.png", _png(55), "processed"),
     Entry("deep/a/b/c/d.png", _png(56), "processed"),
     Entry(".hidden.png", _png(57), "processed", why="a dot file is still a file"),
+    Entry("back\\slash.png", _png(64), "processed", why="a backslash is no separator here"),
+    Entry("file:x.png", _png(65), "processed", why="not a URL scheme inside INPUT"),
+    Entry("s3:colon.png", _png(66), "processed"),
     Entry("esc\x1b[31mred.png", _png(58), "processed", why="kept as written; escaped in logs"),
     Entry(
         LONG_NAME,
