@@ -130,6 +130,12 @@ def test_rerun_reuses_cached_stages_and_keeps_initial_tag(first_run, example_dat
 
 def test_failed_run_resumes_from_last_finished_stage(prefect_server, example_dataset, tmp_path):
     lightly = tmp_path / "lightly"
+    # The schema names weather.temp, but no image has metadata and there is no default: only the
+    # select stage finds that out (every image must be read), after embed has finished.
+    (lightly / ".lightly" / "metadata").mkdir(parents=True)
+    (lightly / ".lightly" / "metadata" / "schema.json").write_text(
+        '[{"name": "temp", "path": "weather.temp", "valueDataType": "NUMERIC_FLOAT"}]'
+    )
     bad = {
         "n_samples": 3,
         "strategies": [
