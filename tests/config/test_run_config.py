@@ -193,3 +193,15 @@ def test_config_file_that_is_not_text_is_refused(tmp_path):
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError, match="not a text file"):
         load_config_file(path)
+
+
+def test_numpy_numbers_from_python_callers_are_accepted():
+    # Strict types refuse True as a count and "4" as a number, but a count computed with NumPy
+    # is what the caller meant.
+    import numpy as np
+
+    cfg = load_configs({"num_processes": np.int32(2)}, {"n_samples": np.int64(5)})
+    assert cfg.selection.n_samples == 5 and type(cfg.selection.n_samples) is int
+    assert load_configs(None, {"proportion_samples": np.float32(0.5)}).selection.proportion_samples
+    with pytest.raises(ConfigError, match="n_samples"):
+        load_configs(None, {"n_samples": np.bool_(True)})

@@ -259,6 +259,22 @@ def _container(path: str, key: str) -> str:
     return parts[-1].split("[")[0]
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars as the Python numbers they hold (Python callers pass them).
+
+    Strict validation refuses ``np.int64(5)`` as a count; ``5`` from a computation is what the
+    user meant, so it is unwrapped here, at the edge. A NumPy bool stays a bool (not a count).
+    """
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    item = getattr(value, "item", None)
+    if type(value).__module__ == "numpy" and callable(item) and getattr(value, "ndim", 1) == 0:
+        return item()
+    return value
+
+
 def parse_config(model: type[M], data: Any, root: str) -> M:
     """Validate ``data`` (a dict, a model instance or None) as ``model``.
 
@@ -281,6 +297,6 @@ def parse_config(model: type[M], data: Any, root: str) -> M:
             f"{root}: must be a mapping of keys to values, got {type(data).__name__}."
         )
     try:
-        return model.model_validate(data)
+        return model.model_validate(_plain(data))
     except ValidationError as e:
         raise ConfigError(format_validation_error(root, e, model)) from e
