@@ -42,7 +42,7 @@ echo "==> [3/4] torch 2.14.1 and torchvision 0.29.1 with NVIDIA's CUDA libraries
 
 echo "==> [4/4] thresher and its other dependencies (Prefect, lightly, faiss, OpenVINO, cloud storage," \
      "test tools): about 2 GB"
-.venv/bin/python -m pip install --progress-bar on -e ".[dev,cloud,bench]"
+.venv/bin/python -m pip install --progress-bar on -e ".[dev,cloud,bench,int8]"
 
 version="$(.venv/bin/thresher --version)"
 echo "$want" > "$STAMP"

@@ -33,3 +33,29 @@ def test_switching_the_backend_recomputes_with_the_same_rows(tmp_path, monkeypat
     assert run("auto").cached == "cached"
     cos = (on_torch.embeddings() * on_ov.embeddings()).sum(axis=1)
     assert cos.min() >= 0.9999
+
+
+def test_int8_has_its_own_key_and_states_its_fidelity(tmp_path, monkeypatch):
+    import pytest
+    from PIL import Image
+
+    pytest.importorskip("nncf")
+    monkeypatch.setenv("THRESHER_HOME", str(tmp_path / "home"))
+    inp = tmp_path / "input"
+    inp.mkdir()
+    for i in range(12):
+        hue = Image.new("HSV", (48, 48), (i * 21, 200, 120 + 8 * i)).convert("RGB")
+        hue.save(inp / f"{i}.jpg")
+    listing = list_input(str(inp), str(tmp_path / "lightly"))
+    dedup = deduplicate(corruption_check(listing))
+
+    def run(precision):
+        cfg = load_configs({"num_processes": 0, "embedding_precision": precision}, {"n_samples": 2})
+        return embed(listing, dedup, cfg.worker, cfg.lightly)
+
+    fp32, int8 = run("fp32"), run("int8")
+    assert fp32.key != int8.key
+    # The sentence names the measured fidelity, whether int8 was kept or fell back to fp32.
+    assert "mean cosine" in int8.description and "10-NN overlap" in int8.description
+    again = run("int8")
+    assert again.cached == "cached" and again.description == int8.description

@@ -243,16 +243,22 @@ class OpenVINORunner:
         input_size: Side of the square input.
         threads: Inference threads (the cores this process may use).
         cache_root: Converted-model cache; default ``$THRESHER_HOME/models/openvino``.
+        xml: Run this OpenVINO model file instead (the int8 one, :mod:`thresher.models.int8`).
     """
 
     def __init__(
-        self, model: nn.Module, input_size: int, threads: int, cache_root: Path | None = None
+        self,
+        model: nn.Module,
+        input_size: int,
+        threads: int,
+        cache_root: Path | None = None,
+        xml: Path | None = None,
     ) -> None:
         ov = import_openvino()
         root = cache_root or thresher_home() / "models" / "openvino"
         core = ov.Core()
         try:
-            source: Any = str(openvino_model_path(model, input_size, root))
+            source: Any = str(xml or openvino_model_path(model, input_size, root))
             core.set_property({"CACHE_DIR": str(root / "compiled")})
         except OSError as e:
             logger.warning(
@@ -265,7 +271,8 @@ class OpenVINORunner:
         config = {
             "PERFORMANCE_HINT": "THROUGHPUT",
             "INFERENCE_NUM_THREADS": max(1, threads),
-            # fp32 everywhere: CPUs with bf16/AMX would otherwise run in bf16 by default.
+            # fp32 everywhere (int8 layers stay int8): CPUs with bf16/AMX would otherwise run
+            # the float layers in bf16 by default.
             "INFERENCE_PRECISION_HINT": "f32",
         }
         self.compiled = core.compile_model(source, "CPU", config)
@@ -310,6 +317,7 @@ def make_runner(
     device: torch.device | None = None,
     threads: int = 1,
     cache_root: Path | None = None,
+    model_xml: Path | None = None,
 ) -> Runner:
     """The forward pass of ``model`` on ``backend``.
 
@@ -320,9 +328,10 @@ def make_runner(
         device: For ``torch``: where to run (default: the CPU).
         threads: For ``openvino``: inference threads.
         cache_root: For ``openvino``: the converted-model cache.
+        model_xml: For ``openvino``: run this model file (the int8 one) instead.
     """
     if backend == "openvino":
-        return OpenVINORunner(model, input_size, threads, cache_root)
+        return OpenVINORunner(model, input_size, threads, cache_root, xml=model_xml)
     return torch_runner(model, device or torch.device("cpu"))
 
 

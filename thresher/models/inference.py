@@ -22,6 +22,7 @@ import os
 import platform
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,6 +178,7 @@ def iter_embeddings(
     input_size: int | None = None,
     normalize: bool = True,
     backend: str = "auto",
+    model_xml: Path | None = None,
 ) -> Iterator[np.ndarray]:
     """Embed image files with ``model``, yielding one ``(B, D)`` float32 array per batch.
 
@@ -199,6 +201,8 @@ def iter_embeddings(
         normalize: L2-normalise each row (``worker_config.normalize_embeddings``).
         backend: ``"auto"``, ``"torch"`` or ``"openvino"``
             (``worker_config.embedding_backend``).
+        model_xml: With OpenVINO, run this model file instead of the converted ``model``
+            (the int8 model of :func:`thresher.models.int8.prepare_int8`).
 
     Yields:
         ``(B, D)`` float32 embeddings of the next ``B`` files.
@@ -230,7 +234,7 @@ def iter_embeddings(
     dev = resolve_device(device) if chosen == "torch" else torch.device("cpu")
     # Built before the decode workers fork: they only decode, which is safe after OpenVINO
     # ran here (running OpenVINO itself in a forked child hangs).
-    run = make_runner(model, size, chosen, device=dev, threads=threads)
+    run = make_runner(model, size, chosen, device=dev, threads=threads, model_xml=model_xml)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

@@ -18,6 +18,7 @@ import numpy as np
 
 from thresher.caching import stage_dir, stage_key
 from thresher.config import LightlyConfig, WorkerConfig
+from thresher.errors import ConfigError
 from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store
 from thresher.stages.deduplicate import Deduplicated
@@ -158,6 +159,13 @@ def embed(
     csv_digest = hashlib.sha256(lightly.read_bytes(csv_rel)).hexdigest() if csv_rel else ""
     model_cfg = lightly_cfg.model.model_dump(mode="json", exclude_unset=True)
     backend = _backend(worker) if not csv_rel else ""
+    precision = worker.embedding_precision if backend else ""
+    if precision == "int8" and backend != "openvino":
+        raise ConfigError(
+            "worker_config.embedding_precision 'int8' runs on OpenVINO, but the embedding "
+            f"backend is '{backend}' (embedding_backend '{worker.embedding_backend}'). Set "
+            "embedding_backend to 'openvino', or embedding_precision to 'fp32'."
+        )
     key = stage_key(
         "embed",
         deduplicated.key,
@@ -168,17 +176,20 @@ def embed(
         worker.normalize_embeddings,
         worker.enable_training,
         backend,
-        "fp32" if backend else "",  # the precision: switching it must never serve old rows
+        precision,  # switching the backend or the precision must never serve old rows
     )
     model_name, description = describe_model(worker, lightly_cfg, checkpoint)
-    if backend:
+    if backend and precision == "fp32":
         description += f"; run by {_BACKEND_WORDS[backend]}"
     m = _store.cached(lightly, key)
     if m is not None:
+        if m.get("precision_note"):
+            description += f"; {m['precision_note']}"
         return Embedded(
             key, listing.lightly_url, m["n"], m["dim"], m["model"], description, "cached"
         )
 
+    note = ""
     shards = _shards(lightly, key, len(names)) if not csv_rel else []
     parts = [_store.read_npy(lightly, path) for _, path in shards]
     done = sum(len(p) for p in parts)
@@ -190,7 +201,7 @@ def embed(
         parts = [match_embeddings(csv_names, csv_emb, names)]
         log.info("using %d precomputed embeddings from %s", len(names), csv_rel)
     elif done < len(names):
-        parts += _embed_rest(
+        rest, note = _embed_rest(
             listing,
             names,
             done,
@@ -203,6 +214,7 @@ def embed(
             shard_size,
             shard_seconds,
         )
+        parts += rest
     emb = np.concatenate(parts).astype(np.float32, copy=False)
     if csv_rel and worker.normalize_embeddings:
         emb = _l2(emb)
@@ -212,9 +224,11 @@ def embed(
     _store.finish(
         lightly,
         key,
-        {"n": len(names), "dim": dim, "model": model_name},
+        {"n": len(names), "dim": dim, "model": model_name, "precision_note": note},
         ["embeddings.npy", "filenames.json"],
     )
+    if note:
+        description += f"; {note}"
     for _, path in _shards(lightly, key, len(names)):
         lightly.remove(path)
     return Embedded(key, listing.lightly_url, len(names), dim, model_name, description, cached)
@@ -232,8 +246,13 @@ def _embed_rest(
     progress: ProgressFactory,
     shard_size: int,
     shard_seconds: float,
-) -> list[np.ndarray]:
-    """Embed ``names[done:]``, committing a shard every ``shard_seconds`` or ``shard_size``."""
+) -> tuple[list[np.ndarray], str]:
+    """Embed ``names[done:]``, committing a shard every ``shard_seconds`` or ``shard_size``.
+
+    Returns:
+        The new rows, and with ``embedding_precision: int8`` the sentence stating the
+        measured fidelity (and a fallback to fp32), else ``""``.
+    """
     from thresher.models import iter_embeddings, resolve_embedder
 
     lightly = _store.lightly_location(listing.lightly_url)
@@ -246,6 +265,16 @@ def _embed_rest(
         lightly_cfg.loader.batch_size if "batch_size" in lightly_cfg.loader.model_fields_set else 32
     )
     workers = worker.num_processes if worker.num_processes != -1 else lightly_cfg.loader.num_workers
+    model_xml = None
+    note = ""
+    if worker.embedding_precision == "int8":
+        from thresher.models.inference import cpu_count
+        from thresher.models.int8 import prepare_int8
+
+        # Calibration and held-out images come from all the files, so a resumed run makes
+        # the same int8 model (cached) as the interrupted one.
+        plan = prepare_int8(model, spec, listing.input_url, names, threads=cpu_count())
+        model_xml, note = plan.model_xml, plan.note
     if done:
         log.info("embed: resuming, %d of %d images are in committed shards", done, len(names))
     log.info("embedding %d images with %s on %s", len(names) - done, model_name, backend)
@@ -274,6 +303,7 @@ def _embed_rest(
             num_workers=workers,
             normalize=worker.normalize_embeddings,
             backend=backend,
+            model_xml=model_xml,
         ):
             pending.append(rows)
             waited = time.monotonic() - last_commit
@@ -282,4 +312,4 @@ def _embed_rest(
             advance(len(rows))
         if pending:
             commit()
-    return out
+    return out, note
