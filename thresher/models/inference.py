@@ -37,6 +37,7 @@ from thresher.errors import ConfigError, CorruptMediaError, StorageError
 from thresher.models import zoo
 from thresher.models.backends import make_runner, plan_cpu, resolve_backend
 from thresher.storage.location import Location
+from thresher.storage.video import FrameReader
 
 logger = logging.getLogger("thresher.models")
 
@@ -91,6 +92,8 @@ class FileImages(Dataset):
         storage_options: fsspec options.
         min_size: Smallest short side the transform needs (lets JPEGs decode at reduced
             scale); None decodes at full size.
+        frames: The filenames are video frame names (a video run): each is decoded from its
+            video by a per-process :class:`thresher.storage.video.FrameReader`.
     """
 
     def __init__(
@@ -100,7 +103,10 @@ class FileImages(Dataset):
         transform: Callable[[Image.Image], Any],
         storage_options: Mapping[str, Any] | None = None,
         min_size: int | None = None,
+        frames: bool = False,
     ) -> None:
+        self.frames = frames
+        self._reader: FrameReader | None = None
         self.min_size = min_size
         self.input_url = input_url
         self.storage_options = dict(storage_options or {})
@@ -124,6 +130,7 @@ class FileImages(Dataset):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_location"] = None  # reopened on first use in the receiving process
+        state["_reader"] = None
         return state
 
     def __len__(self) -> int:
@@ -132,6 +139,10 @@ class FileImages(Dataset):
     def load(self, index: int) -> Image.Image:
         """Decode file ``index``; raises CorruptMediaError or StorageError."""
         name = self.filenames[index]
+        if self.frames:  # streams each video forward: frames come in order within a worker
+            if self._reader is None or self._reader.location is not self.location:
+                self._reader = FrameReader(self.location)
+            return self._reader.read_frame(name)
         return decode_image(self.location.read_bytes(name), name, self.min_size)
 
     def __getitem__(self, index: int) -> tuple[Any, bool, str]:
@@ -179,6 +190,7 @@ def iter_embeddings(
     normalize: bool = True,
     backend: str = "auto",
     model_xml: Path | None = None,
+    frames: bool = False,
 ) -> Iterator[np.ndarray]:
     """Embed image files with ``model``, yielding one ``(B, D)`` float32 array per batch.
 
@@ -203,6 +215,8 @@ def iter_embeddings(
             (``worker_config.embedding_backend``).
         model_xml: With OpenVINO, run this model file instead of the converted ``model``
             (the int8 model of :func:`thresher.models.int8.prepare_int8`).
+        frames: ``filenames`` are video frame names (``<video>-<frame>-<ext>.png``), decoded
+            from their videos (:class:`FileImages`).
 
     Yields:
         ``(B, D)`` float32 embeddings of the next ``B`` files.
@@ -224,6 +238,7 @@ def iter_embeddings(
         eval_transform(size, spec.mean, spec.std),
         storage_options,
         min_size=size,
+        frames=frames,
     )
     if len(dataset) == 0:
         return

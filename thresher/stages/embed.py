@@ -304,6 +304,7 @@ def _embed_rest(
             normalize=worker.normalize_embeddings,
             backend=backend,
             model_xml=model_xml,
+            frames=listing.dataset_type == "videos",
         ):
             pending.append(rows)
             waited = time.monotonic() - last_commit

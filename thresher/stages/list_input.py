@@ -2,19 +2,34 @@
 
 It runs on every run (the listing is what tells whether anything changed); its key
 fingerprints the names, sizes and change tokens of the files, and keys every later stage.
+
+For a video run (``dataset_type="videos"``) it lists the videos, applies the relevant
+filenames to the video names, and reads each relevant video once
+(:func:`thresher.storage.video.scan_video`: hash, frame count by decoding, broken frames),
+then expands every video into its frames: the samples every later stage works on, named as
+Lightly names them. A video that cannot be used at all (does not open, no frame) stays one
+sample under its own name, so the corruption check can account for it. The scans are stored
+with the listing (``names.json``) and reused while the videos are unchanged.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from thresher.caching import digest, stage_dir, stage_key
-from thresher.errors import ConfigError, InputError, StorageError
+from thresher.config.selection import SelectionConfig
+from thresher.errors import ConfigError, InputError, NotSupportedYetError, StorageError
 from thresher.stages import _store
 from thresher.storage.location import IMAGE_EXTENSIONS, Location
 from thresher.storage.relevant import RelevantFilenames
+from thresher.storage.video import VIDEO_EXTENSIONS, VideoScan, scan_video
+
+DatasetType = Literal["images", "videos"]
 
 log = logging.getLogger("thresher.stages")
 
@@ -31,6 +46,7 @@ class Listing:
     n_relevant: int
 
     cached: str = ""  # the listing is never cached: it is how a run sees what changed
+    dataset_type: DatasetType = "images"  # "videos": the names are frames (see the module)
 
     def _read(self, field: str) -> list[str]:
         lightly = _store.lightly_location(self.lightly_url)
@@ -61,6 +77,14 @@ class Listing:
         data = _store.read_json(lightly, f"{stage_dir(self.key)}/names.json")
         refused: dict[str, str] = data.get("refused", {})
         return refused
+
+    def videos(self) -> dict[str, VideoScan]:
+        """A video run's relevant videos: name -> what reading it found (empty for images)."""
+        if self.dataset_type != "videos":
+            return {}
+        lightly = _store.lightly_location(self.lightly_url)
+        data = _store.read_json(lightly, f"{stage_dir(self.key)}/names.json")
+        return {n: VideoScan.from_json(n, v) for n, v in data["videos"].items()}
 
 
 def name_problem(name: str) -> str | None:
@@ -112,14 +136,22 @@ def default_lightly_url(input_url: str) -> str:
     return input_url.rstrip("/") + "-lightly"
 
 
-def preflight(input_url: str, lightly_url: str) -> None:
+def _kind(dataset_type: str) -> tuple[tuple[str, ...], str]:
+    """The extensions a run lists and the word for them."""
+    if dataset_type == "videos":
+        return VIDEO_EXTENSIONS, "videos"
+    return IMAGE_EXTENSIONS, "images"
+
+
+def preflight(input_url: str, lightly_url: str, dataset_type: str = "images") -> None:
     """Check in a second what can be checked before anything starts or is written.
 
-    INPUT must exist and hold at least one image; LIGHTLY must be outside INPUT (INPUT is never
-    written, not even on the way to an error). Nothing is written by this check.
+    INPUT must exist and hold at least one image (a video for ``dataset_type="videos"``);
+    LIGHTLY must be outside INPUT (INPUT is never written, not even on the way to an error).
+    Nothing is written by this check.
 
     Raises:
-        InputError: INPUT is missing or holds no image.
+        InputError: INPUT is missing or holds no image (or video).
         ConfigError: LIGHTLY is inside INPUT.
     """
     inp = Location(input_url)
@@ -135,11 +167,18 @@ def preflight(input_url: str, lightly_url: str) -> None:
             f"{inp.display}, but INPUT is never written. Put LIGHTLY beside it, e.g. "
             f"{inp.display.rstrip('/')}-lightly."
         )
-    if not inp.has_file(IMAGE_EXTENSIONS):
+    extensions, what = _kind(dataset_type)
+    if not inp.has_file(extensions):
+        other = "--dataset-type images" if dataset_type == "videos" else "--dataset-type videos"
+        hint = (
+            f" (for {'images' if dataset_type == 'videos' else 'videos'}, run with {other})"
+            if inp.has_file(_kind("images" if dataset_type == "videos" else "videos")[0])
+            else ""
+        )
         raise InputError(
-            f"No images found in {inp.display} (looked recursively for "
-            f"{', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)}, any case). Point INPUT at "
-            "the folder or bucket prefix that holds the images."
+            f"No {what} found in {inp.display} (looked recursively for "
+            f"{', '.join(e.lstrip('.') for e in extensions)}, any case). Point INPUT at "
+            f"the folder or bucket prefix that holds the {what}{hint}."
         )
 
 
@@ -160,25 +199,101 @@ def read_relevant(lightly: Location, path: str) -> RelevantFilenames:
     return RelevantFilenames.parse(text, source=path)
 
 
-def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = "") -> Listing:
-    """List every image below INPUT (recursively, sorted) and keep the relevant ones.
+def refuse_for_videos(enable_training: bool, selection: SelectionConfig) -> None:
+    """Refuse what a video run cannot do yet, before anything runs.
+
+    Args:
+        enable_training: ``worker_config.enable_training``.
+        selection: The validated ``selection_config``.
+
+    Raises:
+        NotSupportedYetError: training on frames, or ``lightly.*`` metadata computed from frames.
+    """
+    if enable_training:
+        raise NotSupportedYetError(
+            "worker_config.enable_training with dataset_type videos",
+            "embed the frames with the pretrained model or a checkpoint",
+        )
+    for entry in selection.strategies or []:
+        key = getattr(entry.input, "key", None)
+        if getattr(entry.input, "type", None) == "METADATA" and str(key).startswith("lightly."):
+            raise NotSupportedYetError(
+                f"METADATA input {key} with dataset_type videos",
+                "use your own per-frame metadata in .lightly/metadata/",
+            )
+
+
+def scan_videos(
+    inp: Location,
+    names: list[str],
+    sizes: list[int],
+    *,
+    decode: bool,
+    num_threads: int = -1,
+    progress: Callable[[int], None] | None = None,
+) -> list[VideoScan]:
+    """:func:`thresher.storage.video.scan_video` for each video, in threads, in order.
+
+    PyAV decodes without the GIL, so threads use every core.
+    """
+    workers = num_threads if num_threads > 0 else max(1, os.cpu_count() or 1)
+
+    def one(name: str, size: int) -> VideoScan:
+        scan = scan_video(inp, name, decode=decode, size=size)
+        if progress is not None:
+            progress(1)
+        return scan
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thresher-video") as pool:
+        return list(pool.map(one, names, sizes))
+
+
+def expand_videos(scans: list[VideoScan]) -> list[str]:
+    """The samples of a video run: each video's frame names; an unusable video's own name."""
+    out: list[str] = []
+    for scan in scans:
+        out.extend(scan.frame_names() if scan.error is None else [scan.name])
+    return out
+
+
+def list_input(
+    input_url: str,
+    lightly_url: str,
+    relevant_filenames_file: str = "",
+    *,
+    dataset_type: DatasetType = "images",
+    use_frame_count_metadata: bool = False,
+    num_threads: int = -1,
+) -> Listing:
+    """List every image (or video) below INPUT (recursively, sorted) and keep the relevant ones.
 
     A file whose name the outputs cannot hold (a line break, not UTF-8) is not listed: it is
     logged and kept in :meth:`Listing.refused` with the reason, outside the accounting.
 
+    Args:
+        input_url: The INPUT location.
+        lightly_url: The LIGHTLY location.
+        relevant_filenames_file: ``worker_config.relevant_filenames_file`` (video names for a
+            video run).
+        dataset_type: ``"images"`` or ``"videos"``: the samples are then the videos' frames.
+        use_frame_count_metadata: ``worker_config.datasource.use_frame_count_metadata``: take
+            a video's frame count from its container (no decoding here) where it has one.
+        num_threads: Threads reading videos; -1 = one per core.
+
     Raises:
-        InputError: INPUT is missing or holds no image.
+        InputError: INPUT is missing or holds no image (or video).
         ConfigError: the relevant filenames file is missing or malformed.
     """
-    preflight(input_url, lightly_url)
+    preflight(input_url, lightly_url, dataset_type)
     inp = Location(input_url)
     lightly = _store.lightly_location(lightly_url)
     lightly.check_writable()
-    files = inp.list_files(IMAGE_EXTENSIONS)
+    extensions, what = _kind(dataset_type)
+    files = inp.list_files(extensions)
     if not files:
         raise InputError(
-            f"No images found in {inp.display} (looked recursively for "
-            f"{', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)}, any case)."
+            f"No {what} found in {inp.display} (looked recursively for "
+            f"{', '.join(e.lstrip('.') for e in extensions)}, any case)."
         )
     refused = {printable_name(f.name): p for f in files if (p := name_problem(f.name))}
     for shown, reason in list(refused.items())[:20]:
@@ -186,7 +301,7 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
     files = [f for f in files if name_problem(f.name) is None]
     if not files:
         raise InputError(
-            f"No usable images in {inp.display}: every image's name was refused "
+            f"No usable {what} in {inp.display}: every {what[:-1]}'s name was refused "
             f"({'; '.join(f'{n}: {r}' for n, r in list(refused.items())[:3])})."
         )
     names = [f.name for f in files]
@@ -206,7 +321,7 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
             )
         if not names:
             raise InputError(
-                f"{relevant_filenames_file} matches none of the {len(files)} images in "
+                f"{relevant_filenames_file} matches none of the {len(files)} {what} in "
                 f"{inp.display}. Check the names: they are relative to the INPUT root."
             )
     keep = set(names)
@@ -216,8 +331,15 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
         [(f.name, f.size, f.token) for f in files if f.name in keep],
         rules_digest,
         sorted(refused),
+        *([dataset_type, use_frame_count_metadata] if dataset_type == "videos" else []),
     )
     key = stage_key("list_input", fingerprint)
+    if dataset_type == "videos":
+        return _list_videos(
+            key, inp, lightly, names, [size_of[n] for n in names], filtered, refused,
+            n_files=len(files), use_frame_count_metadata=use_frame_count_metadata,
+            num_threads=num_threads,
+        )  # fmt: skip
     listing = Listing(key, input_url, lightly_url, len(files), len(filtered), len(names))
     if _store.cached(lightly, key) is None:
         _store.write_json(
@@ -242,3 +364,61 @@ def list_input(input_url: str, lightly_url: str, relevant_filenames_file: str = 
         len(refused),
     )
     return listing
+
+
+def _list_videos(
+    key: str,
+    inp: Location,
+    lightly: Location,
+    videos: list[str],
+    sizes: list[int],
+    filtered: list[str],
+    refused: dict[str, str],
+    *,
+    n_files: int,
+    use_frame_count_metadata: bool,
+    num_threads: int,
+) -> Listing:
+    """The video branch of :func:`list_input`: read the relevant videos once, list frames.
+
+    The samples are frames, so the accounting counts frames: ``n_input`` is every frame of
+    the relevant videos, plus one per unusable video and one per filtered-out video (those
+    are never opened, so their frames are unknown).
+    """
+    m = _store.cached(lightly, key)
+    if m is not None:
+        listing = Listing(
+            key, inp.url, lightly.url, m["n_input"], m["n_filtered"],
+            m["n_input"] - m["n_filtered"], dataset_type="videos",
+        )  # fmt: skip
+        log.info("listed %d videos in %s (frames counted before)", n_files, inp.display)
+        return listing
+    scans = scan_videos(
+        inp, videos, sizes, decode=not use_frame_count_metadata, num_threads=num_threads
+    )
+    samples = expand_videos(scans)
+    doc: dict[str, Any] = {
+        "names": samples,
+        "sizes": [s.size for s in scans for _ in range(max(1, s.n_frames))],
+        "filtered": filtered,
+        "refused": refused,
+        "videos": {s.name: s.to_json() for s in scans},
+    }
+    n_input = len(samples) + len(filtered)
+    _store.write_json(lightly, f"{stage_dir(key)}/names.json", doc)
+    _store.finish(lightly, key, {"n_input": n_input, "n_filtered": len(filtered)}, ["names.json"])
+    unusable = sum(1 for s in scans if s.error is not None)
+    log.info(
+        "listed %d videos in %s: %d frames in %d relevant videos (%d unusable), %d filtered "
+        "out by relevant filenames, %d not listed for their names",
+        n_files,
+        inp.display,
+        len(samples) - unusable,
+        len(videos),
+        unusable,
+        len(filtered),
+        len(refused),
+    )
+    return Listing(
+        key, inp.url, lightly.url, n_input, len(filtered), len(samples), dataset_type="videos"
+    )
