@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from faulty_proxy import FAULTS, Faults, faulty_proxy
 
@@ -65,6 +66,8 @@ def moto_dataset(tmp: Path) -> Iterator[Moto]:
         mp.setenv("AWS_ACCESS_KEY_ID", "flaky-access-key")
         mp.setenv("AWS_SECRET_ACCESS_KEY", "flaky-secret-key")
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        # Moto's servers in one process share their state: start from an empty one.
+        httpx.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
         fs = fsspec.filesystem("s3", endpoint_url=endpoint, skip_instance_cache=True)
         fs.mkdir(BUCKET)
         ds = make_example_dataset(tmp / "input", n_clusters=3, per_cluster=6)
