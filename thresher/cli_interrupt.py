@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import socket
 import sys
@@ -31,12 +30,10 @@ from typing import Any
 
 import psutil
 
+from thresher.storage.location import TEMP_NAME
+
 MESSAGE = "thresher: interrupted; re-run the same command to resume"
 EXIT_CODE = 130
-
-# The names thresher.storage.location gives files it is writing: ".<name>.tmp-<12 hex>", and
-# the probe that checks the location is writable: ".write-check-<8 hex>".
-_TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{12}$|^\.write-check-[0-9a-f]{8}$")
 
 
 def remove_temporary_files(folder: str, since: float) -> list[str]:
@@ -56,7 +53,7 @@ def remove_temporary_files(folder: str, since: float) -> list[str]:
     removed: list[str] = []
     for root, _dirs, files in os.walk(folder):
         for name in files:
-            if not _TEMP_NAME.match(name):
+            if not TEMP_NAME.match(name):
                 continue
             path = os.path.join(root, name)
             try:

@@ -35,7 +35,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _temporary_files(folder: Path) -> list[str]:
-    # thresher.storage.location writes ".<name>.tmp-<hex>", then moves it into place.
+    # thresher.storage.location writes ".tmp-<hex>", then moves it into place.
     return [str(p) for p in folder.rglob("*") if ".tmp-" in p.name or "write-check" in p.name]
 
 
@@ -90,9 +90,9 @@ def test_remove_temporary_files(tmp_path: Path) -> None:
     """Only the names of unfinished atomic writes go, and only young ones."""
     run = tmp_path / ".lightly" / "runs" / "r1"
     run.mkdir(parents=True)
-    keep = [run / "report.json", run / ".hidden", run / "x.tmp-abc"]
-    young = [run / ".report.pdf.tmp-0123456789ab", tmp_path / ".lightly" / ".write-check-89abcdef"]
-    old = run / ".log.txt.tmp-ba9876543210"
+    keep = [run / "report.json", run / ".hidden", run / "x.tmp-abc", run / ".tmp-0123"]
+    young = [run / f".tmp-{'0a' * 16}", tmp_path / ".lightly" / ".write-check-89abcdef"]
+    old = run / f".tmp-{'b9' * 16}"
     for p in [*keep, *young, old]:
         p.write_text("x")
     os.utime(old, (time.time() - 3600, time.time() - 3600))

@@ -101,7 +101,7 @@ def test_outputs_and_report_are_consistent(first_run, example_dataset):
     tag = _lines(lightly / ".lightly" / "tags" / "initial-tag.txt")
     assert tag == _lines(run / "filenames" / "selected.txt")
     assert "stage embed" in (run / "log.txt").read_text()
-    assert not list(run.rglob(".*.tmp-*")), "temporary files left behind"
+    assert not list(run.rglob(".tmp-*")), "temporary files left behind"
 
 
 def test_input_is_never_written(first_run, example_dataset):

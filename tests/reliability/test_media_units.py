@@ -28,7 +28,7 @@ from tests.reliability.media_corpus import (
     ycck_jpeg,
 )
 from thresher.checks.corruption import FileCheck, check_files
-from thresher.errors import CorruptMediaError, StorageError
+from thresher.errors import CorruptMediaError
 from thresher.models.inference import decode_image
 from thresher.stages.corruption_check import corruption_check
 from thresher.stages.deduplicate import deduplicate
@@ -305,16 +305,6 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
         assert "too large" in (res[0].corrupt_reason or ""), sizes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StorageError,
-    reason="thresher/storage/location.py: on memory:// (and S3 etc., whose batched cat also "
-    "expands globs) Location.read_many passes 'x[1].png' to fs.cat, which expands it as a glob "
-    "and raises when it matches nothing; and Location.write_bytes names its temporary file "
-    "after the final one, which fsspec's generic mv expands too. Fix: read names with glob "
-    "characters through read_bytes, and a temporary name without the basename, "
-    "f'.tmp-{uuid.uuid4().hex}' (see the bad-media report)",
-)
 def test_thumbnails_of_glob_like_names_on_an_object_store_like_location() -> None:
     import fsspec
 

@@ -47,6 +47,14 @@ _CLOUD_HINTS = {
 }
 
 
+#: A file being written is a sibling ``.tmp-<32 hex>`` until it is moved into place; the probe
+#: that checks a location is writable is ``.lightly/.write-check-<8 hex>``.
+TEMP_PREFIX = ".tmp-"
+TEMP_NAME = re.compile(r"^\.tmp-[0-9a-f]{32}$|^\.write-check-[0-9a-f]{8}$")
+#: Characters fsspec expands as glob patterns in the paths of batched calls.
+_GLOB_CHARS = frozenset("*?[")
+
+
 def redact_url(url: str) -> str:
     """The URL without credentials: user info and query strings (SAS tokens) are removed."""
     url = re.sub(r"(?<=://)[^/@]*@", "", url)
@@ -263,8 +271,10 @@ class Location:
         """
         for start in range(0, len(rels), chunk):
             paths = [self.path(r) for r in rels[start : start + chunk]]
+            # A batched cat expands its paths as globs: x[1].png would name x1.png, or nothing.
+            literal = [p for p in paths if not _GLOB_CHARS.intersection(p)]
             try:
-                blobs = self.fs.cat(paths, on_error="omit")
+                blobs = self.fs.cat(literal, on_error="omit") if literal else {}
             except _io_errors() as e:
                 raise self._error(e, "read", "", f"Cannot read from {self.display}: {e}") from e
             for offset, path in enumerate(paths):
@@ -371,7 +381,9 @@ class Location:
         self._check_writable(rel)
         final = self.path(rel)
         parent = posixpath.dirname(final)
-        tmp = posixpath.join(parent, f".{posixpath.basename(final)}.tmp-{uuid.uuid4().hex[:12]}")
+        # Not named after the final name: that may hold glob characters (fsspec's move expands
+        # them) or be too long for the filesystem once a suffix is added.
+        tmp = posixpath.join(parent, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         message = f"Cannot write {rel} to {self.display}"
         if getattr(self.fs, "async_impl", False):
             # Object stores (the async backends: s3fs, gcsfs, adlfs) make an object visible
