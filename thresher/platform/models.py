@@ -46,6 +46,8 @@ class Token(Base):
     user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    #: Unix ms after which the token is refused; None = never (tokens made before migration 0004).
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Dataset(Base):

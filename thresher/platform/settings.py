@@ -7,6 +7,7 @@
 | ``THRESHER_SECRET_KEY`` | ``$THRESHER_HOME/secret.key`` | Fernet key for datasource secrets |
 | ``THRESHER_WORKER_TIMEOUT_S`` | 60 | silence after which a worker is OFFLINE |
 | ``THRESHER_READ_URL_SECONDS`` | 604800 (7 days) | lifetime of every read URL |
+| ``THRESHER_TOKEN_DAYS`` | 365 | lifetime of a new API token (0: never expires) |
 | ``THRESHER_LOCAL_ROOT`` | unset | the worker's ``--input-mount``, if the server can see it |
 | ``THRESHER_LIGHTLY_ROOT`` | ``THRESHER_LOCAL_ROOT`` | the worker's ``--lightly-mount`` |
 | ``THRESHER_PUBLIC_URL`` | the request's base URL | base of the read URLs handed out |
@@ -44,6 +45,7 @@ class Settings:
     secret_key: str | None = None  # None: read or create $home/secret.key
     worker_timeout_s: float = 60.0
     read_url_seconds: float = 7 * 24 * 3600.0
+    token_days: float = 365.0
     local_root: Path | None = None
     lightly_root: Path | None = None
     public_url: str | None = None
@@ -68,6 +70,7 @@ class Settings:
             secret_key=os.environ.get("THRESHER_SECRET_KEY") or None,
             worker_timeout_s=_env_float("THRESHER_WORKER_TIMEOUT_S", 60.0),
             read_url_seconds=_env_float("THRESHER_READ_URL_SECONDS", 7 * 24 * 3600.0),
+            token_days=_env_float("THRESHER_TOKEN_DAYS", 365.0),
             local_root=Path(local_root) if local_root else None,
             lightly_root=Path(lightly_root) if lightly_root else None,
             public_url=os.environ.get("THRESHER_PUBLIC_URL") or None,

@@ -54,6 +54,16 @@ def add_commands(sub: Any) -> None:
     )
     add.add_argument("--database", metavar="URL", default=None, help="as for thresher server start")
     add.set_defaults(func=cmd_user_add)
+    tok = user_sub.add_parser(
+        "token",
+        help="give a user a new API token (after one expired)",
+        description="Give an existing user a new API token and print it; its other tokens keep "
+        "working until they expire (THRESHER_TOKEN_DAYS, default 365).",
+    )
+    tok.add_argument("email", metavar="EMAIL")
+    tok.add_argument("--token", default=None, help="use this token; default: random")
+    tok.add_argument("--database", metavar="URL", default=None, help="as for thresher server start")
+    tok.set_defaults(func=cmd_user_add)
 
 
 def cmd_server_start(args: argparse.Namespace) -> int:
@@ -96,7 +106,7 @@ def cmd_server_start(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    """Create a user; print its token on stdout (nothing else, so scripts can capture it)."""
+    """Create a user, or give one a new token; print the token on stdout (nothing else)."""
     import sys
 
     from thresher.platform import users
@@ -106,9 +116,16 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     platform = Platform(Settings.from_env(database_url=args.database))
     try:
         platform.migrate()
-        user, token = users.add_user(platform, args.email, args.token)
+        if args.user_command == "token":
+            user, token = users.new_token(platform, args.email, args.token)
+            done = "new API token for"
+        else:
+            user, token = users.add_user(platform, args.email, args.token)
+            done = "created user"
     finally:
         platform.close()
-    print(f"created user {user.email} (id {user.id}); API token:", file=sys.stderr)
+    days = platform.settings.token_days
+    lasts = f"valid {days:g} days" if days > 0 else "never expires"
+    print(f"{done} {user.email} (id {user.id}); API token ({lasts}):", file=sys.stderr)
     print(token)
     return 0
