@@ -108,3 +108,17 @@ def test_small_pick_from_a_large_pool_uses_reference_rows(monkeypatch: pytest.Mo
     assert before > 0
     obj2.observe_many(np.array([outside]))
     assert obj2.gains(group).max() < 0.5 * before
+
+
+@pytest.mark.parametrize("batch", [1, 7, 500])
+def test_lazy_batches_match_dense(batch: int) -> None:
+    from thresher.selection.combiner import _lazy_gain
+
+    x = np.random.default_rng(5).normal(size=(250, 4)).astype(np.float32)
+    dense = greedy(
+        [CoverageObjective.from_embeddings(x, 0.4, backend="numpy")], 250, 80, engine="dense"
+    )
+    cand = np.ones(250, bool)
+    obj = CoverageObjective.from_embeddings(x, 0.4, backend="numpy")
+    lazy = _lazy_gain(obj, np.zeros(250), cand, 80, batch=batch)
+    assert np.array_equal(dense, lazy)

@@ -259,32 +259,47 @@ def _lazy_gain(
     static: NDArray[np.float64],
     cand: NDArray[np.bool_],
     limit: int,
+    batch: int = 64,
 ) -> NDArray[np.int64]:
     """Lazy greedy for COVERAGE (positive strength) plus constant objectives.
 
     A gain only shrinks as samples are chosen, so a key computed earlier bounds the current
-    one from above: pop the best bound, recompute it exactly, and pick it if it still beats
-    every other bound (ties to the lowest row, as in the dense engine). Stops early, with
+    one from above. A heap holds those bounds; its best ``batch`` rows are recomputed exactly
+    (one vectorised pass), and the best of them is picked for as long as it beats every
+    bound left in the heap (ties to the lowest row, as in the dense engine); otherwise the
+    batch goes back with its exact keys and the next best bounds are taken. Stops early, with
     fewer than ``limit`` picks, once the best candidate's gain is zero.
     """
     s = cov.strength
+
+    def exact(r: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        g = cov.gains(r)
+        return static[r] + s * safe_log(g), g
+
     rows = np.flatnonzero(cand)
-    keys = static[rows] + s * safe_log(cov.gains(rows))
+    keys, _ = exact(rows)
     heap = list(zip((-keys).tolist(), rows.tolist(), strict=True))
     heapq.heapify(heap)
     picks: list[int] = []
     while heap and len(picks) < limit:
-        _, r = heapq.heappop(heap)
-        gain = float(cov.gains(np.array([r]))[0])
-        key = float(static[r]) + s * float(safe_log(np.array([gain]))[0])
-        if heap and (-key, r) > heap[0]:
-            heapq.heappush(heap, (-key, r))
-            continue
-        if gain <= 0.0:
-            break
-        picks.append(r)
-        cand[r] = False
-        cov.observe(r)
+        taken = [heapq.heappop(heap) for _ in range(min(batch, len(heap)))]
+        b = np.array([r for _, r in taken], np.int64)
+        while b.size and len(picks) < limit:
+            k, g = exact(b)
+            j = int(np.lexsort((b, -k))[0])  # best key, lowest row among equals
+            if heap and heap[0] < (-float(k[j]), int(b[j])):
+                break  # a bound outside the batch may be better: refill
+            if g[j] <= 0.0:
+                return np.asarray(picks, np.int64)
+            r = int(b[j])
+            picks.append(r)
+            cand[r] = False
+            cov.observe(r)
+            b = np.delete(b, j)
+        if b.size:
+            k, _ = exact(b)
+            for key, r in zip((-k).tolist(), b.tolist(), strict=True):
+                heapq.heappush(heap, (key, r))
     return np.asarray(picks, np.int64)
 
 
