@@ -137,6 +137,14 @@ def test_report_places_and_draws_every_input_distribution(
         else:
             assert set(node["input"]["metrics"]) == {"giniImbalance", "normalizedEntropy"}
         assert (run / loc["plot"]).stat().st_size > 1000
+    # report_v2.json (Lightly's ReportV2 keys) sits beside it, the same distributions at the
+    # same paths.
+    v2 = json.loads((run / "report_v2.json").read_text())
+    for loc in da["distributionLocations"]:
+        node, node_v2 = report, v2
+        for key in loc["path"]:
+            node, node_v2 = node[key], node_v2[key]
+        assert node_v2 == node
     # The PDF draws each distribution as a plot: its heading's page holds an image.
     pdf = run / "report.pdf"
     pages = subprocess.run(
