@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import thresher
-from thresher.errors import NotSupportedYetError, ThresherError
+from thresher.errors import ThresherError
 
 EXIT_USER_ERROR = 2
 
@@ -208,10 +208,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if args.verbose else "CRITICAL")
     os.environ["THRESHER_STARTED_AT"] = repr(args.started_at)
     os.environ["THRESHER_COMMAND_LINE"] = args.command_line
-    if args.dataset_type != "images":
-        raise NotSupportedYetError(
-            "--dataset-type videos", "only image datasets are supported; videos come later"
-        )
     from thresher.cli_interrupt import InterruptGuard
     from thresher.config import RunConfig
     from thresher.stages._user_files import check_user_files
@@ -221,11 +217,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     input_url = _location(args.input)
     lightly_url = _location(args.lightly) if args.lightly else default_lightly_url(input_url)
 
-    preflight(input_url, lightly_url)  # a second, writes nothing; Prefect takes ~10 s to start
+    # a second, writes nothing; Prefect takes ~10 s to start
+    preflight(input_url, lightly_url, args.dataset_type)
     run_cfg = RunConfig(
         configs["worker_config"], configs["selection_config"], configs["lightly_config"]
     )
-    check_user_files(run_cfg, input_url, lightly_url)  # reads the user's files, writes nothing
+    if args.dataset_type == "videos":
+        from thresher.stages.list_input import refuse_for_videos
+
+        refuse_for_videos(run_cfg.worker, run_cfg.selection)
+    else:  # a video run's names are frames, known after decoding: its stages check them
+        check_user_files(run_cfg, input_url, lightly_url)  # reads the user's files only
     if run_cfg.worker.checkpoint or run_cfg.worker.checkpoint_run_id:
         from thresher.stages.train import resolve_checkpoint
 
@@ -333,8 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset-type",
         choices=["images", "videos"],
         default="images",
-        help="images (the default). 'videos' is the Lightly Worker's other type: accepted "
-        "for compatibility, refused with a clear message until video support comes",
+        help="images (the default), or videos (mp4, m4v, hevc, mpg, mpeg, avi, mov, webm): "
+        "every frame is a sample named <video>-<frame>-<ext>.png, as Lightly names them",
     )
     r.add_argument(
         "-v", "--verbose", action="store_true", help="show Prefect's own logs on the terminal"

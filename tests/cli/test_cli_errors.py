@@ -139,13 +139,14 @@ def test_sample_counts_that_make_no_sense(
     assert "n_samples" in err and expected in flat(err), err
 
 
-def test_videos_are_refused_clearly(images: Path, tmp_path: Path) -> None:
+def test_videos_on_a_folder_of_images_are_refused_clearly(images: Path, tmp_path: Path) -> None:
     code, prefect, err = run_cli(
         "run", str(images), "--n-samples", "3", "--dataset-type", "videos", cwd=tmp_path
     )
     assert (code, prefect) == (2, False)
     assert_one_paragraph(err)
-    assert "not supported yet: --dataset-type videos" in flat(err), err
+    assert "No videos found" in flat(err), err
+    assert "run with --dataset-type images" in flat(err), err
 
 
 def test_long_paths_stay_whole_in_the_message(tmp_path: Path) -> None:

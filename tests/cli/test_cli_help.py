@@ -48,8 +48,8 @@ def test_command_help_has_examples(command: str, example: str) -> None:
 def test_run_help_explains_every_option() -> None:
     out = " ".join(thresher_cli("run", "--help").stdout.split())
     assert "-1 to select until every stopping condition is met" in out
-    # videos are accepted for Lightly compatibility, and the help says they are refused for now
-    assert "--dataset-type {images,videos}" in out and "refused" in out
+    # videos as Lightly takes them: the help names the formats and the frame names
+    assert "--dataset-type {images,videos}" in out and "<video>-<frame>-<ext>.png" in out
 
 
 def test_no_command_prints_help_and_fails() -> None:

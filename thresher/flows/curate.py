@@ -22,13 +22,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 import thresher
 from thresher import tasks
 from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerConfig, load_configs
-from thresher.errors import InputError, NotSupportedYetError
+from thresher.errors import ConfigError, InputError
 from thresher.runlog import RunLog
 from thresher.stages import _store
 from thresher.stages._user_files import check_user_files
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
-from thresher.stages.list_input import default_lightly_url, preflight
+from thresher.stages.list_input import default_lightly_url, preflight, refuse_for_videos
 from thresher.stages.report import RunInfo
 from thresher.stages.select import Selected
 from thresher.stages.train import resolve_checkpoint
@@ -113,7 +113,8 @@ def curate(
         worker_config: The Lightly ``worker_config`` (dict or model).
         selection_config: The ``selection_config``; ``n_samples`` or ``proportion_samples``.
         lightly_config: The ``lightly_config`` (training and embedding settings).
-        dataset_type: ``images`` (videos are not supported yet).
+        dataset_type: ``images``, or ``videos``: every frame of every video is a sample,
+            named ``<video>-<frame>-<ext>.png`` as Lightly names them (``docs/videos.md``).
         run_id: Name of the run folder; default: a timestamp plus a random suffix.
 
     Returns:
@@ -126,13 +127,17 @@ def curate(
     """
     now = time.time()
     cfg: RunConfig = load_configs(worker_config, selection_config, lightly_config)
-    if dataset_type != "images":
-        raise NotSupportedYetError("dataset_type=videos", "only image datasets are supported")
+    if dataset_type not in ("images", "videos"):
+        raise ConfigError(f"dataset_type must be 'images' or 'videos', got {dataset_type!r}")
+    if dataset_type == "videos":
+        refuse_for_videos(cfg.worker, cfg.selection)
     lightly_url = lightly or default_lightly_url(input)
-    preflight(input, lightly_url)  # before anything is written: INPUT is never written
+    preflight(input, lightly_url, dataset_type)  # before anything is written
     # The user's files (predictions, metadata, tags, CSVs, a checkpoint) are read before the
-    # first write too: a bad one fails in seconds and leaves nothing behind.
-    check_user_files(cfg, input, lightly_url)
+    # first write too: a bad one fails in seconds and leaves nothing behind. A video run's
+    # names are frames, known only after decoding: its files are checked by the stages.
+    if dataset_type == "images":
+        check_user_files(cfg, input, lightly_url)
     w = cfg.worker
     init = resolve_checkpoint(w, lightly_url)
     run_id = run_id or cfg.worker.run_directory or new_run_id()
@@ -148,12 +153,16 @@ def curate(
                 input_url=input,
                 lightly_url=lightly_url,
                 relevant_filenames_file=w.relevant_filenames_file,
+                dataset_type=dataset_type,
+                use_frame_count_metadata=w.datasource.use_frame_count_metadata,
+                num_threads=w.num_threads,
             )
             checked = run.stage(
                 tasks.corruption_check,
                 listing=listing,
                 enabled=w.enable_corruptness_check,
                 num_threads=w.num_threads,
+                corruption_threshold=w.corruptness_check.corruption_threshold,
             )
             deduplicated = run.stage(
                 tasks.deduplicate, checked=checked, enabled=w.remove_exact_duplicates

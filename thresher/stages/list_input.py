@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from thresher.caching import digest, stage_dir, stage_key
 from thresher.config.selection import SelectionConfig
+from thresher.config.worker import WorkerConfig
 from thresher.errors import ConfigError, InputError, NotSupportedYetError, StorageError
 from thresher.stages import _store
 from thresher.storage.location import IMAGE_EXTENSIONS, Location
@@ -199,20 +200,26 @@ def read_relevant(lightly: Location, path: str) -> RelevantFilenames:
     return RelevantFilenames.parse(text, source=path)
 
 
-def refuse_for_videos(enable_training: bool, selection: SelectionConfig) -> None:
+def refuse_for_videos(worker: WorkerConfig, selection: SelectionConfig) -> None:
     """Refuse what a video run cannot do yet, before anything runs.
 
     Args:
-        enable_training: ``worker_config.enable_training``.
+        worker: The validated ``worker_config``.
         selection: The validated ``selection_config``.
 
     Raises:
-        NotSupportedYetError: training on frames, or ``lightly.*`` metadata computed from frames.
+        NotSupportedYetError: training on frames, int8 calibration on frames, or
+            ``lightly.*`` metadata computed from frames.
     """
-    if enable_training:
+    if worker.enable_training:
         raise NotSupportedYetError(
             "worker_config.enable_training with dataset_type videos",
             "embed the frames with the pretrained model or a checkpoint",
+        )
+    if worker.embedding_precision != "fp32":
+        raise NotSupportedYetError(
+            "worker_config.embedding_precision int8 with dataset_type videos",
+            "embed the frames in fp32",
         )
     for entry in selection.strategies or []:
         key = getattr(entry.input, "key", None)

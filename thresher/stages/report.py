@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from thresher.config import RunConfig
 from thresher.stages import _store
@@ -15,8 +16,9 @@ from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
 from thresher.stages.select import Selected
-from thresher.stages.write_results import run_dir, sizes
+from thresher.stages.write_results import run_dir, sizes, video_sizes
 from thresher.storage.location import Location
+from thresher.storage.video import FrameReader
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,12 @@ def report(
     lightly = _store.lightly_location(listing.lightly_url)
     inp = Location(listing.input_url)
 
+    videos = listing.dataset_type == "videos"
+    frames = FrameReader(inp) if videos else None
+
     def load_image(name: str) -> Image.Image:
+        if frames is not None:  # a video run: the names are frames
+            return frames.read_frame(name)
         return Image.open(io.BytesIO(inp.read_bytes(name)))
 
     s = sizes(listing, checked, deduplicated, selected)
@@ -106,9 +113,28 @@ def report(
     written = []
     with tempfile.TemporaryDirectory(prefix="thresher-report-") as tmp:
         build_report(inputs, Path(tmp))
+        if frames is not None:
+            frames.close()
+            _video_sections(Path(tmp), cfg, listing, checked, inputs)
         for path in sorted(Path(tmp).rglob("*")):
             if path.is_file():
                 rel = f"{run_dir(info.run_id)}/{path.relative_to(tmp).as_posix()}"
                 lightly.put_file(str(path), rel)
                 written.append(rel)
     return written
+
+
+def _video_sections(
+    out: Path, cfg: RunConfig, listing: Listing, checked: CorruptionChecked, inputs: Any
+) -> None:
+    """A video run's video-level counts and sampling timeline, added to the built report."""
+    from thresher.reports.video_timeline import add_video_sections, timeline_rows
+
+    chosen = [inputs.filenames[int(i)] for i in inputs.selected]
+    counts = video_sizes(listing, checked, chosen) or {}
+    rows = (
+        timeline_rows(checked.videos(), chosen, inputs.corrupt)
+        if cfg.worker.show_video_sampling_timeline
+        else None
+    )
+    add_video_sections(out, video_sizes=counts, rows=rows)

@@ -7,6 +7,7 @@ Layout (PRODUCT.md)::
                             filenames/{selected,removed,duplicate,corrupt,filtered}.txt
     .lightly/tags/initial-tag.txt (first run), .lightly/tags/<run_id>.txt
     .lightly/thumbnails/<selected file name>_thumb.<ext> (``thresher.storage.thumbnails``)
+    .lightly/frames/<frame name>   (a video run: the selected frames, ``output_image_format``)
 
 Every file is written atomically. ``selected.txt`` lists the picks in pick order (the first line
 is the most wanted), so a smaller labeling budget can take the first lines.
@@ -87,6 +88,7 @@ class RunOutputs:
         notes: Sentences the user must see (e.g. fewer usable images than asked for).
         cached: Stage name -> what came from the cache (``"cached"``, ``"224 of 500 images
             from cache"``), for the stages that did not compute everything anew.
+        video_sizes: A video run's video-level counts (:func:`video_sizes`); None for images.
     """
 
     run_id: str
@@ -99,6 +101,7 @@ class RunOutputs:
     peak_memory_mb: float = 0.0
     notes: list[str] = field(default_factory=list)
     cached: dict[str, str] = field(default_factory=dict)
+    video_sizes: dict[str, int] | None = None
 
 
 def _embeddings_parquet(names: list[str], emb: np.ndarray) -> bytes:
@@ -115,6 +118,72 @@ def _embeddings_parquet(names: list[str], emb: np.ndarray) -> bytes:
 
 def _lines(names: list[str]) -> str:
     return "".join(f"{n}\n" for n in names)
+
+
+def video_sizes(
+    listing: Listing, checked: CorruptionChecked, chosen: list[str]
+) -> dict[str, int] | None:
+    """A video run's video-level counts (None for images), by report.json names.
+
+    ``nInput`` videos listed (``nFiltered`` of them dropped by relevant filenames),
+    ``nCorrupt`` excluded whole (do not open, or broken frames at the threshold),
+    ``nFrames`` frames of the other videos, ``nCorruptFrames`` of those broken,
+    ``nSelectedFrames`` frames selected, from ``nVideosWithSelectedFrames`` videos.
+    """
+    if listing.dataset_type != "videos":
+        return None
+    from thresher.storage.video import parse_frame_name
+
+    videos = checked.videos()
+    picked = {p[0] for n in chosen if (p := parse_frame_name(n)) is not None}
+    frames = sum(v["n_frames"] for v in videos.values() if v["corrupt"] is None)
+    return {
+        "nInput": len(videos) + listing.n_filtered,
+        "nFiltered": listing.n_filtered,
+        "nCorrupt": sum(1 for v in videos.values() if v["corrupt"] is not None),
+        "nFrames": frames,
+        "nCorruptFrames": sum(v["n_broken"] for v in videos.values() if v["corrupt"] is None),
+        "nSelectedFrames": len(chosen),
+        "nVideosWithSelectedFrames": len(picked),
+    }
+
+
+#: ``worker_config.output_image_format`` -> Pillow's format name.
+_PIL_FORMATS = {
+    "png": "PNG",
+    "jpg": "JPEG",
+    "jpeg": "JPEG",
+    "bmp": "BMP",
+    "webp": "WEBP",
+    "tif": "TIFF",
+    "tiff": "TIFF",
+}
+
+
+def frame_file(name: str, image_format: str) -> str:
+    """Where a selected frame is written, relative to LIGHTLY: its name under ``.lightly/frames/``.
+
+    The frame name ends in ``.png`` (Lightly's name); another ``output_image_format``
+    replaces that suffix, e.g. ``.lightly/frames/clip-07-mp4.jpg``.
+    """
+    stem = name.removesuffix(".png")
+    return f".lightly/frames/{stem}.{image_format}"
+
+
+def write_frames(input_url: str, lightly: Location, chosen: list[str], image_format: str) -> None:
+    """Write each selected frame as an image into ``.lightly/frames/`` (atomically).
+
+    Each video is read once, in frame order (:func:`thresher.storage.video.read_frames`);
+    one frame is in memory at a time.
+    """
+    from thresher.storage.video import read_frames
+
+    fmt = _PIL_FORMATS[image_format]
+    for name, image in read_frames(Location(input_url), chosen):
+        buf = io.BytesIO()
+        image.save(buf, format=fmt)
+        lightly.write_bytes(frame_file(name, image_format), buf.getvalue())
+    log.info("frames: %d selected frames written to .lightly/frames/", len(chosen))
 
 
 def _thumbnails(input_url: str, lightly: Location, chosen: list[str]) -> None:
@@ -172,11 +241,15 @@ def write_results(
     lightly.write_text(f"{base}/filenames/duplicate.txt", _lines(sorted(duplicates)))
     lightly.write_text(f"{base}/filenames/corrupt.txt", _lines(sorted(corrupt)))
     lightly.write_text(f"{base}/filenames/filtered.txt", _lines(listing.filtered()))
+    info: dict[str, Any] = {"corrupt_samples": corrupt, "not_listed": listing.refused()}
+    if listing.dataset_type == "videos":
+        # per video: frames, broken frames, and why the whole video is excluded (or null)
+        info["videos"] = checked.videos()
     _store.write_json(
         lightly,
         f"{base}/corruptness_check_information.json",
         # not_listed: files whose names no output can hold (line breaks, not UTF-8)
-        {"corrupt_samples": corrupt, "not_listed": listing.refused()},
+        info,
     )
     _store.write_json(lightly, f"{base}/duplicates.json", {"duplicates": duplicates})
     if embedded is not None:
@@ -192,6 +265,7 @@ def write_results(
         "input_fingerprint": listing.key,
         "stage_keys": {x.key.rsplit("-", 1)[0]: x.key for x in stages if x is not None},
         "sizes": s.as_dict(),
+        **({"video_sizes": vs} if (vs := video_sizes(listing, checked, chosen)) else {}),
         "training": trained.summary if trained else None,
         **config,
     }
@@ -206,7 +280,12 @@ def write_results(
             tags.insert(0, INITIAL_TAG)
         for tag in tags:
             lightly.write_text(f".lightly/tags/{tag}.txt", _lines(chosen))
-    if chosen:
+    if chosen and listing.dataset_type == "videos":
+        image_format = str(config.get("worker_config", {}).get("output_image_format", "png"))
+        write_frames(listing.input_url, lightly, chosen, image_format)
+        if image_format == "png":  # the thumbnails of the frames just written
+            _thumbnails(lightly.child(".lightly/frames").url, lightly, chosen)
+    elif chosen:
         _thumbnails(listing.input_url, lightly, chosen)
     return RunOutputs(
         run_id=run_id,
@@ -216,4 +295,5 @@ def write_results(
         report_pdf=lightly.child(f"{base}/report.pdf").display,
         report_json=lightly.child(f"{base}/report.json").display,
         tags=tags,
+        video_sizes=video_sizes(listing, checked, chosen),
     )

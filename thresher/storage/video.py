@@ -170,7 +170,8 @@ def open_container(location: Location, name: str) -> Any:
         container = av.open(fh, mode="r")
     except (av.FFmpegError, OSError, ValueError, EOFError) as e:
         fh.close()
-        raise VideoOpenError(name, f"does not open as a video: {_first_line(e)}") from e
+        why = _first_line(e).replace(f"'{location.path(name)}'", "").rstrip(": ")
+        raise VideoOpenError(name, f"does not open as a video: {why}") from e
     if not container.streams.video:
         container.close()
         fh.close()

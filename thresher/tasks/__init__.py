@@ -38,19 +38,44 @@ __all__ = [
 
 
 @task(name="list_input", cache_policy=NO_CACHE)
-def list_input(*, input_url: str, lightly_url: str, relevant_filenames_file: str) -> State[Any]:
+def list_input(
+    *,
+    input_url: str,
+    lightly_url: str,
+    relevant_filenames_file: str,
+    dataset_type: _list_input.DatasetType = "images",
+    use_frame_count_metadata: bool = False,
+    num_threads: int = -1,
+) -> State[Any]:
     """Stage ``list_input``."""
-    return stage_state(_list_input.list_input(input_url, lightly_url, relevant_filenames_file))
+    return stage_state(
+        _list_input.list_input(
+            input_url,
+            lightly_url,
+            relevant_filenames_file,
+            dataset_type=dataset_type,
+            use_frame_count_metadata=use_frame_count_metadata,
+            num_threads=num_threads,
+        )
+    )
 
 
 @task(name="corruption_check", cache_policy=NO_CACHE)
 def corruption_check(
-    *, listing: _list_input.Listing, enabled: bool, num_threads: int
+    *,
+    listing: _list_input.Listing,
+    enabled: bool,
+    num_threads: int,
+    corruption_threshold: float = 0.1,
 ) -> State[Any]:
     """Stage ``corruption_check``."""
     return stage_state(
         _corruption_check.corruption_check(
-            listing, enabled=enabled, num_threads=num_threads, progress=task_progress
+            listing,
+            enabled=enabled,
+            num_threads=num_threads,
+            progress=task_progress,
+            corruption_threshold=corruption_threshold,
         )
     )
 

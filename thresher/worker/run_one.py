@@ -135,6 +135,7 @@ def flow_parameters(job: dict[str, Any]) -> dict[str, Any]:
         "selection_config": job.get("selection_config") or None,
         "lightly_config": job.get("lightly_config") or None,
         "run_id": job["run_id"],
+        "dataset_type": job.get("dataset_type", "images"),
     }
 
 

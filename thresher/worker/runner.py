@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from thresher.client.errors import ApiException, ServerUnreachableError
-from thresher.wire import ClaimedRun
+from thresher.wire import ClaimedRun, DatasetType
 from thresher.worker.api import AbortRequested, RunEnded, WorkerApi
 from thresher.worker.datasources import DatasourceError, resolve
 from thresher.worker.run_one import EVENTS_FD_ENV
@@ -123,6 +123,10 @@ class RunRunner:
             "selection_config": self.claimed.selection_config,
             "lightly_config": self.claimed.lightly_config,
             "run_id": self.run_id,
+            # A dataset of type Videos is curated frame by frame (the flow's dataset_type).
+            "dataset_type": "videos"
+            if self.claimed.dataset.type == DatasetType.VIDEOS
+            else "images",
         }
         read_fd, write_fd = os.pipe()
         env = flow_env(dict(os.environ), secret_env, self.claimed.prefect_api_url)

@@ -1,0 +1,165 @@
+"""The per-video sampling timeline of a video run (``show_video_sampling_timeline``).
+
+One row per video: a bar as long as the video's frame count, a tick at each selected frame and
+a red tick at each broken frame, so the report shows where in each video the picks came from.
+
+Example:
+    >>> rows = timeline_rows(
+    ...     {"a.mp4": {"n_frames": 30, "n_broken": 0, "corrupt": None}},
+    ...     ["a-05-mp4.png", "a-20-mp4.png"],
+    ...     {},
+    ... )
+    >>> rows[0]
+    VideoTimeline(video='a.mp4', n_frames=30, selected=(5, 20), broken=(), excluded=None)
+    >>> fig = video_timeline_figure(rows)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from thresher.reports.figures import _figure, _style, ellipsize
+from thresher.storage.video import parse_frame_name
+
+#: At most this many videos are drawn (the ones with the most selected frames first);
+#: Lightly advises turning the timeline off above about 20 videos.
+MAX_VIDEOS = 40
+
+
+@dataclass(frozen=True)
+class VideoTimeline:
+    """One video's row: its length, the selected and the broken frame indices."""
+
+    video: str
+    n_frames: int
+    selected: tuple[int, ...]
+    broken: tuple[int, ...]
+    excluded: str | None
+
+
+def timeline_rows(
+    videos: Mapping[str, Mapping[str, Any]],
+    selected: Iterable[str],
+    corrupt: Mapping[str, str],
+) -> list[VideoTimeline]:
+    """The timeline's rows, one per video that has frames, in name order.
+
+    Args:
+        videos: The corruption check's per-video findings (``CorruptionChecked.videos()``):
+            name -> ``{n_frames, n_broken, corrupt}``.
+        selected: The selected frame names.
+        corrupt: Corrupt sample name -> reason (broken frames are drawn in red).
+    """
+    picks: dict[str, list[int]] = {}
+    for name in selected:
+        parsed = parse_frame_name(name)
+        if parsed is not None:
+            picks.setdefault(parsed[0], []).append(parsed[1])
+    broken: dict[str, list[int]] = {}
+    for name, reason in corrupt.items():
+        parsed = parse_frame_name(name)
+        if parsed is not None and not reason.startswith("video excluded"):
+            broken.setdefault(parsed[0], []).append(parsed[1])
+    return [
+        VideoTimeline(
+            video,
+            int(info["n_frames"]),
+            tuple(sorted(picks.get(video, []))),
+            tuple(sorted(broken.get(video, []))),
+            info.get("corrupt"),
+        )
+        for video, info in sorted(videos.items())
+        if int(info["n_frames"]) > 0
+    ]
+
+
+def video_timeline_figure(rows: list[VideoTimeline]) -> Figure:
+    """Draw the timeline: one bar per video (frame index on x), picks black, broken frames red.
+
+    Args:
+        rows: From :func:`timeline_rows`; above :data:`MAX_VIDEOS` the videos with the most
+            picks are drawn and the title says how many were left out.
+
+    Returns:
+        The figure (save it with :func:`thresher.reports.figures.save_figure`).
+    """
+    shown = sorted(rows, key=lambda r: (-len(r.selected), r.video))[:MAX_VIDEOS]
+    shown.sort(key=lambda r: r.video)
+    with _style():
+        fig, axes = _figure(7.5, 0.9 + 0.42 * max(1, len(shown)))
+        ax = axes[0][0]
+        for y, row in enumerate(shown):
+            ax.barh(y, 1.0, left=0, height=0.6, color="#e8e8e8", edgecolor="none")
+            if row.excluded:
+                ax.barh(y, 1.0, left=0, height=0.6, color="#f4c7c3", edgecolor="none")
+            scale = max(1, row.n_frames)
+            if row.broken:
+                ax.vlines(
+                    [b / scale for b in row.broken], y - 0.3, y + 0.3, color="#c0392b", lw=1.2
+                )
+            if row.selected:
+                ax.vlines([s / scale for s in row.selected], y - 0.3, y + 0.3, color="#222", lw=1.5)
+        ax.set_yticks(range(len(shown)))
+        ax.set_yticklabels(
+            [f"{ellipsize(r.video, 28)} ({len(r.selected)}/{r.n_frames})" for r in shown]
+        )
+        ax.set_ylim(len(shown) - 0.5, -0.5)
+        ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+        ax.set_xticklabels(["start", "25%", "50%", "75%", "end"])
+        ax.grid(axis="y", visible=False)
+        left = len(rows) - len(shown)
+        title = "Selected frames per video (black; red: broken frames; red band: video excluded)"
+        if left:
+            title += f"; {left} more videos not shown"
+        ax.set_title(title)
+    return fig
+
+
+def add_video_sections(
+    out_dir: pathlib.Path,
+    *,
+    video_sizes: Mapping[str, int],
+    rows: list[VideoTimeline] | None,
+) -> list[str]:
+    """Add a video run's parts to a built report folder; the files changed, relative to it.
+
+    ``videoLevelSizes`` goes to ``generalInformation.datasetInformation`` of report.json and
+    report_v2.json (where report_v2 has it), and the timeline (``rows``; None when
+    ``show_video_sampling_timeline`` is off) to ``plots/video_sampling_timeline.png``.
+
+    Args:
+        out_dir: The folder :func:`thresher.reports.build_report` wrote.
+        video_sizes: ``thresher.stages.write_results.video_sizes``.
+        rows: From :func:`timeline_rows`, or None.
+    """
+    from thresher.reports.figures import save_figure
+
+    changed: list[str] = []
+    for name in ("report.json", "report_v2.json"):
+        path = out_dir / name
+        if not path.exists():
+            continue
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        info = doc.setdefault("generalInformation", {}).setdefault("datasetInformation", {})
+        info["videoLevelSizes"] = dict(video_sizes)
+        if rows is not None and name == "report.json":
+            info["videoSamplingTimeline"] = {
+                "plot": "plots/video_sampling_timeline.png",
+                "videos": [
+                    {"video": r.video, "nFrames": r.n_frames, "selectedFrames": list(r.selected)}
+                    for r in rows
+                ],
+            }
+        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        changed.append(name)
+    if rows:
+        save_figure(video_timeline_figure(rows), out_dir / "plots" / "video_sampling_timeline.png")
+        changed.append("plots/video_sampling_timeline.png")
+    return changed
