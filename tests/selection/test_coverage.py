@@ -122,3 +122,15 @@ def test_lazy_batches_match_dense(batch: int) -> None:
     obj = CoverageObjective.from_embeddings(x, 0.4, backend="numpy")
     lazy = _lazy_gain(obj, np.zeros(250), cand, 80, batch=batch)
     assert np.array_equal(dense, lazy)
+
+
+def test_graph_stays_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 3,000 rows, all of them reference rows, and a pick of 1 would want K = 3,000 (a dense
+    # 9M-entry graph); with a budget of 30,000 entries K is cut to 10.
+    from thresher.selection import coverage as cov_mod
+
+    monkeypatch.setattr(cov_mod, "GRAPH_BUDGET", 30_000)
+    x = np.random.default_rng(4).normal(size=(3000, 3)).astype(np.float32)
+    obj = CoverageObjective.from_embeddings(x, 0.4, budget=1)
+    assert obj.neighbors.shape == (3000, 10) and obj.weights.dtype == np.float32
+    assert len(greedy([obj], 3000, 1)) == 1

@@ -18,8 +18,9 @@ for TYPICALITY). Each sample's kernel is cut to its ``K`` nearest reference rows
 reach the ~R/n rows one of ``n`` picks has to cover, ``K = R / n``, and at least
 :data:`NEIGHBORS` scaled by the subsampling ratio R/N (never below :data:`MIN_NEIGHBORS`). When
 N x K would exceed :data:`GRAPH_BUDGET` entries (a small pick from a very large pool), only the
-reference rows are candidates: a seeded random sample many times larger than the pick. So
-memory stays below 256 MiB and the one nearest-neighbour search is O(N * R * D). ``sigma`` is
+reference rows are candidates (a seeded random sample many times larger than the pick), and K
+is cut to what fits (a very small pick from a pool of 5,000 to 20,000 rows). So memory stays
+below 256 MiB and the one nearest-neighbour search is O(N * R * D). ``sigma`` is
 ``kernel_width`` times the median distance between two samples (measured on at most 2,000
 reference rows), so one width fits embeddings of any scale. When every reference row is
 covered as well as it can be (possible only when the pick is large compared with the reference
@@ -165,10 +166,11 @@ class CoverageObjective(Objective):
         k = max(min(k, n_ref), 0)
         candidates: NDArray[np.int64] | None = None
         queries = embeddings
-        if n * k > GRAPH_BUDGET and n_ref < n:
-            candidates = ref
-            queries = embeddings[ref]
-            k = min(k, max(1, GRAPH_BUDGET // n_ref))
+        if n * k > GRAPH_BUDGET:
+            if n_ref < n:
+                candidates = ref
+                queries = embeddings[ref]
+            k = min(k, max(1, GRAPH_BUDGET // len(queries)))
         xr = np.ascontiguousarray(embeddings[ref])
         sigma = kernel_sigma(xr, kernel_width, seed=seed)
         if n == 0 or k == 0:
