@@ -147,6 +147,13 @@ def _summary(result: Any) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"\nthresher run {result.run_id} finished"]
     lines += [f"  {name:<{width}}  {count:>8}" for name, count in rows]
+    v: dict[str, int] | None = getattr(result, "video_sizes", None)
+    if v:  # a video run: the rows above count frames
+        lines.append(
+            f"  the counts above are frames of {v['nInput']} videos ({v['nCorrupt']} corrupt, "
+            f"{v['nFiltered']} filtered out); the {v['nSelectedFrames']} selected frames, "
+            f"from {v['nVideosWithSelectedFrames']} videos, are in .lightly/frames/"
+        )
     cached: dict[str, str] = getattr(result, "cached", None) or {}
     if cached:
         lines.append(

@@ -20,7 +20,7 @@ from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store
 from thresher.stages.list_input import Listing, printable_name, scan_videos
 from thresher.storage.location import Location
-from thresher.storage.video import VideoScan
+from thresher.storage.video import VideoScan, parse_frame_name
 
 log = logging.getLogger("thresher.stages")
 
@@ -113,8 +113,11 @@ def corruption_check(
                 sizes=listing.sizes(),
             )
     corrupt = {r.name: r.corrupt_reason for r in results if r.corrupt_reason is not None}
-    for name, reason in list(corrupt.items())[:20]:
-        log.warning("corrupt: %s: %s", printable_name(name), reason)
+    if videos:
+        _log_videos(per_video, corrupt)
+    else:
+        for name, reason in list(corrupt.items())[:20]:
+            log.warning("corrupt: %s: %s", printable_name(name), reason)
     _store.write_json(
         lightly,
         f"{stage_dir(key)}/{FILE}",
@@ -200,3 +203,27 @@ def _as_listed(listed: VideoScan, decoded: VideoScan) -> VideoScan:
             f"{listed.n_frames}"
         )
     return VideoScan(listed.name, listed.size, listed.sha256, listed.n_frames, broken)
+
+
+def _log_videos(per_video: dict[str, dict[str, Any]], corrupt: dict[str, str]) -> None:
+    """One warning per video with a problem (not one per frame)."""
+    shown = 0
+    for name, found in per_video.items():
+        if shown >= 20:
+            break
+        if found["corrupt"] is not None:
+            log.warning("corrupt video: %s: %s", printable_name(name), found["corrupt"])
+        elif found["n_broken"]:
+            log.warning(
+                "%s: %d of %d frames broken and excluded (first: %s)",
+                printable_name(name),
+                found["n_broken"],
+                found["n_frames"],
+                next(
+                    (r for n, r in corrupt.items() if (parse_frame_name(n) or ("",))[0] == name),
+                    "",
+                ),
+            )
+        else:
+            continue
+        shown += 1
