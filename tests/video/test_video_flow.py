@@ -131,3 +131,50 @@ def test_report_has_video_counts_and_the_timeline(video_run) -> None:
 def test_input_is_never_written(video_run, planted_videos) -> None:
     _, _, _, before = video_run
     assert _snapshot(planted_videos.root) == before
+
+
+def test_per_frame_metadata_matches_the_frame_names(
+    prefect_server, planted_videos: PlantedVideos, tmp_path: Path
+) -> None:
+    # Planted: metadata "motion" = 1 for frames 8-15 of copy.mp4 (its green scene), in
+    # Lightly's per-frame files .lightly/metadata/copy-<frame>-mp4.json; every other frame has
+    # the default 0. THRESHOLD motion > 0.5 then leaves exactly those 8 frames to pick from.
+    lightly = tmp_path / "lightly"
+    meta = lightly / ".lightly" / "metadata"
+    meta.mkdir(parents=True)
+    (meta / "schema.json").write_text(
+        json.dumps(
+            [
+                {
+                    "name": "motion",
+                    "path": "motion",
+                    "defaultValue": 0,
+                    "valueDataType": "NUMERIC_FLOAT",
+                }
+            ]
+        )
+    )
+    for i in range(8, 16):
+        name = f"copy-{i:02d}-mp4"
+        (meta / f"{name}.json").write_text(
+            json.dumps({"file_name": f"{name}.png", "type": "frame", "metadata": {"motion": 1}})
+        )
+    result = curate(
+        input=str(planted_videos.root),
+        lightly=str(lightly),
+        dataset_type="videos",
+        selection_config={
+            "n_samples": 3,
+            "strategies": [
+                {
+                    "input": {"type": "METADATA", "key": "motion"},
+                    "strategy": {"type": "THRESHOLD", "threshold": 0.5, "operation": "BIGGER"},
+                },
+                *DIVERSITY,
+            ],
+        },
+    )
+    run = lightly / ".lightly" / "runs" / result.run_id
+    picked = [parse_frame_name(n) for n in _lines(run / "filenames" / "selected.txt")]
+    assert len(picked) == 3
+    assert all(v == "copy.mp4" and 8 <= k < 16 for v, k in picked), picked
