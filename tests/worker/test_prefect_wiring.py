@@ -83,6 +83,7 @@ def test_the_deployment_is_registered_idempotently_and_runs_become_its_flow_runs
         "selection_config": None,
         "lightly_config": None,
         "run_id": "r1",
+        "dataset_type": "images",  # a dataset of type Videos gives "videos"
     }
 
     monkeypatch.delenv("PREFECT_API_URL")
