@@ -183,3 +183,23 @@ def test_a_video_run_lists_only_videos(tmp_path) -> None:
     assert listing.names() == [f"a-{i}-webm.png" for i in range(5)]
     with pytest.raises(InputError, match="run with --dataset-type videos"):
         list_input(str(tmp_path / "in"), str(tmp_path / "out2"))
+
+
+def test_fifos_and_links_out_of_input_are_never_opened(planted_videos, tmp_path) -> None:
+    import os
+    import shutil
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    shutil.copy(planted_videos.root / "CLIP.MOV", inp / "CLIP.MOV")
+    os.mkfifo(inp / "pipe.mp4")  # opening it would block the run forever
+    outside = tmp_path / "outside.mp4"
+    shutil.copy(planted_videos.root / "scenes.mp4", outside)
+    (inp / "link.mp4").symlink_to(outside)
+    listing = list_input(str(inp), str(tmp_path / "lightly"), dataset_type="videos")
+    scans = listing.videos()
+    assert scans["pipe.mp4"].error is not None and "FIFO" in scans["pipe.mp4"].error
+    assert scans["link.mp4"].error is not None and "outside INPUT" in scans["link.mp4"].error
+    assert scans["CLIP.MOV"].n_frames == 10
+    checked = corruption_check(listing)
+    assert sorted(checked.corrupt()) == ["link.mp4", "pipe.mp4"]

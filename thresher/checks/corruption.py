@@ -88,7 +88,9 @@ def _is_local(location: Location) -> bool:
     return getattr(location.fs, "protocol", None) in ("file", ("file", "local"))
 
 
-def local_file_problem(location: Location, name: str) -> str | None:
+def local_file_problem(
+    location: Location, name: str, max_bytes: int | None = MAX_FILE_BYTES
+) -> str | None:
     """Why the local file ``name`` must not be read, or None when it is a plain file to read.
 
     Only a local INPUT has these (object stores hold nothing but plain objects): a FIFO would
@@ -100,6 +102,8 @@ def local_file_problem(location: Location, name: str) -> str | None:
     Args:
         location: The INPUT location.
         name: The file's name relative to its root.
+        max_bytes: Larger files are refused (an image is read whole); None for no limit
+            (a video is streamed).
 
     Returns:
         A short reason, or None.
@@ -119,7 +123,7 @@ def local_file_problem(location: Location, name: str) -> str | None:
         return f"unreadable: {e.strerror or e}"
     if stat.S_ISDIR(st.st_mode):
         return "not a file: a symbolic link to a folder (linked folders are not followed)"
-    if stat.S_ISREG(st.st_mode) and st.st_size > MAX_FILE_BYTES:
+    if stat.S_ISREG(st.st_mode) and max_bytes is not None and st.st_size > max_bytes:
         return _too_large(st.st_size)
     if link:
         root = os.path.realpath(location.root).rstrip("/") + "/"

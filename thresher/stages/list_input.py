@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from thresher.caching import digest, stage_dir, stage_key
+from thresher.checks.corruption import local_file_problem
 from thresher.config.selection import SelectionConfig
 from thresher.config.worker import WorkerConfig
 from thresher.errors import ConfigError, InputError, NotSupportedYetError, StorageError
@@ -246,7 +247,13 @@ def scan_videos(
     workers = num_threads if num_threads > 0 else max(1, os.cpu_count() or 1)
 
     def one(name: str, size: int) -> VideoScan:
-        scan = scan_video(inp, name, decode=decode, size=size)
+        # Never opened: FIFOs, devices, linked folders, links out of INPUT (a video is
+        # streamed, so no size limit).
+        problem = local_file_problem(inp, name, max_bytes=None)
+        if problem is not None:
+            scan = VideoScan(name, size, "", 0, error=problem)
+        else:
+            scan = scan_video(inp, name, decode=decode, size=size)
         if progress is not None:
             progress(1)
         return scan
