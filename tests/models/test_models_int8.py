@@ -47,7 +47,7 @@ def test_int8_quantizes_once_states_fidelity_and_falls_back(
     model, spec = zoo.create("efficientnet-lite0"), zoo.spec("efficientnet-lite0")
     cache = tmp_path / "ov"
     # 32 calibration photos are fewer than a run uses (300), hence the lower floor here.
-    plan = prepare_int8(model, spec, root, names, threads=2, cache_root=cache, floor=0.98)
+    plan = prepare_int8(model, spec, root, names, cache_root=cache, floor=0.98)
     assert plan.precision == "int8" and plan.model_xml is not None
     assert (plan.n_calibration, plan.n_held_out) == (32, 32)
     assert 0.98 <= plan.mean_cosine <= 1.0 and 0.5 < plan.overlap10 <= 1.0
@@ -61,7 +61,7 @@ def test_int8_quantizes_once_states_fidelity_and_falls_back(
 
     # Cached: the same images give the same model file, not quantized again.
     stamp = (plan.model_xml.parent / "model.bin").stat().st_mtime_ns
-    again = prepare_int8(model, spec, root, names, threads=2, cache_root=cache, floor=1.01)
+    again = prepare_int8(model, spec, root, names, cache_root=cache, floor=1.01)
     assert (
         again.model_xml is None
         and (plan.model_xml.parent / "model.bin").stat().st_mtime_ns == stamp

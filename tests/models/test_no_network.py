@@ -4,8 +4,8 @@ Every Python process of the run (the command, its decode workers, any server it 
 an audit hook through ``sitecustomize`` that records each ``socket.connect`` and
 ``socket.getaddrinfo`` whose destination is not this machine. The run starts from a fresh
 ``HOME`` (no telemetry consent file: OpenVINO's converter would send by default) and a fresh
-``THRESHER_HOME`` (so the model is converted in this run), with the CI variables that make
-OpenVINO silent on CI removed.
+``THRESHER_HOME`` (so the model is converted, and quantized to int8, in this run), with the CI
+variables that make OpenVINO silent on CI removed.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def test_a_run_makes_no_outbound_connection_attempt(tmp_path: Path) -> None:
     log.write_text("")
 
     run = subprocess.run(
-        [sys.executable, "-m", "thresher", "run", str(images), "--n-samples", "3"],
+        [sys.executable, "-m", "thresher", "run", str(images), "--n-samples", "3"]
+        + ["--worker-config", '{"embedding_precision": "int8"}'],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -93,6 +94,8 @@ def test_a_run_makes_no_outbound_connection_attempt(tmp_path: Path) -> None:
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    # The model was converted in this run (the converter's telemetry path was exercised).
-    assert list((tmp_path / "thresher-home" / "models" / "openvino").glob("*/model.xml"))
+    # The model was converted and quantized in this run: the converter's and NNCF's telemetry
+    # paths were both exercised (NNCF turns its telemetry off under pytest, not in this child).
+    converted = tmp_path / "thresher-home" / "models" / "openvino"
+    assert list(converted.glob("[0-9a-f]*/model.xml")) and list(converted.glob("int8-*/model.xml"))
     assert log.read_text() == "", log.read_text()

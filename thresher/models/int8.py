@@ -13,7 +13,7 @@ embeddings and the share of each image's 10 nearest neighbours that int8 keeps. 
 :data:`FIDELITY_FLOOR` (mean cosine) the run embeds in fp32 instead and says so.
 
 Example:
-    >>> plan = prepare_int8(model, spec, "/data/images", names, threads=2)  # doctest: +SKIP
+    >>> plan = prepare_int8(model, spec, "/data/images", names)  # doctest: +SKIP
     >>> plan.precision, plan.note  # doctest: +SKIP
     ('int8', 'int8 (OpenVINO, NNCF): mean cosine 0.9974 to fp32, 10-NN overlap 0.947 ...')
 """
@@ -23,8 +23,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import logging
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +41,6 @@ from torch import nn
 from thresher.errors import ConfigError
 from thresher.models import zoo
 from thresher.models.backends import (
-    OpenVINORunner,
     import_openvino,
     openvino_model_key,
     openvino_model_path,
@@ -151,52 +153,124 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def quantized_model_path(
-    model: nn.Module, input_size: int, calibration: np.ndarray, cache_root: Path | None = None
-) -> Path:
-    """The int8 model calibrated on ``calibration`` (``(N, 3, H, W)`` float32), cached.
+def _nncf_version() -> str:
+    """NNCF's version, without importing it (that happens in the quantizing process only)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("nncf")
+    except metadata.PackageNotFoundError as e:
+        raise ConfigError(
+            "worker_config.embedding_precision is 'int8', which needs the package nncf to "
+            "quantize the model: pip install 'thresher[int8]' (or pip install nncf), or set "
+            "embedding_precision to 'fp32'."
+        ) from e
+
+
+def _int8_dir(model: nn.Module, input_size: int, calibration: np.ndarray, root: Path) -> Path:
+    h = hashlib.sha256(openvino_model_key(model, input_size).encode())
+    h.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
+    h.update(f"int8-first-conv-fp32-full-bias nncf {_nncf_version()}".encode())
+    return root / f"int8-{h.hexdigest()[:32]}"
+
+
+def quantize_and_measure(
+    model: nn.Module,
+    input_size: int,
+    calibration: np.ndarray,
+    held_out: np.ndarray,
+    cache_root: Path | None = None,
+) -> tuple[Path, float, float]:
+    """Quantize on ``calibration`` (or take the cached int8 model) and measure it on ``held_out``.
+
+    Both run in a child process (``python -m thresher.models.int8``): NNCF never enters the
+    run's process, and neither does OpenVINO inference before the decode workers fork (a
+    parent that ran OpenVINO models and then forked crashed at exit).
+
+    Args:
+        model: The fp32 PyTorch module.
+        input_size: Side of the square input.
+        calibration: ``(N, 3, H, W)`` float32 calibration images.
+        held_out: ``(M, 3, H, W)`` float32 images to measure the fidelity on.
+        cache_root: The converted-model cache.
+
+    Returns:
+        The int8 ``model.xml``, the mean cosine to fp32 and the 10-NN overlap.
 
     Raises:
         ConfigError: NNCF is not installed.
+        RuntimeError: The child failed (with its last output).
     """
-    nncf = _import_nncf()
-    ov = import_openvino()
     root = cache_root or thresher_home() / "models" / "openvino"
-    h = hashlib.sha256(openvino_model_key(model, input_size).encode())
-    h.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
-    h.update(f"int8-first-conv-fp32-full-bias nncf {nncf.__version__}".encode())
-    final = root / f"int8-{h.hexdigest()[:32]}"
+    final = _int8_dir(model, input_size, calibration, root)
     xml = final / "model.xml"
-    if xml.is_file() and (final / "model.bin").is_file():
-        return xml
-    fp32 = ov.Core().read_model(str(openvino_model_path(model, input_size, root)))
-    convs = [op for op in fp32.get_ordered_ops() if op.get_type_name() == "Convolution"]
-    logger.info(
-        "quantizing the model to int8 on %d of your images (once; cached)", len(calibration)
-    )
-    data = nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))])
-    # NNCF draws progress bars on stdout; thresher shows its own progress.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        quantized = nncf.quantize(
-            fp32,
-            data,
-            subset_size=len(calibration),
-            fast_bias_correction=False,
-            ignored_scope=nncf.IgnoredScope(names=[convs[0].get_friendly_name()])
-            if convs
-            else None,
+    fp32_xml = openvino_model_path(model, input_size, root)
+    cached = xml.is_file() and (final / "model.bin").is_file()
+    if not cached:
+        logger.info(
+            "quantizing the model to int8 on %d of your images (once; cached)", len(calibration)
         )
-    tmp = Path(tempfile.mkdtemp(prefix=".quantize-", dir=root))
+    work = Path(tempfile.mkdtemp(prefix=".quantize-", dir=root))
     try:
-        ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not xml.is_file():
-                raise
+        np.save(work / "calibration.npy", np.ascontiguousarray(calibration, dtype=np.float32))
+        np.save(work / "held_out.npy", np.ascontiguousarray(held_out, dtype=np.float32))
+        target = xml if cached else work / "model" / "model.xml"
+        cmd = [sys.executable, "-m", "thresher.models.int8", str(fp32_xml), str(target)]
+        done = subprocess.run([*cmd, str(work)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"quantizing the model to int8 failed (exit {done.returncode}): "
+                f"{(done.stderr or done.stdout)[-2000:]}"
+            )
+        fidelity = json.loads((work / "fidelity.json").read_text())
+        if not cached:
+            try:
+                (work / "model").rename(final)  # atomic: a reader sees the whole model or none
+            except OSError:
+                if not xml.is_file():
+                    raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return xml
+        shutil.rmtree(work, ignore_errors=True)
+    return xml, float(fidelity["mean_cosine"]), float(fidelity["overlap10"])
+
+
+def _child(fp32_xml: str, int8_xml: str, work_dir: str) -> None:
+    """The child process: quantize into ``int8_xml`` unless it exists, then measure it."""
+    ov = import_openvino()
+    work = Path(work_dir)
+    if not Path(int8_xml).is_file():
+        nncf = _import_nncf()
+        calibration = np.load(work / "calibration.npy")
+        fp32 = ov.Core().read_model(fp32_xml)
+        convs = [op for op in fp32.get_ordered_ops() if op.get_type_name() == "Convolution"]
+        data = nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))])
+        # NNCF draws progress bars on stdout; thresher shows its own progress.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            quantized = nncf.quantize(
+                fp32,
+                data,
+                subset_size=len(calibration),
+                fast_bias_correction=False,
+                ignored_scope=nncf.IgnoredScope(names=[convs[0].get_friendly_name()])
+                if convs
+                else None,
+            )
+        Path(int8_xml).parent.mkdir(parents=True, exist_ok=True)
+        ov.save_model(quantized, int8_xml, compress_to_fp16=False)
+    held = np.load(work / "held_out.npy")
+    core = ov.Core()
+    config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
+    outs = []
+    for path in (fp32_xml, int8_xml):
+        compiled = core.compile_model(path, "CPU", config)
+        rows = [compiled(b)[0] for b in np.array_split(held, max(1, len(held) // 32))]
+        outs.append(np.concatenate(rows).reshape(len(held), -1))
+    ref, got = outs
+    fidelity = {
+        "mean_cosine": float(_cosine(ref, got).mean()),
+        "overlap10": overlap_at_10(ref, got),
+    }
+    (work / "fidelity.json").write_text(json.dumps(fidelity))
 
 
 def prepare_int8(
@@ -205,7 +279,6 @@ def prepare_int8(
     input_url: str,
     filenames: Sequence[str],
     *,
-    threads: int,
     input_size: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
     floor: float = FIDELITY_FLOOR,
@@ -218,7 +291,6 @@ def prepare_int8(
         spec: Its spec.
         input_url: Root the filenames are relative to.
         filenames: The run's images (calibration and held-out images are taken from them).
-        threads: Inference threads.
         input_size: Overrides ``spec.input_size``.
         storage_options: fsspec options.
         floor: Mean cosine under which the run falls back to fp32.
@@ -230,22 +302,12 @@ def prepare_int8(
     size = input_size or spec.input_size
     cal_idx, held_idx = split_sample(len(filenames))
     calibration = _load(spec, input_url, [filenames[i] for i in cal_idx], size, storage_options)
-    xml = quantized_model_path(model, size, calibration, cache_root)
     held = (
         calibration
         if held_idx == cal_idx
         else _load(spec, input_url, [filenames[i] for i in held_idx], size, storage_options)
     )
-    fp32_run = OpenVINORunner(model, size, threads, cache_root)
-    int8_run = OpenVINORunner(model, size, threads, cache_root, xml=xml)
-    ref = np.concatenate(
-        [fp32_run(torch.from_numpy(b)) for b in np.array_split(held, max(1, len(held) // 32))]
-    )
-    got = np.concatenate(
-        [int8_run(torch.from_numpy(b)) for b in np.array_split(held, max(1, len(held) // 32))]
-    )
-    mean_cos = float(_cosine(ref, got).mean())
-    overlap = overlap_at_10(ref, got)
+    xml, mean_cos, overlap = quantize_and_measure(model, size, calibration, held, cache_root)
     sample = (
         f"{len(held_idx)} held-out images"
         if held_idx != cal_idx
@@ -274,6 +336,10 @@ __all__ = [
     "Int8Plan",
     "overlap_at_10",
     "prepare_int8",
-    "quantized_model_path",
+    "quantize_and_measure",
     "split_sample",
 ]
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], sys.argv[2], sys.argv[3])

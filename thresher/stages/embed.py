@@ -268,12 +268,11 @@ def _embed_rest(
     model_xml = None
     note = ""
     if worker.embedding_precision == "int8":
-        from thresher.models.inference import cpu_count
         from thresher.models.int8 import prepare_int8
 
         # Calibration and held-out images come from all the files, so a resumed run makes
         # the same int8 model (cached) as the interrupted one.
-        plan = prepare_int8(model, spec, listing.input_url, names, threads=cpu_count())
+        plan = prepare_int8(model, spec, listing.input_url, names)
         model_xml, note = plan.model_xml, plan.note
     if done:
         log.info("embed: resuming, %d of %d images are in committed shards", done, len(names))
