@@ -1,6 +1,6 @@
 """PyTorch against OpenVINO on the same images, in the same run: images/s and fidelity.
 
-    .venv/bin/python benchmarks/backends.py [--n 512] [--batch 32] [--rounds 2]
+    .venv/bin/python benchmarks/backends.py [--n 512] [--batch 32] [--rounds 2] [--int8]
 
 Makes N varied 256x256 JPEGs (random crops, flips and scales of scikit-image's bundled photos),
 then, for the default model (EfficientNet-Lite0, 224 px):
@@ -12,7 +12,9 @@ then, for the default model (EfficientNet-Lite0, 224 px):
   backend, its decode workers and threads sized by thresher;
 - fidelity of OpenVINO against PyTorch: mean and min cosine, and the share of each image's
   10 nearest neighbours kept (overlap@10);
-- one-off costs: converting the model (first use on a machine) and loading the cached model.
+- one-off costs: converting the model (first use on a machine) and loading the cached model;
+- with ``--int8``: the int8 model (calibrated on up to 300 of the images), its forward-only
+  speed and its fidelity to fp32 on up to 200 others.
 
 The machine is shared and absolute figures swing; read the ratios.
 """
@@ -73,6 +75,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=512)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--rounds", type=int, default=2, help="alternating forward-only rounds")
+    p.add_argument("--int8", action="store_true", help="also quantize (needs nncf) and time int8")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(tempfile.mkdtemp(prefix="thresher-bench-backends-"))
@@ -111,10 +114,27 @@ def main() -> None:
         pt_run(batches[0][:2])
         ov_run(batches[0][:2])
 
-        times: dict[str, float] = {"torch": 0.0, "openvino": 0.0}
+        runners = [("torch", pt_run), ("openvino", ov_run)]
+        if args.int8:
+            from thresher.models.int8 import quantize_and_measure, split_sample
+
+            cal, held = split_sample(len(names))
+            t0 = time.perf_counter()
+            xml, mean_cos, overlap = quantize_and_measure(
+                model, spec.input_size, x[cal].numpy(), x[held].numpy()
+            )
+            print(
+                f"int8: quantized on {len(cal)} images in {time.perf_counter() - t0:.1f} s "
+                f"(once; cached); on {len(held)} held-out images: mean cosine {mean_cos:.4f} "
+                f"to fp32, 10-NN overlap {overlap:.3f}  (floor 0.995)"
+            )
+            int8_run = OpenVINORunner(model, spec.input_size, cpu_count(), xml=xml)
+            int8_run(batches[0][:2])
+            runners.append(("int8", int8_run))
+        times = {name: 0.0 for name, _ in runners}
         outs: dict[str, np.ndarray] = {}
         for _ in range(args.rounds):
-            for name, run in (("torch", pt_run), ("openvino", ov_run)):
+            for name, run in runners:
                 t0 = time.perf_counter()
                 outs[name] = np.concatenate([run(b) for b in batches])
                 times[name] += time.perf_counter() - t0
@@ -123,6 +143,12 @@ def main() -> None:
         print(f"\nforward-only (batch {args.batch}, {args.rounds} alternating rounds):")
         print(f"  torch    {pt_fwd:8.1f} img/s")
         print(f"  openvino {ov_fwd:8.1f} img/s   ratio openvino/torch = {ov_fwd / pt_fwd:.2f}")
+        if args.int8:
+            i8 = n_fwd / times["int8"]
+            print(
+                f"  int8     {i8:8.1f} img/s   ratio int8/torch = {i8 / pt_fwd:.2f}, "
+                f"int8/openvino fp32 = {i8 / ov_fwd:.2f}"
+            )
 
         emb: dict[str, np.ndarray] = {}
         rate: dict[str, float] = {}
