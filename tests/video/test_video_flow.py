@@ -1,6 +1,7 @@
 """A video run end to end: the curate flow on the planted videos of tests/video/videos.py."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,20 @@ def test_report_has_video_counts_and_the_timeline(video_run) -> None:
     assert report["generalInformation"]["datasetInformation"]["videoLevelSizes"] == expected
     with Image.open(run / "plots" / "video_sampling_timeline.png") as img:
         assert img.size[0] > 300
-    assert (run / "report.pdf").stat().st_size > 0
+    v2 = json.loads((run / "report_v2.json").read_text())
+    assert v2["generalInformation"]["datasetInformation"]["videoLevelSizes"] == expected
+    # The PDF shows both: the counts as text, the timeline as an image on the same page.
+    pdf = str(run / "report.pdf")
+    pages = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True, check=True)
+    page = next(p for p in pages.stdout.split("\f") if "Frames selected" in p)
+    number = pages.stdout.split("\f").index(page) + 1
+    images = subprocess.run(
+        ["pdfimages", "-f", str(number), "-l", str(number), "-list", pdf],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert len(images.stdout.splitlines()) > 2, "the timeline is not on the Videos page"
 
 
 def test_input_is_never_written(video_run, planted_videos) -> None:

@@ -31,6 +31,7 @@ from thresher.reports.pdf import write_pdf
 from thresher.reports.report_v2 import report_v2
 from thresher.reports.sizes import dataset_sizes
 from thresher.reports.stats import is_normalized, subsample
+from thresher.reports.video_timeline import VideoTimeline, video_timeline_figure
 from thresher.selection.report import (
     CategoricalDistribution,
     Distribution,
@@ -78,6 +79,8 @@ class ReportInputs:
         command_line: How the run was started.
         notes: Sentences the user must see on page 1.
         model_description: The model that embedded, and why that one.
+        video_sizes: A video run's video-level counts (``videoLevelSizes``); None for images.
+        video_timeline: A video run's timeline rows (``show_video_sampling_timeline``), or None.
     """
 
     run_id: str
@@ -103,6 +106,8 @@ class ReportInputs:
     command_line: str = ""
     notes: list[str] = field(default_factory=list)
     model_description: str = ""
+    video_sizes: dict[str, int] | None = None
+    video_timeline: list[VideoTimeline] | None = None
 
 
 def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
@@ -126,6 +131,7 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     computed, xy = _compute(inputs, x, sel)
     report: dict[str, Any] = _json_safe(computed)
     plots = _draw(report, inputs, out_dir / "plots")
+    _add_video(report, plots, inputs, out_dir / "plots")
     report["plots"] = {k: p.relative_to(out_dir).as_posix() for k, p in plots.items()}
     for loc in report["datasetAnalysis"]["distributionLocations"]:
         loc["plot"] = report["plots"][loc["plotName"]]
@@ -135,6 +141,8 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(text + "\n", encoding="utf-8")
     v2 = _json_safe(report_v2(report, list(inputs.filenames), xy, sel))
+    if inputs.video_sizes is not None:
+        v2["generalInformation"]["datasetInformation"]["videoLevelSizes"] = inputs.video_sizes
     text_v2 = json.dumps(v2, indent=2, ensure_ascii=False, allow_nan=False)
     (out_dir / "report_v2.json").write_text(text_v2 + "\n", encoding="utf-8")
     write_pdf(report, plots, out_dir / "report.pdf")
@@ -142,6 +150,31 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _add_video(
+    report: dict[str, Any],
+    plots: dict[str, pathlib.Path],
+    inputs: ReportInputs,
+    plot_dir: pathlib.Path,
+) -> None:
+    """A video run's counts and timeline: in report.json, as a plot, and so in the PDF."""
+    if inputs.video_sizes is None:
+        return
+    info = report["generalInformation"]["datasetInformation"]
+    info["videoLevelSizes"] = dict(inputs.video_sizes)
+    rows = inputs.video_timeline
+    if not rows:
+        return
+    name = "video_sampling_timeline"
+    info["videoSamplingTimeline"] = {
+        "plot": f"plots/{name}.png",
+        "videos": [
+            {"video": r.video, "nFrames": r.n_frames, "selectedFrames": list(r.selected)}
+            for r in rows
+        ],
+    }
+    plots[name] = figures.save_figure(video_timeline_figure(rows), plot_dir / f"{name}.png")
 
 
 def _validate(inputs: ReportInputs) -> tuple[NDArray[Any], NDArray[np.int64]]:

@@ -258,6 +258,7 @@ def write_pdf(report: dict[str, Any], plots: dict[str, pathlib.Path], path: path
     pdf = _ReportPDF(str(run.get("runId", "")))
     _summary_page(pdf, report, plots)
     _run_page(pdf, report, plots)
+    _video_section(pdf, report, plots)
     _strategies_section(pdf, report)
     _embedding_section(pdf, report, plots)
     _examples_section(pdf, report, plots)
@@ -349,6 +350,31 @@ def _run_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.
     )
     if "sizes" in plots:
         pdf.figure(plots["sizes"], width=pdf.epw * 0.85, caption=CAPTIONS["sizes"], fit_page=True)
+
+
+def _video_section(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]) -> None:
+    """A video run's counts and, when drawn, where in each video the picks came from."""
+    sizes = report["generalInformation"]["datasetInformation"].get("videoLevelSizes")
+    if sizes is None:
+        return
+    pdf.h2("Videos")
+    labels = {
+        "nInput": "Videos in the input",
+        "nFiltered": "Filtered out (relevant_filenames)",
+        "nCorrupt": "Corrupt or excluded",
+        "nFrames": "Frames",
+        "nCorruptFrames": "Broken frames",
+        "nSelectedFrames": "Frames selected",
+        "nVideosWithSelectedFrames": "Videos with a selected frame",
+    }
+    rows = [(label, _fmt(sizes[key])) for key, label in labels.items() if key in sizes]
+    pdf.kv_table(rows, col_widths=(3, 2))
+    if "video_sampling_timeline" in plots:
+        pdf.figure(
+            plots["video_sampling_timeline"],
+            caption="Where in each video the selected frames lie (black), broken frames (red) "
+            "and excluded videos (red band).",
+        )
 
 
 def _strategies_section(pdf: _ReportPDF, report: dict[str, Any]) -> None:

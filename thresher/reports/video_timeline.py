@@ -16,8 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import json
-import pathlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -120,46 +118,3 @@ def video_timeline_figure(rows: list[VideoTimeline]) -> Figure:
             title += f"; {left} more videos not shown"
         ax.set_title(title)
     return fig
-
-
-def add_video_sections(
-    out_dir: pathlib.Path,
-    *,
-    video_sizes: Mapping[str, int],
-    rows: list[VideoTimeline] | None,
-) -> list[str]:
-    """Add a video run's parts to a built report folder; the files changed, relative to it.
-
-    ``videoLevelSizes`` goes to ``generalInformation.datasetInformation`` of report.json and
-    report_v2.json (where report_v2 has it), and the timeline (``rows``; None when
-    ``show_video_sampling_timeline`` is off) to ``plots/video_sampling_timeline.png``.
-
-    Args:
-        out_dir: The folder :func:`thresher.reports.build_report` wrote.
-        video_sizes: ``thresher.stages.write_results.video_sizes``.
-        rows: From :func:`timeline_rows`, or None.
-    """
-    from thresher.reports.figures import save_figure
-
-    changed: list[str] = []
-    for name in ("report.json", "report_v2.json"):
-        path = out_dir / name
-        if not path.exists():
-            continue
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        info = doc.setdefault("generalInformation", {}).setdefault("datasetInformation", {})
-        info["videoLevelSizes"] = dict(video_sizes)
-        if rows is not None and name == "report.json":
-            info["videoSamplingTimeline"] = {
-                "plot": "plots/video_sampling_timeline.png",
-                "videos": [
-                    {"video": r.video, "nFrames": r.n_frames, "selectedFrames": list(r.selected)}
-                    for r in rows
-                ],
-            }
-        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        changed.append(name)
-    if rows:
-        save_figure(video_timeline_figure(rows), out_dir / "plots" / "video_sampling_timeline.png")
-        changed.append("plots/video_sampling_timeline.png")
-    return changed

@@ -112,10 +112,11 @@ def report(
     )
     written = []
     with tempfile.TemporaryDirectory(prefix="thresher-report-") as tmp:
+        if frames is not None:
+            inputs.video_sizes, inputs.video_timeline = _video_parts(cfg, listing, checked, inputs)
         build_report(inputs, Path(tmp))
         if frames is not None:
             frames.close()
-            _video_sections(Path(tmp), cfg, listing, checked, inputs)
         for path in sorted(Path(tmp).rglob("*")):
             if path.is_file():
                 rel = f"{run_dir(info.run_id)}/{path.relative_to(tmp).as_posix()}"
@@ -124,11 +125,11 @@ def report(
     return written
 
 
-def _video_sections(
-    out: Path, cfg: RunConfig, listing: Listing, checked: CorruptionChecked, inputs: Any
-) -> None:
-    """A video run's video-level counts and sampling timeline, added to the built report."""
-    from thresher.reports.video_timeline import add_video_sections, timeline_rows
+def _video_parts(
+    cfg: RunConfig, listing: Listing, checked: CorruptionChecked, inputs: Any
+) -> tuple[dict[str, int], list[Any] | None]:
+    """A video run's video-level counts and (``show_video_sampling_timeline``) timeline rows."""
+    from thresher.reports.video_timeline import timeline_rows
 
     chosen = [inputs.filenames[int(i)] for i in inputs.selected]
     counts = video_sizes(listing, checked, chosen) or {}
@@ -137,4 +138,4 @@ def _video_sections(
         if cfg.worker.show_video_sampling_timeline
         else None
     )
-    add_video_sections(out, video_sizes=counts, rows=rows)
+    return counts, rows
