@@ -25,6 +25,7 @@ import contextlib
 import importlib
 import logging
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -54,7 +55,55 @@ def _start_api() -> None:
     from prefect.server.api.server import SubprocessASGIServer
 
     # The same instance Prefect's get_client() uses (one per port; None = any free port).
-    SubprocessASGIServer().start()
+    server = SubprocessASGIServer()
+    server.start()
+    if server.server_process is not None:
+        end_with_this_process(server.server_process.pid)
+
+
+#: The reaper's program. Its stdin is a pipe from the thresher process: when that process ends,
+#: however it ends (SIGKILL, the OOM killer), the pipe closes and the reaper ends the process
+#: it watches. psutil checks the process is still the one it watched, not a reused pid.
+_REAPER = """
+import sys, psutil
+try:
+    watched = psutil.Process(int(sys.argv[1]))
+except psutil.Error:
+    sys.exit(0)
+sys.stdin.buffer.read()
+try:
+    watched.terminate()
+    watched.wait(5)
+except psutil.TimeoutExpired:
+    watched.kill()
+except psutil.Error:
+    pass
+"""
+
+#: The reapers started (kept referenced: collecting one would close its pipe).
+_reapers: list[subprocess.Popen[bytes]] = []
+
+
+def end_with_this_process(pid: int) -> None:
+    """End process ``pid`` when this process ends, even by SIGKILL.
+
+    Prefect's embedded API server is a child process that nothing stops when the thresher
+    process is killed alone (the OOM killer does that): it ran on for good, a server and its
+    database connections per killed run. A small reaper process (a pipe from this one on its
+    stdin) stops it instead. A normal exit stops the server first (Prefect's ``atexit``
+    handler); the reaper then finds it gone and ends too.
+
+    Args:
+        pid: The process to end with this one.
+    """
+    _reapers.append(
+        subprocess.Popen(
+            [sys.executable, "-c", _REAPER, str(pid)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
 
 
 def _warm_imports() -> None:

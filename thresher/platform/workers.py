@@ -2,7 +2,7 @@
 
 A worker not heard from for ``THRESHER_WORKER_TIMEOUT_S`` is OFFLINE, and its runs that had
 not ended become CRASHED: :func:`detect_crashes` runs on the server's timer and before the
-run routes answer.
+run routes answer. The server's own downtime is not a worker's silence (:func:`forgive_downtime`).
 """
 
 from __future__ import annotations
@@ -98,6 +98,28 @@ def heartbeat(p: Platform, user: User, worker_id: str, state: DockerWorkerState 
         if w.state != str(state):
             w.state = str(state)
             w.last_modified_at = now
+
+
+def forgive_downtime(p: Platform) -> int:
+    """Count every live worker's silence from now: called when the server starts.
+
+    While the server was down (a restart, an upgrade, a crash) no heartbeat could reach it, so
+    a worker that kept running its run looks silent for as long as the server was away. Without
+    this, the first crash check after a restart longer than ``THRESHER_WORKER_TIMEOUT_S`` marked
+    such healthy runs CRASHED, and their workers stopped them. A worker that really died is
+    still found one timeout after the start.
+
+    Returns:
+        The number of workers (not OFFLINE) whose silence now counts from the server's start.
+    """
+    now = now_ms()
+    with p.session() as s:
+        rows = s.execute(
+            update(Worker)
+            .where(Worker.state != "OFFLINE", Worker.last_seen_at.is_not(None))
+            .values(last_seen_at=now)
+        )
+        return int(getattr(rows, "rowcount", 0) or 0)
 
 
 def detect_crashes(p: Platform) -> int:

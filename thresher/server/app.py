@@ -89,6 +89,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             p.migrate()
+        n = workers.forgive_downtime(p)  # heartbeats sent while it was down were lost
+        if n:
+            log.info("%d worker(s) were busy or idle: their silence counts from now", n)
         stop = threading.Event()
         thread = None
         if crash_timer:
