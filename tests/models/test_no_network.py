@@ -46,6 +46,10 @@ sys.addaudithook(_hook)
 """
 
 
+THRESHER_RUN = [sys.executable, "-m", "thresher", "run"]
+INT8 = '{"embedding_precision": "int8"}'
+
+
 def test_a_run_makes_no_outbound_connection_attempt(tmp_path: Path) -> None:
     images = tmp_path / "images"
     make_example_dataset(images, n_clusters=2, per_cluster=4, n_duplicates=0, size=64)
@@ -85,8 +89,7 @@ def test_a_run_makes_no_outbound_connection_attempt(tmp_path: Path) -> None:
     log.write_text("")
 
     run = subprocess.run(
-        [sys.executable, "-m", "thresher", "run", str(images), "--n-samples", "3"]
-        + ["--worker-config", '{"embedding_precision": "int8"}'],
+        [*THRESHER_RUN, str(images), "--n-samples", "3", "--worker-config", INT8],
         env=env,
         cwd=tmp_path,
         capture_output=True,
