@@ -38,11 +38,6 @@ from thresher.storage.thumbnails import make_thumbnail
 
 # -- what the embedding sees ----------------------------------------------------------------
 
-INFERENCE_FIX = (
-    "thresher/models/inference.py:decode_image must apply ImageOps.exif_transpose and scale "
-    "16-bit modes to 8 bits before convert('RGB') (see the bad-media report)"
-)
-
 
 def _rgb(data: bytes, name: str = "x.png") -> np.ndarray:
     return np.asarray(decode_image(data, name), dtype=np.int16)
@@ -74,7 +69,6 @@ def test_animations_use_their_first_frame(fmt: str) -> None:
     assert np.abs(thumb[8, 8].astype(int) - (255, 0, 0)).max() <= 8
 
 
-@pytest.mark.xfail(strict=True, reason=INFERENCE_FIX)
 def test_exif_rotated_photo_decodes_upright() -> None:
     upright = upright_photo()
     stored = upright.transpose(Image.Transpose.ROTATE_90)
@@ -84,7 +78,6 @@ def test_exif_rotated_photo_decodes_upright() -> None:
     assert np.array_equal(_rgb(data), np.asarray(upright, dtype=np.int16))
 
 
-@pytest.mark.xfail(strict=True, reason=INFERENCE_FIX)
 def test_exif_rotated_photo_embeds_like_the_upright_one(tmp_path: Path) -> None:
     from thresher.models import zoo
     from thresher.models.inference import embed_files
@@ -113,7 +106,6 @@ def test_exif_rotated_photo_embeds_like_the_upright_one(tmp_path: Path) -> None:
     np.testing.assert_allclose(emb[1], emb[0], atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason=INFERENCE_FIX)
 def test_16_bit_images_decode_to_their_8_bit_values() -> None:
     # gradient16(): column x holds x * 256, i.e. 8-bit value x. Today convert("RGB") clips
     # every value above 255 to white.

@@ -37,6 +37,7 @@ from thresher.errors import ConfigError, CorruptMediaError, StorageError
 from thresher.models import zoo
 from thresher.models.backends import make_runner, plan_cpu, resolve_backend
 from thresher.storage.location import Location
+from thresher.storage.pixels import readable
 from thresher.storage.video import FrameReader
 
 logger = logging.getLogger("thresher.models")
@@ -74,7 +75,7 @@ def decode_image(data: bytes, filename: str, min_size: int | None = None) -> Ima
             if min_size is not None and img.format == "JPEG":
                 img.draft("RGB", (min_size, min_size))
             img.load()
-            return img.convert("RGB")
+            return readable(img).convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise CorruptMediaError(filename, f"cannot decode image: {e}") from e
 
@@ -148,7 +149,9 @@ class FileImages(Dataset):
     def __getitem__(self, index: int) -> tuple[Any, bool, str]:
         try:
             return self.transform(self.load(index)), True, ""
-        except (CorruptMediaError, StorageError) as e:
+        except CorruptMediaError as e:
+            return self._placeholder(), False, e.reason
+        except StorageError as e:  # e.g. gone since the corruption check: its whole message
             return self._placeholder(), False, str(e)
 
     def _placeholder(self) -> Any:
@@ -263,7 +266,7 @@ def iter_embeddings(
     for images, ok, reasons in loader:
         if not bool(ok.all()):
             i = int((~ok).nonzero()[0])
-            raise CorruptMediaError(dataset.filenames[done + i], reasons[i].split(": ", 1)[-1])
+            raise CorruptMediaError(dataset.filenames[done + i], reasons[i])
         done += len(images)
         feats = run(images)
         if normalize:

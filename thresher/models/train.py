@@ -111,7 +111,7 @@ class SimCLRModule(pl.LightningModule):
         if not bool(ok.all()):
             i = int((~ok).nonzero()[0])
             name = self.filenames[int(index[i])]
-            raise CorruptMediaError(name, reasons[i].split(": ", 1)[-1])
+            raise CorruptMediaError(name, reasons[i])
         z0, z1 = self.model(torch.cat([views[0], views[1]])).chunk(2)
         loss: torch.Tensor = self.criterion(z0, z1)
         self.log("loss", loss, on_step=False, on_epoch=True, batch_size=len(index))

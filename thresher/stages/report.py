@@ -18,6 +18,7 @@ from thresher.stages.list_input import Listing
 from thresher.stages.select import Selected
 from thresher.stages.write_results import run_dir, sizes, video_sizes
 from thresher.storage.location import Location
+from thresher.storage.pixels import readable
 from thresher.storage.video import FrameReader
 
 
@@ -79,7 +80,7 @@ def report(
     def load_image(name: str) -> Image.Image:
         if frames is not None:  # a video run: the names are frames
             return frames.read_frame(name)
-        return Image.open(io.BytesIO(inp.read_bytes(name)))
+        return readable(Image.open(io.BytesIO(inp.read_bytes(name))))  # as it was embedded
 
     s = sizes(listing, checked, deduplicated, selected)
     inputs = ReportInputs(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from thresher.errors import CorruptMediaError, StorageError
 from thresher.storage.location import Location
+from thresher.storage.pixels import readable
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -86,11 +87,11 @@ def media_type(rel: str) -> str:
 
 
 def _web_mode(img: Image.Image, fmt: str) -> Image.Image:
-    """``img`` in a mode ``fmt`` can store: 16-bit and float images scaled to 8 bits."""
+    """``img`` (already :func:`~thresher.storage.pixels.readable`) in a mode ``fmt`` can store."""
     import numpy as np
     from PIL import Image
 
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+    if img.mode == "F":  # float samples have no fixed range: stretch them to 8 bits
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
         scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
@@ -116,13 +117,13 @@ def make_thumbnail(data: bytes, filename: str, max_side: int = MAX_SIDE) -> byte
     Raises:
         CorruptMediaError: The bytes are not an image Pillow can decode.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     fmt = _format_of(filename)[1]
     try:
         with Image.open(io.BytesIO(data)) as opened:
             opened.seek(0)  # the first frame of an animation
-            img = ImageOps.exif_transpose(opened)
+            img = readable(opened)
             img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             img = _web_mode(img, fmt)
             out = io.BytesIO()
