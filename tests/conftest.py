@@ -1,5 +1,6 @@
-"""Test-wide settings. Prefect's home is a fresh temporary folder per test session: results and
-cache records live there, and a shared home would serve one session's cache to the next."""
+"""Test-wide settings. Prefect's home (and thresher's) is a fresh temporary folder per test
+session: results and cache records live there, and a shared home would serve one session's
+cache to the next."""
 
 import atexit
 import os
@@ -8,6 +9,9 @@ import tempfile
 
 _home = tempfile.mkdtemp(prefix="thresher-test-prefect-")
 os.environ["PREFECT_HOME"] = _home
+# thresher's own home (the converted OpenVINO models, the platform's default database): the
+# session's too, so tests never write to ~/.thresher (tests that need another set their own).
+os.environ["THRESHER_HOME"] = os.path.join(_home, "thresher-home")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
 os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
