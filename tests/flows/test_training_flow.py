@@ -191,6 +191,20 @@ def test_user_embeddings_csv_replaces_the_embed_stage(trained_run, example_datas
     config = json.loads((out / ".lightly" / "runs" / again.run_id / "config.json").read_text())
     assert config["model"] == "precomputed embeddings from .lightly/embeddings/mine.csv"
     assert config["versions"]["model"] == "embeddings CSV (mine.csv)"
+    # Rows for listed files the run drops (corrupt, duplicate) are ignored, as another tool's
+    # CSV over the whole folder has them; a row for a file INPUT does not hold is an error.
+    header, first, *rest = csv.splitlines()
+    vector = first.split(",", 1)[1]
+    extra = [f"{name},{vector}" for name in [*example_dataset.corrupt, *example_dataset.duplicates]]
+    whole = "\n".join([header, first, *rest, *extra]) + "\n"
+    (out / ".lightly" / "embeddings" / "whole.csv").write_text(whole)
+    again = curate(
+        input=str(example_dataset.root),
+        lightly=str(out),
+        worker_config={"embeddings": "whole.csv"},
+        selection_config={"n_samples": 4},
+    )
+    assert again.sizes["n_selected"] == 4
     # A CSV that misses input files is a clear error naming them.
     lines = csv.splitlines()
     (out / ".lightly" / "embeddings" / "short.csv").write_text("\n".join(lines[:-3]) + "\n")

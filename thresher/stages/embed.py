@@ -198,7 +198,10 @@ def embed(
         from thresher.storage.embeddings_csv import match_embeddings, read_embeddings_csv
 
         csv_names, csv_emb = read_embeddings_csv(lightly, csv_rel)
-        parts = [match_embeddings(csv_names, csv_emb, names)]
+        # Rows for listed files the run dropped (corrupt, duplicate, filtered) are fine: a CSV
+        # written by an earlier run of another tool may hold them. Rows for unlisted files are not.
+        listed = {*listing.names(), *listing.filtered()}
+        parts = [match_embeddings(csv_names, csv_emb, names, also_known=listed)]
         log.info("using %d precomputed embeddings from %s", len(names), csv_rel)
     elif done < len(names):
         rest, note = _embed_rest(

@@ -20,7 +20,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import IO, Any
 
 import numpy as np
@@ -275,6 +275,7 @@ def match_embeddings(
     input_filenames: Sequence[str],
     *,
     allow_extra: bool = False,
+    also_known: Collection[str] = (),
     source: str = "worker_config.embeddings",
 ) -> np.ndarray:
     """Reorder a CSV's rows to the input files.
@@ -284,6 +285,8 @@ def match_embeddings(
         csv_embeddings: ``(M, D)`` rows of the CSV.
         input_filenames: The input files, in the order the result must have.
         allow_extra: Accept CSV rows for files that are not in the input.
+        also_known: Other files rows may name (listed files the run dropped as corrupt,
+            duplicate or filtered); their rows are ignored.
         source: Name of the CSV for messages.
 
     Returns:
@@ -296,7 +299,9 @@ def match_embeddings(
     index = {name: i for i, name in enumerate(csv_filenames)}
     missing = [f for f in input_filenames if f not in index]
     wanted = set(input_filenames)
-    extra = [] if allow_extra else [f for f in csv_filenames if f not in wanted]
+    extra = (
+        [] if allow_extra else [f for f in csv_filenames if f not in wanted and f not in also_known]
+    )
     if missing or extra:
         parts = []
         if missing:
