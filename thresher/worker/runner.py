@@ -7,6 +7,7 @@ that process's environment only, and so that a cancelled run can be stopped at o
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -16,8 +17,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from thresher.client.errors import ApiException, ServerUnreachableError
 from thresher.wire import ClaimedRun, DatasetType
@@ -27,11 +29,16 @@ from thresher.worker.run_one import EVENTS_FD_ENV
 
 log = logging.getLogger("thresher.worker")
 
+T = TypeVar("T")
+
 #: Seconds between state reports when the flow is quiet: each report is also how the worker
 #: learns that the user cancelled the run (409 ABORT_REQUESTED).
 RECHECK_S = 5.0
 #: Seconds the flow process gets to save its log after SIGTERM before it is killed.
 GRACE_S = 20.0
+#: Seconds a worker keeps sending how a run ended while the server does not answer (a restart,
+#: an upgrade); sent once, a run that ended then kept its last running state for ever.
+END_REPORT_S = 900.0
 
 
 @dataclass
@@ -72,12 +79,49 @@ class RunRunner:
         self._last_report = 0.0
         self.ended: str | None = None
 
-    def _report(self, state: str, message: str, prefect_flow_run_id: str | None = None) -> None:
-        """Send a state; AbortRequested propagates, network trouble is logged and retried later."""
+    def _until_answered(self, call: Callable[[], T]) -> T:
+        """``call()``, again with backoff while the server does not answer (up to END_REPORT_S).
+
+        For what only the end of a run sends (its end state, artifacts and selection): nothing
+        would send it later. Gives up at once when the worker is stopping.
+
+        Raises:
+            ServerUnreachableError: Still no answer after ``END_REPORT_S``.
+        """
+        deadline = time.monotonic() + END_REPORT_S
+        wait_s = 1.0
+        while True:
+            try:
+                return call()
+            except ServerUnreachableError as e:
+                if self.stop.is_set() or time.monotonic() + wait_s > deadline:
+                    raise
+                log.warning("run %s: %s; trying again in %g s", self.run_id, e, wait_s)
+                self.stop.wait(wait_s)
+                wait_s = min(2 * wait_s, 15.0)
+
+    def _report(
+        self,
+        state: str,
+        message: str,
+        prefect_flow_run_id: str | None = None,
+        *,
+        until_answered: bool = False,
+    ) -> None:
+        """Send a state; AbortRequested propagates, network trouble is logged and retried later.
+
+        ``until_answered``: for the end state, which no later report repeats.
+        """
         self.state, self.message = state, message
         self._last_report = time.monotonic()
         try:
-            self.api.set_state(self.run_id, state, message, prefect_flow_run_id)
+            send = functools.partial(
+                self.api.set_state, self.run_id, state, message, prefect_flow_run_id
+            )
+            if until_answered:
+                self._until_answered(send)
+            else:
+                send()
         except RunEnded as e:
             self.ended = str(e)
             raise
@@ -89,7 +133,7 @@ class RunRunner:
             log.warning("run %s: the server ended it already: %s", self.run_id, self.ended)
             return RunResult("ENDED", self.ended)
         try:
-            self._report(state, message)
+            self._report(state, message, until_answered=True)
         except AbortRequested:
             if state != "ABORTED":
                 state = "ABORTED"
@@ -211,7 +255,7 @@ class RunRunner:
     def _add_selection(self, selection: list[str], message: str) -> tuple[str, str]:
         """Report the picks (the dataset's new samples and the run's tag); the final state."""
         try:
-            self.api.add_selection(self.run_id, selection)
+            self._until_answered(functools.partial(self.api.add_selection, self.run_id, selection))
         except (ApiException, ServerUnreachableError) as e:
             log.warning("run %s: could not report its selection: %s", self.run_id, e)
             return "FAILED", f"{message}; but the server did not take its selection: {e}"
@@ -220,7 +264,14 @@ class RunRunner:
     def _register(self, artifacts: list[dict[str, str]]) -> None:
         for a in artifacts:
             try:
-                self.api.add_artifact(self.run_id, a["type"], a["file_name"], a["storage_location"])
+                add = functools.partial(
+                    self.api.add_artifact,
+                    self.run_id,
+                    a["type"],
+                    a["file_name"],
+                    a["storage_location"],
+                )
+                self._until_answered(add)
             except (ApiException, ServerUnreachableError) as e:
                 log.warning("run %s: could not register %s: %s", self.run_id, a["file_name"], e)
 
