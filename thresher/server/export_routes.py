@@ -9,7 +9,7 @@ serve bytes take no API token: the signed ``publicToken`` in their URL is the pe
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -93,117 +93,69 @@ def export_filenames(
     return PlainTextResponse("\n".join(lines))
 
 
-@router.get("/datasets/{dataset_id}/tags/{tag_id}/export/basic/filenamesAndReadUrls")
-def export_filenames_and_read_urls(
+class _ExportQuery:
+    """The query parameters of Lightly's JSON exports (the ignored ones are accepted)."""
+
+    def __init__(
+        self,
+        expires_in: ExpiresIn = None,
+        access_control: AccessControl = None,
+        file_name_format: Annotated[str | None, Query(alias="fileNameFormat")] = None,
+        include_meta_data: IncludeMetaData = None,
+        format: Annotated[str | None, Query()] = None,
+        preview_example: PreviewExample = None,
+        page_size: PageSize = None,
+        page_offset: PageOffset = 0,
+    ) -> None:
+        self.expires_in = expires_in
+        self.page = exports.Page(page_size, page_offset)
+
+
+ExportQuery = Annotated[_ExportQuery, Depends()]
+
+
+def _export(
     request: Request,
-    user: Auth,
+    user: User,
     dataset_id: str,
     tag_id: str,
-    expires_in: ExpiresIn = None,
-    format: Annotated[str | None, Query()] = None,
-    preview_example: PreviewExample = None,
-    page_size: PageSize = None,
-    page_offset: PageOffset = 0,
+    q: _ExportQuery,
+    rows: Callable[..., list[Any]],
+) -> JSONResponse:
+    """One page of a JSON export: ``rows`` is the service function of its format."""
+    return _json(rows(_p(request), user, dataset_id, tag_id, _base(request), q.expires_in, q.page))
+
+
+@router.get("/datasets/{dataset_id}/tags/{tag_id}/export/basic/filenamesAndReadUrls")
+def export_filenames_and_read_urls(
+    request: Request, user: Auth, dataset_id: str, tag_id: str, q: ExportQuery
 ) -> JSONResponse:
     """``[{fileName, readUrl, datasourceUrl}]`` for the tag's samples."""
-    return _json(
-        exports.filenames_and_read_urls(
-            _p(request),
-            user,
-            dataset_id,
-            tag_id,
-            _base(request),
-            expires_in,
-            exports.Page(page_size, page_offset),
-        )
-    )
+    return _export(request, user, dataset_id, tag_id, q, exports.filenames_and_read_urls)
 
 
 @router.get("/datasets/{dataset_id}/tags/{tag_id}/export/LabelStudio/tasks")
 def export_label_studio_tasks(
-    request: Request,
-    user: Auth,
-    dataset_id: str,
-    tag_id: str,
-    expires_in: ExpiresIn = None,
-    access_control: AccessControl = None,
-    file_name_format: Annotated[str | None, Query(alias="fileNameFormat")] = None,
-    include_meta_data: IncludeMetaData = None,
-    format: Annotated[str | None, Query()] = None,
-    preview_example: PreviewExample = None,
-    page_size: PageSize = None,
-    page_offset: PageOffset = 0,
+    request: Request, user: Auth, dataset_id: str, tag_id: str, q: ExportQuery
 ) -> JSONResponse:
     """Label Studio tasks ``[{id, data: {image, lightlyFileName}}]``."""
-    return _json(
-        exports.label_studio_tasks(
-            _p(request),
-            user,
-            dataset_id,
-            tag_id,
-            _base(request),
-            expires_in,
-            exports.Page(page_size, page_offset),
-        )
-    )
+    return _export(request, user, dataset_id, tag_id, q, exports.label_studio_tasks)
 
 
 @router.get("/datasets/{dataset_id}/tags/{tag_id}/export/LabelBox/datarows")
 def export_label_box_data_rows(
-    request: Request,
-    user: Auth,
-    dataset_id: str,
-    tag_id: str,
-    expires_in: ExpiresIn = None,
-    access_control: AccessControl = None,
-    file_name_format: Annotated[str | None, Query(alias="fileNameFormat")] = None,
-    include_meta_data: IncludeMetaData = None,
-    format: Annotated[str | None, Query()] = None,
-    preview_example: PreviewExample = None,
-    page_size: PageSize = None,
-    page_offset: PageOffset = 0,
+    request: Request, user: Auth, dataset_id: str, tag_id: str, q: ExportQuery
 ) -> JSONResponse:
     """Labelbox v3 data rows ``[{externalId, imageUrl}]``."""
-    return _json(
-        exports.label_box_data_rows(
-            _p(request),
-            user,
-            dataset_id,
-            tag_id,
-            _base(request),
-            expires_in,
-            exports.Page(page_size, page_offset),
-        )
-    )
+    return _export(request, user, dataset_id, tag_id, q, exports.label_box_data_rows)
 
 
 @router.get("/datasets/{dataset_id}/tags/{tag_id}/export/LabelBoxV4/datarows")
 def export_label_box_v4_data_rows(
-    request: Request,
-    user: Auth,
-    dataset_id: str,
-    tag_id: str,
-    expires_in: ExpiresIn = None,
-    access_control: AccessControl = None,
-    file_name_format: Annotated[str | None, Query(alias="fileNameFormat")] = None,
-    include_meta_data: IncludeMetaData = None,
-    format: Annotated[str | None, Query()] = None,
-    preview_example: PreviewExample = None,
-    page_size: PageSize = None,
-    page_offset: PageOffset = 0,
+    request: Request, user: Auth, dataset_id: str, tag_id: str, q: ExportQuery
 ) -> JSONResponse:
     """Labelbox v4 data rows ``[{row_data, global_key, media_type}]`` (snake_case keys)."""
-    return _json(
-        exports.label_box_v4_data_rows(
-            _p(request),
-            user,
-            dataset_id,
-            tag_id,
-            _base(request),
-            expires_in,
-            exports.Page(page_size, page_offset),
-        )
-    )
+    return _export(request, user, dataset_id, tag_id, q, exports.label_box_v4_data_rows)
 
 
 # --- samples (samples_api.py) --------------------------------------------------------------
