@@ -402,6 +402,7 @@ def test_kill_at_a_chosen_point_then_resume(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # 20 kills and re-runs: about 14 minutes on 2 busy cores
 def test_twenty_kills_at_random_points_then_resume(setup: Setup, tmp_path: Path) -> None:
     """20 kills, each stage's turn drawn from a seeded generator, at a random event in it.
 
