@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -126,7 +127,9 @@ class RunLog:
         self._logger.info("stage %s", name)
 
     def __exit__(self, *exc: object) -> None:
+        """Close, and delete the temporary folder (the run has copied its logs by now)."""
         self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def close(self) -> None:
         """Stop collecting and write memlog.txt (safe to call twice)."""
