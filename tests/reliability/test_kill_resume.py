@@ -377,13 +377,18 @@ def _kill_and_resume(
     ("kill_at", "scope", "finished"),
     [
         # mid corruption check: 5 of the 26 files read, the listing finished
-        ("corruption_check/read:5", "group", {"list_input"}),
+        pytest.param("corruption_check/read:5", "group", {"list_input"}, marks=pytest.mark.slow),
         # mid embedding: its first shard committed, embeddings.npy written but not moved
         ("embed/commit:2", "group", {"list_input", "corruption_check", "deduplicate"}),
         # while writing outputs: the 3rd file list written under its temporary name
-        ("write_results/commit:3", "group", set(CACHED_STAGES)),
+        pytest.param("write_results/commit:3", "group", set(CACHED_STAGES), marks=pytest.mark.slow),
         # the OOM killer mid-embed: the thresher process alone; what it started must end too
-        ("embed/commit:1", "process", {"list_input", "corruption_check", "deduplicate"}),
+        pytest.param(
+            "embed/commit:1",
+            "process",
+            {"list_input", "corruption_check", "deduplicate"},
+            marks=pytest.mark.slow,
+        ),
     ],
     ids=["mid-corruption-check", "mid-embed", "mid-write-results", "oom-kill-mid-embed"],
 )
@@ -587,6 +592,7 @@ def _wait_ended(client: Any, sids: list[str], timeout_s: float) -> dict[str, str
     return ended
 
 
+@pytest.mark.slow  # CI runs it (pytest -m slow); a few minutes of platform runs
 def test_a_killed_server_restarts_without_losing_or_repeating_a_run(platform: Platform) -> None:
     """SIGKILL the server while one run is LOCKED (running) and two are OPEN; restart it.
 
@@ -623,6 +629,7 @@ def test_a_killed_server_restarts_without_losing_or_repeating_a_run(platform: Pl
     assert client.get_scheduled_compute_worker_runs("LOCKED") == []
 
 
+@pytest.mark.slow  # CI runs it (pytest -m slow); a few minutes of platform runs
 def test_a_run_of_a_killed_worker_resumes_from_the_cache_on_a_new_worker(
     platform: Platform,
 ) -> None:
@@ -661,6 +668,7 @@ def test_a_run_of_a_killed_worker_resumes_from_the_cache_on_a_new_worker(
     assert len(selected.splitlines()) == N_SAMPLES
 
 
+@pytest.mark.slow  # CI runs it (pytest -m slow); a few minutes of platform runs
 def test_a_run_that_ends_while_the_server_is_down_completes_after_the_restart(
     platform: Platform,
 ) -> None:
