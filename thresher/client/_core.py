@@ -12,6 +12,8 @@ from thresher.wire import DatasetData
 
 #: Items per page when listing (Lightly's client asks for 5000).
 PAGE_SIZE = 5000
+#: Items per page of ``GET /v1/datasets/{d}/mappings`` (Lightly's client asks for 25 000).
+MAPPINGS_PAGE_SIZE = 25_000
 
 
 class _ClientCore:
@@ -100,21 +102,29 @@ class _ClientCore:
         for item in _paginate(self._http.get_json, "/v1/datasets", shared=shared):
             yield DatasetData.model_validate(item)
 
+    def _mappings(self, field: str) -> list[str]:
+        """One field (``fileName`` or ``_id``) of the current dataset's samples, in order."""
+        path = f"/v1/datasets/{self.dataset_id}/mappings"
+        pages = _paginate(self._http.get_json, path, MAPPINGS_PAGE_SIZE, field=field)
+        return [str(v) for v in pages]
+
 
 def _server(explicit: str | None) -> str:
     return server_url(explicit)
 
 
-def _paginate(get: Callable[..., Any], path: str, **params: Any) -> Iterator[Any]:
+def _paginate(
+    get: Callable[..., Any], path: str, page_size: int = PAGE_SIZE, **params: Any
+) -> Iterator[Any]:
     """Every item of a paged list route (``pageSize``/``pageOffset``, stops on a short page)."""
     offset = 0
     while True:
-        page = get(path, pageSize=PAGE_SIZE, pageOffset=offset, **params)
+        page = get(path, pageSize=page_size, pageOffset=offset, **params)
         if not isinstance(page, list):
             raise ApiException(
                 status=200, reason="unexpected body", body=str(page)[:200], method="GET", path=path
             )
         yield from page
-        if len(page) < PAGE_SIZE:
+        if len(page) < page_size:
             return
         offset += len(page)

@@ -28,8 +28,6 @@ from thresher.wire import DatasetEmbeddingData
 if TYPE_CHECKING:
     from thresher.wire import TagData
 
-#: Items per page of ``GET /v1/datasets/{d}/mappings`` (Lightly's client asks for 25 000).
-MAPPINGS_PAGE_SIZE = 25_000
 #: How many failures the error message names.
 SHOWN_FAILURES = 5
 _TRIES = 3
@@ -167,7 +165,7 @@ class _DownloadMixin(_ClientCore):
         tag = next((t for t in self.get_all_tags() if t.name == tag_name), None)
         if tag is None:
             raise ValueError(f"Dataset with id {dataset_id} has no tag {tag_name}!")
-        sample_ids = self._sample_ids()
+        sample_ids = self._mappings("_id")
         filenames = self.get_filenames()
         indices = [k for k in _bits(tag.bit_mask_data) if k < len(sample_ids)]
         todo = [(sample_ids[k], filenames[k]) for k in indices]
@@ -260,21 +258,6 @@ class _DownloadMixin(_ClientCore):
         self.download_embeddings_csv_by_id(latest.id, output_path)
 
     # --- helpers ----------------------------------------------------------------------------
-
-    def _sample_ids(self) -> list[str]:
-        out: list[str] = []
-        offset = 0
-        while True:
-            page = self._http.get_json(
-                f"/v1/datasets/{self.dataset_id}/mappings",
-                field="_id",
-                pageSize=MAPPINGS_PAGE_SIZE,
-                pageOffset=offset,
-            )
-            out.extend(str(n) for n in page)
-            if len(page) < MAPPINGS_PAGE_SIZE:
-                return out
-            offset += len(page)
 
     def _sample_read_url(self, dataset_id: str, sample_id: str) -> str:
         url = self._http.get_json(

@@ -8,8 +8,6 @@ from thresher.client._core import _ClientCore
 from thresher.client.errors import TagDoesNotExistError
 from thresher.wire import CreateEntityResponse, TagCreateRequest, TagData
 
-#: Items per page of ``GET /v1/datasets/{d}/mappings`` (Lightly's client asks for 25 000).
-MAPPINGS_PAGE_SIZE = 25_000
 INITIAL_TAG = "initial-tag"
 
 
@@ -25,19 +23,7 @@ def _bits(bit_mask_data: str) -> Iterator[int]:
 class _TagsMixin(_ClientCore):
     def get_filenames(self) -> list[str]:
         """The current dataset's sample file names, in sample order (bit k of a tag = k-th)."""
-        out: list[str] = []
-        offset = 0
-        while True:
-            page = self._http.get_json(
-                f"/v1/datasets/{self.dataset_id}/mappings",
-                field="fileName",
-                pageSize=MAPPINGS_PAGE_SIZE,
-                pageOffset=offset,
-            )
-            out.extend(str(n) for n in page)
-            if len(page) < MAPPINGS_PAGE_SIZE:
-                return out
-            offset += len(page)
+        return self._mappings("fileName")
 
     def get_all_tags(self) -> list[TagData]:
         """The current dataset's tags, newest first."""
