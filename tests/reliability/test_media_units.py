@@ -237,23 +237,28 @@ def test_a_folder_of_only_refused_names_says_why(tmp_path: Path) -> None:
         list_input(str(inp), str(tmp_path / "lightly"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CorruptMediaError,
-    reason="thresher/stages/embed.py: a file that vanishes or breaks after the corruption check "
-    "ends the run (iter_embeddings raises CorruptMediaError); it should be skipped and counted "
-    "as corrupt with its reason (see the bad-media report)",
-)
 def test_a_file_that_vanishes_after_the_check_does_not_end_the_run(tmp_path: Path) -> None:
     from thresher.config import LightlyConfig, WorkerConfig
     from thresher.stages.embed import embed
+    from thresher.stages.write_results import corrupt_files, sizes
 
     inp, lightly = _listing(tmp_path)
     listing = list_input(str(inp), str(lightly))
-    deduplicated = deduplicate(corruption_check(listing, num_threads=2))
+    checked = corruption_check(listing, num_threads=2)
+    deduplicated = deduplicate(checked)
     (inp / "img_1.png").unlink()  # after the check, before the embedding reads it
     embedded = embed(listing, deduplicated, WorkerConfig(), LightlyConfig())
     assert embedded.filenames() == ["img_0.png", "img_2.png", "img_3.png"]
+    assert embedded.embeddings().shape[0] == 3
+    # counted as corrupt, with why; the accounting still adds up (sizes() refuses otherwise)
+    why = corrupt_files(checked, embedded)["img_1.png"]
+    assert why.startswith("could not be read when embedding:"), why
+    s = sizes(listing, checked, deduplicated, embedded, None)
+    assert (s.n_input, s.n_corrupt, s.n_removed) == (4, 1, 3)
+    # the stored result says the same when it is served from the cache
+    again = embed(listing, deduplicated, WorkerConfig(), LightlyConfig())
+    assert again.cached == "cached"
+    assert again.broken() == embedded.broken()
 
 
 def test_a_name_too_long_for_its_thumbnail_costs_only_that_thumbnail(tmp_path: Path) -> None:

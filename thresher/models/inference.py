@@ -194,6 +194,7 @@ def iter_embeddings(
     backend: str = "auto",
     model_xml: Path | None = None,
     frames: bool = False,
+    on_broken: Callable[[int, str], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Embed image files with ``model``, yielding one ``(B, D)`` float32 array per batch.
 
@@ -220,13 +221,16 @@ def iter_embeddings(
             (the int8 model of :func:`thresher.models.int8.prepare_int8`).
         frames: ``filenames`` are video frame names (``<video>-<frame>-<ext>.png``), decoded
             from their videos (:class:`FileImages`).
+        on_broken: Called with ``(index into filenames, reason)`` for a file that cannot be
+            read or decoded (it changed or vanished since the corruption check); its row is
+            NaN. Without it such a file raises.
 
     Yields:
         ``(B, D)`` float32 embeddings of the next ``B`` files.
 
     Raises:
-        CorruptMediaError: A file cannot be decoded (the corruptness check should have
-            removed it).
+        CorruptMediaError: A file cannot be decoded and ``on_broken`` is not given (the
+            corruptness check should have removed it).
         ValueError: ``batch_size`` < 1 or ``num_workers`` < -1.
         ConfigError: ``backend`` is unknown, or ``openvino`` without the package.
     """
@@ -264,14 +268,19 @@ def iter_embeddings(
     )
     done = 0
     for images, ok, reasons in loader:
-        if not bool(ok.all()):
-            i = int((~ok).nonzero()[0])
-            raise CorruptMediaError(dataset.filenames[done + i], reasons[i])
-        done += len(images)
+        bad = [int(i) for i in (~ok).nonzero().flatten()]
+        if bad and on_broken is None:
+            raise CorruptMediaError(dataset.filenames[done + bad[0]], reasons[bad[0]])
         feats = run(images)
         if normalize:
             feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-        yield feats.astype(np.float32, copy=False)
+        feats = feats.astype(np.float32, copy=False)
+        for i in bad:
+            feats[i] = np.nan
+            if on_broken is not None:
+                on_broken(done + i, reasons[i])
+        done += len(images)
+        yield feats
 
 
 def embed_files(

@@ -44,6 +44,8 @@ class Embedded:
             CSV (...)``).
         description: The model and why it was the one, for the report and config.json.
         cached: ``"cached"``, ``"<k> of <n> images from cache"`` after a resumed run, or ``""``.
+        n_broken: Kept files that could not be read when embedding (:meth:`broken`); they have
+            no row.
     """
 
     key: str
@@ -53,6 +55,7 @@ class Embedded:
     model: str
     description: str = ""
     cached: str = ""
+    n_broken: int = 0
 
     def embeddings(self) -> np.ndarray:
         """``(n, dim)`` float32, rows in the order of :meth:`filenames`."""
@@ -64,6 +67,18 @@ class Embedded:
         lightly = _store.lightly_location(self.lightly_url)
         names: list[str] = _store.read_json(lightly, f"{stage_dir(self.key)}/filenames.json")
         return names
+
+    def broken(self) -> dict[str, str]:
+        """Kept files that could not be read when embedding: name -> reason.
+
+        They changed or vanished since the corruption check, and are corrupt in the run's
+        accounting.
+        """
+        if self.n_broken == 0:
+            return {}
+        lightly = _store.lightly_location(self.lightly_url)
+        found: dict[str, str] = _store.read_json(lightly, f"{stage_dir(self.key)}/broken.json")
+        return found
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -108,7 +123,11 @@ def _backend(worker: WorkerConfig) -> str:
 
 
 def _shards(lightly: Location, key: str, n: int) -> list[tuple[int, str]]:
-    """The committed shards that cover a prefix of the files: ``(first row, path)`` each."""
+    """The committed shards that cover a prefix of the files: ``(first row, path)`` each.
+
+    A shard's rows for files that could not be read are NaN; their reasons are in the
+    ``.json`` beside it (written before the ``.npy``, which commits the shard).
+    """
     rel = f"{stage_dir(key)}/shards"
     if not lightly.exists(rel):
         return []
@@ -186,7 +205,14 @@ def embed(
         if m.get("precision_note"):
             description += f"; {m['precision_note']}"
         return Embedded(
-            key, listing.lightly_url, m["n"], m["dim"], m["model"], description, "cached"
+            key,
+            listing.lightly_url,
+            m["n"],
+            m["dim"],
+            m["model"],
+            description,
+            "cached",
+            m.get("n_broken", 0),
         )
 
     note = ""
@@ -221,20 +247,56 @@ def embed(
     emb = np.concatenate(parts).astype(np.float32, copy=False)
     if csv_rel and worker.normalize_embeddings:
         emb = _l2(emb)
+    n_kept = len(names)
+    broken = _broken(lightly, key, names)
+    if broken:  # changed or vanished since the corruption check: counted as corrupt
+        ok: np.ndarray = ~np.isnan(emb).any(axis=1)
+        names = [n for n, good in zip(names, ok.tolist(), strict=True) if good]
+        emb = emb[ok]
+        log.warning(
+            "embed: %d files could not be read any more and count as corrupt: %s",
+            len(broken),
+            ", ".join(sorted(broken)[:5]) + (" ..." if len(broken) > 5 else ""),
+        )
     _store.write_npy(lightly, f"{stage_dir(key)}/embeddings.npy", emb)
     _store.write_json(lightly, f"{stage_dir(key)}/filenames.json", names)
+    files = ["embeddings.npy", "filenames.json"]
+    if broken:
+        _store.write_json(lightly, f"{stage_dir(key)}/broken.json", broken)
+        files.append("broken.json")
     dim = int(emb.shape[1])
     _store.finish(
         lightly,
         key,
-        {"n": len(names), "dim": dim, "model": model_name, "precision_note": note},
-        ["embeddings.npy", "filenames.json"],
+        {
+            "n": len(names),
+            "dim": dim,
+            "model": model_name,
+            "precision_note": note,
+            "n_broken": len(broken),
+        },
+        files,
     )
     if note:
         description += f"; {note}"
-    for _, path in _shards(lightly, key, len(names)):
+    for _, path in _shards(lightly, key, n_kept):
         lightly.remove(path)
-    return Embedded(key, listing.lightly_url, len(names), dim, model_name, description, cached)
+        if lightly.exists(beside := path.removesuffix(".npy") + ".json"):
+            lightly.remove(beside)
+    return Embedded(
+        key, listing.lightly_url, len(names), dim, model_name, description, cached, len(broken)
+    )
+
+
+def _broken(lightly: Location, key: str, names: list[str]) -> dict[str, str]:
+    """The files whose rows the committed shards mark as unreadable: name -> reason."""
+    out: dict[str, str] = {}
+    for _, path in _shards(lightly, key, len(names)):
+        beside = path.removesuffix(".npy") + ".json"
+        if lightly.exists(beside):
+            found: dict[str, str] = _store.read_json(lightly, beside)
+            out.update({names[int(i)]: why for i, why in found.items()})
+    return out
 
 
 def _embed_rest(
@@ -282,6 +344,7 @@ def _embed_rest(
     log.info("embedding %d images with %s on %s", len(names) - done, model_name, backend)
     out: list[np.ndarray] = []
     pending: list[np.ndarray] = []
+    broken: dict[str, str] = {}  # row index (all names) -> reason, for the pending rows
     start = done
     last_commit = time.monotonic()
 
@@ -289,10 +352,19 @@ def _embed_rest(
         nonlocal start, last_commit
         last_commit = time.monotonic()
         shard = np.concatenate(pending)
-        _store.write_npy(lightly, f"{stage_dir(key)}/shards/{start:09d}.npy", shard)
+        base = f"{stage_dir(key)}/shards/{start:09d}"
+        if broken:  # the reasons first: the .npy commits the shard
+            _store.write_json(lightly, f"{base}.json", dict(broken))
+        elif lightly.exists(f"{base}.json"):  # left by a shard that was never committed
+            lightly.remove(f"{base}.json")
+        _store.write_npy(lightly, f"{base}.npy", shard)
         out.append(shard)
         start += len(shard)
         pending.clear()
+        broken.clear()
+
+    def on_broken(i: int, reason: str) -> None:
+        broken[str(done + i)] = f"could not be read when embedding: {reason}"
 
     with progress("embed", len(names)) as advance:
         advance(done)
@@ -307,6 +379,7 @@ def _embed_rest(
             backend=backend,
             model_xml=model_xml,
             frames=listing.dataset_type == "videos",
+            on_broken=on_broken,
         ):
             pending.append(rows)
             waited = time.monotonic() - last_commit

@@ -16,7 +16,7 @@ from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
 from thresher.stages.select import Selected
-from thresher.stages.write_results import run_dir, sizes, video_sizes
+from thresher.stages.write_results import corrupt_files, run_dir, sizes, video_sizes
 from thresher.storage.location import Location
 from thresher.storage.pixels import readable
 from thresher.storage.video import FrameReader
@@ -82,7 +82,7 @@ def report(
             return frames.read_frame(name)
         return readable(Image.open(io.BytesIO(inp.read_bytes(name))))  # as it was embedded
 
-    s = sizes(listing, checked, deduplicated, selected)
+    s = sizes(listing, checked, deduplicated, embedded, selected)
     inputs = ReportInputs(
         run_id=info.run_id,
         started_at=info.started_at,
@@ -95,7 +95,7 @@ def report(
         filenames=embedded.filenames(),
         embeddings=embedded.embeddings(),
         selected=selected.indices(),
-        corrupt=checked.corrupt(),
+        corrupt=corrupt_files(checked, embedded),
         duplicates=deduplicated.duplicates(),
         load_image=load_image,
         distributions=selected.distributions(),

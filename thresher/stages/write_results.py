@@ -4,10 +4,13 @@ Layout (PRODUCT.md)::
 
     .lightly/runs/<run_id>/ report.pdf report.json plots/ log.txt memlog.txt config.json
                             embeddings.csv embeddings.parquet corruptness_check_information.json
+                            sequence_information.json (selected_sequence_length > 1)
                             filenames/{selected,removed,duplicate,corrupt,filtered}.txt
     .lightly/tags/initial-tag.txt (first run), .lightly/tags/<run_id>.txt
     .lightly/thumbnails/<selected file name>_thumb.<ext> (``thresher.storage.thumbnails``)
     .lightly/frames/<frame name>   (a video run: the selected frames, ``output_image_format``)
+    .lightly/crops/<task>/<crop name>  (object level: the selected crops, ``docs/objects.md``)
+    .lightly/runs/<run_id>/filenames/{selected,removed}_crops.txt  (object level)
 
 Every file is written atomically. ``selected.txt`` lists the picks in pick order (the first line
 is the most wanted), so a smaller labeling budget can take the first lines.
@@ -28,6 +31,7 @@ from thresher.stages.corruption_check import CorruptionChecked
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
+from thresher.stages.objects import Objects
 from thresher.stages.select import Selected
 from thresher.stages.train import Trained
 from thresher.storage.location import Location
@@ -52,27 +56,60 @@ class Sizes:
     n_duplicate: int
     n_removed: int
     n_selected: int
+    #: ``use_datapool``: earlier runs' picks (not input of this run, not in the sum).
+    n_preselected_datapool: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counts by their report.json names."""
         return dict(self.__dict__)
 
 
+def corrupt_files(
+    checked: CorruptionChecked, embedded: Embedded | None, objects: Objects | None = None
+) -> dict[str, str]:
+    """Every corrupt file with its reason.
+
+    The corruption check's, and the files that could not be read any more when embedding
+    (changed or vanished since the check).
+    """
+    corrupt = checked.corrupt()
+    if embedded is not None:
+        broken = embedded.broken()
+        if objects is not None and broken:  # object level: a crop that failed is its image's
+            crops = objects.crops()
+            broken = {crops[n][0]: why for n, why in broken.items()}
+        corrupt.update(broken)
+    return corrupt
+
+
 def sizes(
     listing: Listing,
     checked: CorruptionChecked,
     deduplicated: Deduplicated,
+    embedded: Embedded | None,
     selected: Selected | None,
+    objects: Objects | None = None,
 ) -> Sizes:
-    """Count where every input file went, and refuse a result whose counts do not add up."""
+    """Count where every input file went, and refuse a result whose counts do not add up.
+
+    With ``objects`` (object level) the embedded rows are crops; an image counts as selected
+    when one of its crops is (``docs/objects.md``).
+    """
     n_selected = selected.n_selected if selected else 0
+    n_broken = embedded.n_broken if embedded else 0
+    if objects is not None and embedded is not None and selected is not None:
+        names = embedded.filenames()
+        chosen = objects.images_of([names[i] for i in selected.indices()])
+        n_selected = len(chosen)
+        n_broken = len(set(objects.images_of(list(embedded.broken()))) - set(chosen))
     s = Sizes(
         listing.n_input,
         listing.n_filtered,
-        checked.n_corrupt,
+        checked.n_corrupt + n_broken,
         deduplicated.n_duplicate,
-        deduplicated.n_kept - n_selected,
+        deduplicated.n_kept - n_broken - n_selected,
         n_selected,
+        n_preselected_datapool=selected.n_preselected if selected else 0,
     )
     total = s.n_filtered + s.n_corrupt + s.n_duplicate + s.n_removed + s.n_selected
     if total != s.n_input:  # a bug, never user error: refuse to write an inconsistent result
@@ -89,6 +126,7 @@ class RunOutputs:
         cached: Stage name -> what came from the cache (``"cached"``, ``"224 of 500 images
             from cache"``), for the stages that did not compute everything anew.
         video_sizes: A video run's video-level counts (:func:`video_sizes`); None for images.
+        object_sizes: An object-level run's counts (``Objects.sizes``); None otherwise.
     """
 
     run_id: str
@@ -102,6 +140,7 @@ class RunOutputs:
     notes: list[str] = field(default_factory=list)
     cached: dict[str, str] = field(default_factory=dict)
     video_sizes: dict[str, int] | None = None
+    object_sizes: dict[str, Any] | None = None
 
 
 def _embeddings_parquet(names: list[str], emb: np.ndarray) -> bytes:
@@ -196,6 +235,55 @@ def _thumbnails(input_url: str, lightly: Location, chosen: list[str]) -> None:
     log.info("thumbnails: %d of %d selected images", done.written, len(chosen))
 
 
+def write_sequence_information(
+    listing: Listing, lightly: Location, base: str, chosen: list[str], length: int
+) -> None:
+    """``sequence_information.json`` (Lightly's format) for a run with sequences (L > 1).
+
+    A video run: ``[{video_name, frame_names, frame_timestamps_pts, frame_timestamps_sec,
+    frame_indices}]``, the timestamps as the listing decoded them (a listing that counted
+    frames by metadata did not decode: those videos are decoded here); an image run:
+    ``[{filenames}]``. One entry per selected sequence, in pick order.
+    """
+    from thresher.selection.sequences import sequence_information
+    from thresher.storage.video import parse_frame_name, read_timestamps
+
+    timestamps = None
+    if listing.dataset_type == "videos":
+        scans = listing.videos()
+        inp = Location(listing.input_url)
+        for video in {p[0] for n in chosen if (p := parse_frame_name(n)) is not None}:
+            scan = scans.get(video)
+            if scan is not None and not scan.pts:
+                scans[video] = read_timestamps(inp, scan)
+
+        def timestamps(video: str, index: int) -> tuple[int | None, float | None]:
+            scan = scans.get(video)
+            return scan.timestamps(index) if scan is not None else (None, None)
+
+    doc = sequence_information(
+        chosen, length, videos=listing.dataset_type == "videos", timestamps=timestamps
+    )
+    _store.write_json(lightly, f"{base}/sequence_information.json", doc)
+    log.info("sequences: %d selected sequences of %d", len(doc), length)
+
+
+def write_crops(input_url: str, lightly: Location, objects: Objects, chosen: list[str]) -> None:
+    """Write each selected crop as a PNG into ``.lightly/crops/<task>/`` (atomically).
+
+    The crops are cut image by image, so each image is decoded once.
+    """
+    from thresher.storage.crops import CropReader, crop_file
+
+    crops = objects.crops()
+    reader = CropReader(Location(input_url), crops)
+    for name in sorted(chosen, key=lambda n: crops[n][0]):
+        buf = io.BytesIO()
+        reader.read_crop(name).save(buf, format="PNG")
+        lightly.write_bytes(crop_file(objects.task, name), buf.getvalue())
+    log.info("crops: %d selected crops written to .lightly/crops/%s/", len(chosen), objects.task)
+
+
 def write_results(
     run_id: str,
     *,
@@ -206,6 +294,7 @@ def write_results(
     embedded: Embedded | None,
     selected: Selected | None,
     trained: Trained | None = None,
+    objects: Objects | None = None,
 ) -> RunOutputs:
     """Write filenames/*.txt, embeddings, config.json, the corruptness info, tags, thumbnails.
 
@@ -222,6 +311,8 @@ def write_results(
         embedded: The embeddings, or None.
         selected: The picks, or None.
         trained: The training's checkpoint, copied into the run folder when given.
+        objects: An object-level run's crops: the rows are crops, ``selected.txt`` and the
+            tags list the images holding selected crops, ``selected_crops.txt`` the crops.
     """
     from thresher.storage.embeddings_csv import write_embeddings_csv
 
@@ -232,9 +323,19 @@ def write_results(
     chosen = [names[i] for i in idx]
     chosen_set = set(chosen)
     removed = [n for n in names if n not in chosen_set]
-    corrupt = checked.corrupt()
+    corrupt = corrupt_files(checked, embedded, objects)
     duplicates = deduplicated.duplicates()
-    s = sizes(listing, checked, deduplicated, selected)
+    s = sizes(listing, checked, deduplicated, embedded, selected, objects)
+    chosen_crops: list[str] = []
+    object_sizes = None
+    if objects is not None:  # -- object level: the rows are crops; the lists below images --
+        chosen_crops, removed_crops = chosen, removed
+        lightly.write_text(f"{base}/filenames/selected_crops.txt", _lines(chosen_crops))
+        lightly.write_text(f"{base}/filenames/removed_crops.txt", _lines(removed_crops))
+        chosen = objects.images_of(chosen_crops)
+        chosen_set = set(chosen)
+        removed = [n for n in objects.images() if n not in chosen_set and n not in corrupt]
+        object_sizes = objects.sizes(chosen_crops)
 
     lightly.write_text(f"{base}/filenames/selected.txt", _lines(chosen))
     lightly.write_text(f"{base}/filenames/removed.txt", _lines(removed))
@@ -252,6 +353,8 @@ def write_results(
         info,
     )
     _store.write_json(lightly, f"{base}/duplicates.json", {"duplicates": duplicates})
+    if selected is not None and selected.sequence_length > 1:
+        write_sequence_information(listing, lightly, base, chosen, selected.sequence_length)
     if embedded is not None:
         emb = embedded.embeddings()
         write_embeddings_csv(lightly, names, emb, f"{base}/embeddings.csv")
@@ -266,6 +369,7 @@ def write_results(
         "stage_keys": {x.key.rsplit("-", 1)[0]: x.key for x in stages if x is not None},
         "sizes": s.as_dict(),
         **({"video_sizes": vs} if (vs := video_sizes(listing, checked, chosen)) else {}),
+        **({"object_sizes": object_sizes} if object_sizes else {}),
         "training": trained.summary if trained else None,
         **config,
     }
@@ -280,6 +384,8 @@ def write_results(
             tags.insert(0, INITIAL_TAG)
         for tag in tags:
             lightly.write_text(f".lightly/tags/{tag}.txt", _lines(chosen))
+    if objects is not None and objects.upload:
+        write_crops(listing.input_url, lightly, objects, chosen_crops)
     if chosen and listing.dataset_type == "videos":
         image_format = str(config.get("worker_config", {}).get("output_image_format", "png"))
         write_frames(listing.input_url, lightly, chosen, image_format)
@@ -296,4 +402,5 @@ def write_results(
         report_json=lightly.child(f"{base}/report.json").display,
         tags=tags,
         video_sizes=video_sizes(listing, checked, chosen),
+        object_sizes=object_sizes,
     )
