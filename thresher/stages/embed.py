@@ -250,9 +250,9 @@ def embed(
     n_kept = len(names)
     broken = _broken(lightly, key, names)
     if broken:  # changed or vanished since the corruption check: counted as corrupt
-        ok: np.ndarray = ~np.isnan(emb).any(axis=1)
-        names = [n for n, good in zip(names, ok.tolist(), strict=True) if good]
-        emb = emb[ok]
+        rows = [i for i, n in enumerate(names) if n not in broken]
+        names = [names[i] for i in rows]
+        emb = emb[rows]
         log.warning(
             "embed: %d files could not be read any more and count as corrupt: %s",
             len(broken),
