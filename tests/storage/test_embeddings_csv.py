@@ -100,7 +100,7 @@ def test_match_reorders_to_the_input() -> None:
     emb = np.arange(6, dtype=np.float32).reshape(3, 2)
     out = match_embeddings(["a", "b", "c"], emb, ["c", "a", "b"])
     np.testing.assert_array_equal(out, [[4, 5], [0, 1], [2, 3]])
-    out = match_embeddings(["a", "b", "c"], emb, ["b"], allow_extra=True)
+    out = match_embeddings(["a", "b", "c"], emb, ["b"], also_known=["a", "c"])
     np.testing.assert_array_equal(out, [[2, 3]])
 
 

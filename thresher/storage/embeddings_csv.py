@@ -274,7 +274,6 @@ def match_embeddings(
     csv_embeddings: np.ndarray,
     input_filenames: Sequence[str],
     *,
-    allow_extra: bool = False,
     also_known: Collection[str] = (),
     source: str = "worker_config.embeddings",
 ) -> np.ndarray:
@@ -284,7 +283,6 @@ def match_embeddings(
         csv_filenames: The CSV's filenames.
         csv_embeddings: ``(M, D)`` rows of the CSV.
         input_filenames: The input files, in the order the result must have.
-        allow_extra: Accept CSV rows for files that are not in the input.
         also_known: Other files rows may name (listed files the run dropped as corrupt,
             duplicate or filtered); their rows are ignored.
         source: Name of the CSV for messages.
@@ -293,15 +291,13 @@ def match_embeddings(
         ``(N, D)`` float32 embeddings, row i for ``input_filenames[i]``.
 
     Raises:
-        InputError: Input files without a row, or (unless ``allow_extra``) rows for files
-            that are not in the input; up to 10 of each are listed.
+        InputError: Input files without a row, or rows for files that are neither input
+            files nor ``also_known``; up to 10 of each are listed.
     """
     index = {name: i for i, name in enumerate(csv_filenames)}
     missing = [f for f in input_filenames if f not in index]
     wanted = set(input_filenames)
-    extra = (
-        [] if allow_extra else [f for f in csv_filenames if f not in wanted and f not in also_known]
-    )
+    extra = [f for f in csv_filenames if f not in wanted and f not in also_known]
     if missing or extra:
         parts = []
         if missing:
