@@ -364,7 +364,11 @@ class StrategyEntry(StrictModel):
 
 
 class TilingTask(StrictModel):
-    """Split every image into a grid of crops (accepted, not implemented yet)."""
+    """Split every image into ``num_rows`` x ``num_cols`` tiles overlapping by ``overlap``.
+
+    An object task (``docs/objects.md``): an ``EMBEDDINGS`` input with ``task: <name>`` selects
+    tiles; ``overlap`` is the fraction of a tile shared with its neighbour.
+    """
 
     type: Literal["TILING"]
     name: str
@@ -374,13 +378,30 @@ class TilingTask(StrictModel):
 
 
 class CropTask(StrictModel):
-    """Fixed relative crops of every image (accepted, not implemented yet)."""
+    """The same boxes of every image: each ``[x, y, w, h]`` relative to the image size.
+
+    An object task (``docs/objects.md``), like :class:`TilingTask`.
+    """
 
     type: Literal["CROP"]
     name: str
-    bboxs: list[
-        Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=4, max_length=4)]
+    bboxs: Annotated[
+        list[
+            Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=4, max_length=4)]
+        ],
+        Field(min_length=1),
     ]
+
+    @field_validator("bboxs")
+    @classmethod
+    def _inside(cls, v: list[list[float]]) -> list[list[float]]:
+        for i, (x, y, w, h) in enumerate(v):
+            if w <= 0 or h <= 0 or x + w > 1 + 1e-9 or y + h > 1 + 1e-9:
+                raise ValueError(
+                    f"bboxs[{i}] = {[x, y, w, h]}: each box is [x, y, w, h] relative to the "
+                    "image, with w > 0, h > 0, x + w <= 1 and y + h <= 1"
+                )
+        return v
 
 
 AutoTask = Annotated[TilingTask | CropTask, Field(discriminator="type")]
@@ -422,7 +443,8 @@ class SelectionConfig(StrictModel):
         strategies: ``{input, strategy}`` pairs; left out, the default recipe is used
             (:func:`default_strategies`).
         lightly_path_regex: Accepted; refused by ``load_configs`` (not supported yet).
-        auto_tasks: Accepted; refused by ``load_configs`` (not supported yet).
+        auto_tasks: Boxes made without a model (``TILING``, ``CROP``); each is an object
+            task an ``EMBEDDINGS`` input names (``docs/objects.md``).
     """
 
     n_samples: int | None = None

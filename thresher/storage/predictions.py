@@ -194,20 +194,8 @@ def read_tasks(lightly: Location) -> list[str]:
     return list(data)
 
 
-def read_predictions(lightly: Location, filenames: Sequence[str], task: str) -> TaskPredictions:
-    """Read one prediction task for ``filenames``.
-
-    Args:
-        lightly: The LIGHTLY location.
-        filenames: The run's filenames, relative to the INPUT root.
-        task: The task name; must be listed in ``tasks.json``.
-
-    Returns:
-        The task's arrays over ``filenames`` (see :class:`TaskPredictions`).
-
-    Raises:
-        SchemaError: naming the file and field of any mismatch, or a task not in tasks.json.
-    """
+def _read_schema(lightly: Location, task: str) -> tuple[_TaskSchema, _Context]:
+    """The schema of ``task``, which must be listed in tasks.json."""
     tasks = read_tasks(lightly)
     if task not in tasks:
         raise SchemaError(
@@ -224,9 +212,27 @@ def read_predictions(lightly: Location, filenames: Sequence[str], task: str) -> 
         '{"task_type": ..., "categories": [{"id": 0, "name": ...}, ...]}',
     )
     schema = validate(_TaskSchema, raw_schema, where(lightly, schema_rel))
+    ctx = _Context(schema.task_type, {c.id: j for j, c in enumerate(schema.categories)})
+    return schema, ctx
+
+
+def read_predictions(lightly: Location, filenames: Sequence[str], task: str) -> TaskPredictions:
+    """Read one prediction task for ``filenames``.
+
+    Args:
+        lightly: The LIGHTLY location.
+        filenames: The run's filenames, relative to the INPUT root.
+        task: The task name; must be listed in ``tasks.json``.
+
+    Returns:
+        The task's arrays over ``filenames`` (see :class:`TaskPredictions`).
+
+    Raises:
+        SchemaError: naming the file and field of any mismatch, or a task not in tasks.json.
+    """
+    schema, ctx = _read_schema(lightly, task)
     ids = [c.id for c in schema.categories]
     names = [c.name for c in schema.categories]
-    ctx = _Context(schema.task_type, {cid: j for j, cid in enumerate(ids)})
     n, c = len(filenames), len(ids)
     dist = np.zeros((n, c), np.float32)
     counts = np.zeros((n, c), np.int32)
@@ -248,6 +254,92 @@ def read_predictions(lightly: Location, filenames: Sequence[str], task: str) -> 
         category_counts=counts,
         scores=scores,
         has_predictions=has,
+    )
+
+
+@dataclass(frozen=True)
+class TaskObjects:
+    """The boxes of one detection task over the run's images: one row per object.
+
+    Attributes:
+        image_index: (M,) index into the ``filenames`` read, per object.
+        box_index: (M,) the object's position in its image's ``predictions`` list.
+        n_boxes: (N,) boxes per image (0 without a prediction file).
+        bboxes: M ``[x, y, w, h]`` in pixels, as in the files.
+        files: N prediction files (relative to LIGHTLY), for messages.
+        predictions: The task over the objects (each row one object's category, class
+            distribution and scores), the form a SCORES or PREDICTIONS input reads.
+    """
+
+    image_index: NDArray[np.int64]
+    box_index: NDArray[np.int64]
+    n_boxes: NDArray[np.int64]
+    bboxes: list[list[float]]
+    files: list[str]
+    predictions: TaskPredictions
+
+
+#: Task types whose predictions carry a ``bbox`` per object.
+BOX_TASK_TYPES = ("object-detection", "instance-segmentation", "keypoint-detection")
+
+
+def read_objects(lightly: Location, filenames: Sequence[str], task: str) -> TaskObjects:
+    """Read the objects (boxes) of ``task`` for ``filenames``: each prediction is an object.
+
+    Each object's class distribution, category count and scores are computed as
+    :func:`read_predictions` computes them for an image holding that one object.
+
+    Raises:
+        SchemaError: as :func:`read_predictions`; also for a task whose type has no boxes,
+            or a keypoint prediction without ``bbox``.
+    """
+    schema, ctx = _read_schema(lightly, task)
+    if schema.task_type not in BOX_TASK_TYPES:
+        raise SchemaError(
+            where(lightly, f"{_ROOT}/{task}/schema.json"),
+            "task_type",
+            f"is {schema.task_type!r}, which has no boxes; an object-level input (EMBEDDINGS "
+            f"with task) needs one of {', '.join(BOX_TASK_TYPES)}",
+        )
+    rels = [prediction_path(task, f) for f in filenames]
+    found: list[tuple[int, int, _Prediction]] = []
+    n_boxes = np.zeros(len(filenames), np.int64)
+    for i, data in iter_json(lightly, rels, _CAT_CHUNK):
+        parsed = validate(_PredictionFile, data, where(lightly, rels[i]), context=ctx)
+        if not check_file_name(parsed.file_name, filenames[i], where(lightly, rels[i])):
+            continue
+        for k, p in enumerate(parsed.predictions):
+            if p.bbox is None:
+                raise SchemaError(
+                    where(lightly, rels[i]),
+                    f"predictions[{k}].bbox",
+                    "is missing; object level crops each prediction's [x, y, w, h] box",
+                )
+            found.append((i, k, p))
+        n_boxes[i] = len(parsed.predictions)
+    m, c = len(found), len(ctx.col)
+    dist = np.zeros((m, c), np.float32)
+    counts = np.zeros((m, c), np.int32)
+    scores = {s: np.zeros(m, np.float32) for s in SCORE_NAMES}
+    for row, (i, _, p) in enumerate(found):
+        one = _PredictionFile.model_construct(file_name=filenames[i], predictions=[p])
+        _accumulate(one, ctx, row, dist, counts, scores)
+    return TaskObjects(
+        image_index=np.asarray([i for i, _, _ in found], np.int64),
+        box_index=np.asarray([k for _, k, _ in found], np.int64),
+        n_boxes=n_boxes,
+        bboxes=[list(p.bbox or []) for _, _, p in found],
+        files=rels,
+        predictions=TaskPredictions(
+            task=task,
+            task_type=schema.task_type,
+            category_ids=np.asarray([cat.id for cat in schema.categories], np.int64),
+            category_names=[cat.name for cat in schema.categories],
+            class_distribution=dist,
+            category_counts=counts,
+            scores=scores,
+            has_predictions=np.ones(m, bool),
+        ),
     )
 
 
