@@ -62,7 +62,7 @@ def test_selection_config_is_required():
 
 
 @pytest.mark.parametrize(
-    "key,value", [("pretagging", True), ("use_datapool", True), ("selected_sequence_length", 4)]
+    "key,value", [("pretagging", True), ("use_datapool", True)]
 )
 def test_not_supported_yet_is_refused_not_ignored(key, value):
     with pytest.raises(NotSupportedYetError, match=f"not supported yet: worker_config.{key}"):

@@ -115,6 +115,23 @@ def _check_combinations(worker: WorkerConfig, lightly: LightlyConfig) -> None:
         )
 
 
+def check_sequence_length(n_samples: int | None, length: int) -> None:
+    """Refuse an ``n_samples`` that is not a whole number of sequences of ``length`` frames.
+
+    Raises:
+        ConfigError: naming ``selection_config.n_samples`` and
+            ``worker_config.selected_sequence_length`` and the nearest valid counts.
+    """
+    if length > 1 and n_samples is not None and n_samples != -1 and n_samples % length:
+        lo, hi = (n_samples // length) * length, (n_samples // length + 1) * length
+        valid = f"{lo} or {hi}" if lo else f"{hi}"
+        raise ConfigError(
+            f"selection_config.n_samples is {n_samples}, which is not a multiple of "
+            f"worker_config.selected_sequence_length ({length}): a run selects whole "
+            f"sequences. Set n_samples to a multiple of {length} (e.g. {valid})."
+        )
+
+
 def load_configs(
     worker_config: Any = None,
     selection_config: Any = None,
@@ -149,6 +166,7 @@ def load_configs(
     selection = parse_config(SelectionConfig, sel_data, "selection_config")
     lightly = parse_config(LightlyConfig, lightly_config, "lightly_config")
     _check_combinations(worker, lightly)
+    check_sequence_length(selection.n_samples, worker.selected_sequence_length)
     check_supported(worker, selection, lightly)
     return RunConfig(worker, selection, lightly)
 

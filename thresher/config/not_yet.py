@@ -43,11 +43,6 @@ class NotYet:
 
 
 NOT_YET: tuple[NotYet, ...] = (
-    NotYet(
-        "worker_config.selected_sequence_length",
-        (1,),
-        "sequence selection is planned; videos run frame by frame (--dataset-type videos)",
-    ),
     NotYet("worker_config.use_datapool", (False,), "run without use_datapool"),
     NotYet("worker_config.pretagging", (False,), _DETECTOR),
     NotYet("worker_config.pretagging_upload", (False,), _DETECTOR),

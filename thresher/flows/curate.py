@@ -193,6 +193,7 @@ def curate(
                 embedded=embedded,
                 selection=cfg.selection,
                 seed=cfg.lightly.seed,
+                sequence_length=w.selected_sequence_length,
             )
             notes = _notes(deduplicated, selected)
             config = _config_doc(cfg, embedded, notes)

@@ -36,6 +36,9 @@ class Selected:
     n_selected: int
     n_requested: int
     cached: str = ""
+    #: ``worker_config.selected_sequence_length``: the picks are whole sequences of this many
+    #: rows, consecutive in :meth:`indices` (``thresher.selection.sequences``).
+    sequence_length: int = 1
 
     def indices(self) -> np.ndarray:
         """Row indices into the embedded files, most wanted first."""
@@ -96,16 +99,26 @@ def select(
     *,
     seed: int,
     progress: ProgressFactory = null_progress,
+    sequence_length: int = 1,
 ) -> Selected:
-    """Run the selection engine over the embeddings (and whatever inputs the config names)."""
+    """Run the selection engine over the embeddings (and whatever inputs the config names).
+
+    With ``sequence_length`` L > 1 the engine picks sequences of L samples
+    (:mod:`thresher.selection.sequences`); the stored indices are their frames, in order.
+    """
     from thresher import selection as engine
 
     lightly = _store.lightly_location(listing.lightly_url)
     sel_json = selection.model_dump(mode="json", exclude_none=True)
-    key = stage_key("select", embedded.key, sel_json, seed, _inputs_fingerprint(listing, selection))
+    fingerprint = _inputs_fingerprint(listing, selection)
+    seq = [sequence_length] if sequence_length > 1 else []  # L = 1 keeps the frame-level key
+    key = stage_key("select", embedded.key, sel_json, seed, fingerprint, *seq)
     m = _store.cached(lightly, key)
     if m is not None:
-        return Selected(key, listing.lightly_url, m["n_selected"], m["n_requested"], "cached")
+        return Selected(
+            key, listing.lightly_url, m["n_selected"], m["n_requested"], "cached",
+            sequence_length=sequence_length,
+        )  # fmt: skip
     emb = embedded.embeddings()
     names = embedded.filenames()
     inputs = engine.gather_inputs(
@@ -115,9 +128,30 @@ def select(
         filenames=names,
         embeddings=emb,
     )
+    # -- sequences (selected_sequence_length > 1): select over groups of L rows --
+    groups = None
+    pick_cfg, pick_inputs = selection, inputs
+    pick_pre = None
+    if sequence_length > 1:
+        from thresher.selection import sequences
+
+        groups = sequences.plan(names, sequence_length, videos=listing.dataset_type == "videos")
+        pick_cfg = sequences.group_config(selection, sequence_length)
+        # datapool rows count as chosen sequences (sequences.group_inputs)
+        pick_inputs = sequences.group_inputs({**inputs, "preselected": pick_pre}, groups)
+        pick_pre = pick_inputs.pop("preselected", None)
+        log.info("%d candidate sequences of %d samples", len(groups), sequence_length)
+    # --
     with progress("select", 1, unit="run") as advance:
-        idx = np.asarray(engine.select(selection, seed=seed, **inputs), dtype=np.int64)
+        picks = engine.select(pick_cfg, seed=seed, **pick_inputs, preselected=pick_pre)
+        idx = np.asarray(picks, dtype=np.int64)
         advance(1)
+    # -- sequences: the picked groups' rows, group after group --
+    if groups is not None:
+        from thresher.selection import sequences
+
+        idx = sequences.expand(idx, groups)
+    # --
     dists = engine.report_distributions(selection, inputs, idx, seed)
     _store.write_npy(lightly, f"{stage_dir(key)}/selected.npy", idx)
     _store.write_json(
@@ -125,6 +159,9 @@ def select(
     )
     n_for = selection.n_for(len(names))
     requested = len(names) if n_for is None else n_for
+    if groups is not None:  # sequences: whole sequences of the candidates
+        n_groups = pick_cfg.n_for(len(groups))
+        requested = (len(groups) if n_groups is None else n_groups) * sequence_length
     _store.finish(
         lightly,
         key,
@@ -132,4 +169,4 @@ def select(
         ["selected.npy", "distributions.json"],
     )
     log.info("selected %d of %d samples", len(idx), len(names))
-    return Selected(key, listing.lightly_url, len(idx), requested)
+    return Selected(key, listing.lightly_url, len(idx), requested, sequence_length=sequence_length)

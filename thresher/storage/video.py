@@ -27,7 +27,8 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import IO, Any
 
 from PIL import Image
@@ -94,6 +95,11 @@ class VideoScan:
         error: Why the whole video cannot be used (does not open, no frame), else None.
         counted_by: ``"decoding"``, or ``"metadata"`` (``use_frame_count_metadata``: not
             decoded, so ``broken`` is not known yet).
+        pts: Each frame slot's presentation timestamp in ``time_base`` units, as decoded
+            (None for a broken slot or a frame without one); empty when not decoded.
+        time_base: The video stream's time base, ``"num/den"`` (``""`` when unknown).
+        rate: The stream's average frame rate, ``"num/den"`` (``""`` when unknown); estimates
+            a timestamp a frame lacks.
     """
 
     name: str
@@ -103,6 +109,9 @@ class VideoScan:
     broken: dict[int, str] = field(default_factory=dict)
     error: str | None = None
     counted_by: str = "decoding"
+    pts: tuple[int | None, ...] = ()
+    time_base: str = ""
+    rate: str = ""
 
     def frame_names(self) -> list[str]:
         """The names of its frames, in order (none when the video is unusable)."""
@@ -117,6 +126,9 @@ class VideoScan:
             "broken": {str(k): v for k, v in self.broken.items()},
             "error": self.error,
             "counted_by": self.counted_by,
+            "pts": list(self.pts),
+            "time_base": self.time_base,
+            "rate": self.rate,
         }
 
     @classmethod
@@ -130,7 +142,25 @@ class VideoScan:
             {int(k): str(v) for k, v in data["broken"].items()},
             data["error"],
             str(data["counted_by"]),
+            tuple(data.get("pts", ())),
+            str(data.get("time_base", "")),
+            str(data.get("rate", "")),
         )
+
+    def timestamps(self, index: int) -> tuple[int | None, float | None]:
+        """Frame ``index``'s ``(pts, seconds)``: as decoded, else estimated from the frame rate.
+
+        Returns ``(None, None)`` when the scan holds neither (a scan that did not decode: use
+        :func:`read_timestamps`).
+        """
+        pts = self.pts[index] if index < len(self.pts) else None
+        if pts is not None and self.time_base:
+            return pts, float(pts * Fraction(self.time_base))
+        if self.rate and Fraction(self.rate) > 0:
+            sec = float(index / Fraction(self.rate))
+            tb = Fraction(self.time_base) if self.time_base else None
+            return (round(sec / tb) if tb else None), sec
+        return None, None
 
 
 def _open_file(location: Location, name: str) -> IO[bytes]:
@@ -252,13 +282,18 @@ def scan_video(
     except OSError as e:
         return VideoScan(name, size, "", 0, error=f"unreadable: {_first_line(e)}")
     try:
+        tb, rate = _clock(stream)
         listed = int(stream.frames or 0)
         if not decode and listed > 0:
-            return VideoScan(name, size, digest, listed, counted_by="metadata")
+            return VideoScan(
+                name, size, digest, listed, counted_by="metadata", time_base=tb, rate=rate
+            )
         broken: dict[int, str] = {}
+        pts: list[int | None] = []
         n = 0
-        for index, _frame, why in iter_frames(container, stream, name):
+        for index, frame, why in iter_frames(container, stream, name):
             n = index + 1
+            pts.append(None if why is not None or frame is None else frame.pts)
             if why is not None:
                 broken[index] = why
     finally:
@@ -268,7 +303,35 @@ def scan_video(
         return VideoScan(name, size, digest, 0, error="no frame: the video stream is empty")
     if len(broken) == n:
         return VideoScan(name, size, digest, 0, error=f"no frame decodes ({broken[0]})")
-    return VideoScan(name, size, digest, n, broken)
+    return VideoScan(name, size, digest, n, broken, pts=tuple(pts), time_base=tb, rate=rate)
+
+
+def _clock(stream: Any) -> tuple[str, str]:
+    """The stream's time base and average frame rate as ``"num/den"`` strings ("" if unknown)."""
+    tb, rate = stream.time_base, stream.average_rate or stream.guessed_rate
+    return (str(Fraction(tb)) if tb else "", str(Fraction(rate)) if rate else "")
+
+
+def read_timestamps(location: Location, scan: VideoScan) -> VideoScan:
+    """``scan`` with each frame's decoded ``pts`` (for a scan counted by metadata).
+
+    Decodes the whole video once; a video that no longer opens keeps the scan as it was (its
+    timestamps are then estimated from the frame rate, or unknown).
+    """
+    try:
+        container, stream, fh = open_container(location, scan.name)
+    except (MediaError, OSError):
+        return scan
+    try:
+        pts = [
+            None if why is not None or frame is None else frame.pts
+            for _i, frame, why in iter_frames(container, stream, scan.name)
+        ]
+        tb, rate = _clock(stream)
+        return replace(scan, pts=tuple(pts), time_base=tb, rate=rate)
+    finally:
+        container.close()
+        fh.close()
 
 
 class FrameReader:

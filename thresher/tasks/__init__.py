@@ -129,10 +129,18 @@ def select(
     embedded: _embed.Embedded,
     selection: SelectionConfig,
     seed: int,
+    sequence_length: int = 1,
 ) -> State[Any]:
     """Stage ``select``."""
     return stage_state(
-        _select.select(listing, embedded, selection, seed=seed, progress=task_progress)
+        _select.select(
+            listing,
+            embedded,
+            selection,
+            seed=seed,
+            progress=task_progress,
+            sequence_length=sequence_length,
+        )
     )
 
 
