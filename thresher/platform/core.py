@@ -40,6 +40,12 @@ class Platform:
         with self.db.session() as s:
             yield s
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads: it does not wait for writers (a write in it fails)."""
+        with self.db.read_session() as s:
+            yield s
+
     def close(self) -> None:
         """Release the database connections."""
         self.db.dispose()

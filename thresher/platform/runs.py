@@ -169,7 +169,7 @@ def list_scheduled(
     p: Platform, user: User, dataset_id: str, state: str | None = None
 ) -> list[DockerRunScheduledData]:
     """The dataset's scheduled runs, oldest first; with no state, those not DONE/CANCELED."""
-    with p.session() as s:
+    with p.read_session() as s:
         dataset_for(s, user, dataset_id, "read")
         q = select(ScheduledRun).where(ScheduledRun.dataset_id == dataset_id)
         if state is None:
@@ -322,7 +322,7 @@ def list_runs(
     and the runs the user's workers did of datasets deleted since.
     """
     workers.detect_crashes(p)
-    with p.session() as s:
+    with p.read_session() as s:
         if dataset_id is not None:
             dataset_for(s, user, dataset_id, "read")
             q = select(Run).where(Run.dataset_id == dataset_id)
@@ -338,14 +338,14 @@ def list_runs(
 def get_run(p: Platform, user: User, run_id: str) -> DockerRunData:
     """One run of a dataset the user may read (NotFound ``DOCKER_RUN_UNKNOWN`` / Forbidden)."""
     workers.detect_crashes(p)
-    with p.session() as s:
+    with p.read_session() as s:
         return run_to_wire(s, run_for(s, user, run_id, "read"))
 
 
 def get_run_by_scheduled(p: Platform, user: User, scheduled_id: str) -> DockerRunData:
     """The run of a scheduled run; ``DOCKER_RUN_UNKNOWN`` until a worker took it."""
     workers.detect_crashes(p)
-    with p.session() as s:
+    with p.read_session() as s:
         r = s.scalar(select(Run).where(Run.scheduled_id == scheduled_id))
         if r is None:
             sched = s.get(ScheduledRun, scheduled_id)

@@ -119,7 +119,7 @@ def authenticate(p: Platform, token: str | None) -> User:
             "No API token: pass it as the 'token' query parameter or an "
             "'Authorization: Bearer <token>' header (thresher user add prints one)."
         )
-    with p.session() as s:
+    with p.read_session() as s:
         row = s.execute(
             select(User, Token.expires_at)
             .join(Token, Token.user_id == User.id)

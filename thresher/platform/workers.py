@@ -132,14 +132,23 @@ def detect_crashes(p: Platform) -> int:
     """
     now = now_ms()
     cutoff = now - int(p.settings.worker_timeout_s * 1000)
+    silent = or_(Worker.last_seen_at.is_(None), Worker.last_seen_at < cutoff)
+    alive = select(Worker.id).where(~silent)
+    # Every status poll calls this; a read first keeps polls off SQLite's write lock.
+    with p.read_session() as s:
+        to_do = s.scalar(
+            select(Worker.id).where(silent, Worker.state != "OFFLINE").limit(1)
+        ) or s.scalar(
+            select(Run.id).where(Run.state.not_in(END_STATES), Run.worker_id.not_in(alive)).limit(1)
+        )
+    if to_do is None:
+        return 0
     with p.session() as s:
-        silent = or_(Worker.last_seen_at.is_(None), Worker.last_seen_at < cutoff)
         s.execute(
             update(Worker)
             .where(silent, Worker.state != "OFFLINE")
             .values(state="OFFLINE", last_modified_at=now)
         )
-        alive = select(Worker.id).where(~silent)
         runs = list(
             s.scalars(select(Run).where(Run.state.not_in(END_STATES), Run.worker_id.not_in(alive)))
         )
