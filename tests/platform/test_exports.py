@@ -13,7 +13,7 @@ from tests.platform.helpers import ready_dataset, schedule, user, worker
 from thresher.platform import datasets, embeddings, exports, runs, samples, tags
 from thresher.platform.core import Platform
 from thresher.platform.errors import Forbidden, Invalid, NotFound, Unprocessable
-from thresher.platform.models import User
+from thresher.platform.models import Sample, User
 from thresher.wire import DatasetCreateRequest, RunStateUpdate
 
 BASE = "http://testserver/"
@@ -167,9 +167,17 @@ def test_a_sample_name_outside_the_datasource_is_never_read(
     u, d = planted.user, planted.dataset
     (planted.mount / "secret.txt").write_text("outside INPUT")
     w = worker(platform, u, "gpu-2")
-    _run(platform, u, d, w, ["../secret.txt", "/etc/hostname"])
-    ids = tags.mappings(platform, u, d, "_id")
-    for sample_id in ids[-2:]:
+    # A worker's selection naming such files is refused when it is reported ...
+    with pytest.raises(Invalid, match="not a path relative to the INPUT datasource"):
+        _run(platform, u, d, w, ["../secret.txt", "/etc/hostname"])
+    # ... and rows that hold them anyway (written before that check) are never read.
+    ids = tags.mappings(platform, u, d, "_id")[:2]
+    with platform.session() as s:
+        for sample_id, name in zip(ids, ["../secret.txt", "/etc/hostname"], strict=True):
+            row = s.get(Sample, sample_id)
+            assert row is not None
+            row.file_name = name
+    for sample_id in ids:
         with pytest.raises(Invalid, match="not a plain relative path"):
             _read(platform, d, samples.read_url(platform, u, d, sample_id, BASE))
 
@@ -210,7 +218,7 @@ def test_only_those_allowed_may_export_or_download(platform: Platform, planted: 
         lambda: embeddings.list_embeddings(platform, bob, d),
         lambda: embeddings.read_url(platform, bob, d, planted.runs[0], BASE),
     ):
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound):  # a stranger is told the dataset does not exist
             call()
     other = datasets.create(platform, u, DatasetCreateRequest(name="other"))
     with pytest.raises(NotFound) as e:  # a tag of another dataset

@@ -61,11 +61,15 @@ def test_ownership_is_checked_on_every_object(platform: Platform) -> None:
         lambda: runs.cancel(platform, bob, d, sched),
         lambda: runs.get_run(platform, bob, run_id),
         lambda: runs.get_run_by_scheduled(platform, bob, sched),
+        lambda: schedule(platform, bob, d),
+    ):
+        with pytest.raises(NotFound):  # to a stranger, alice's dataset does not exist
+            call()
+    for call in (
         lambda: runs.update_state(platform, bob, run_id, RunStateUpdate(state="EMBEDDING")),
         lambda: runs.claim(platform, bob, w),
         lambda: workers.heartbeat(platform, bob, w, "IDLE"),
         lambda: workers.delete(platform, bob, w),
-        lambda: schedule(platform, bob, d),
     ):
         with pytest.raises(Forbidden):
             call()
@@ -352,7 +356,7 @@ def test_artifacts_read_urls_are_signed_and_expire(platform: Platform, tmp_path:
     runs.update_state(p, alice, c.run.id, RunStateUpdate(state="FAILED", message="boom"))
     run = runs.get_run(p, alice, c.run.id)
     assert run.artifacts is not None and run.artifacts[0].file_name == "log.txt"
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # a stranger: the run does not exist to bob
         runs.read_url(p, bob, c.run.id, a, "http://x")
     url = runs.read_url(p, alice, c.run.id, a, "http://server:8360/")
     assert url.startswith(f"http://server:8360/v1/artifacts/{a}?expires=")

@@ -34,7 +34,7 @@ def _allowed(p: Platform, u: User, d: str, action: Action) -> bool:
     with p.session() as s:
         try:
             dataset_for(s, u, d, action)
-        except Forbidden:
+        except (Forbidden, NotFound):
             return False
     return True
 
@@ -59,7 +59,8 @@ def test_who_may_do_what(platform: Platform) -> None:
     assert e.value.code == "DATASET_UNKNOWN"
     with platform.session() as s, pytest.raises(Forbidden, match="only its owner"):
         dataset_for(s, bob, d, "own")
-    with platform.session() as s, pytest.raises(Forbidden, match="share_dataset_only_with"):
+    # A stranger is told what an unknown id is told: ids cannot be found by probing.
+    with platform.session() as s, pytest.raises(NotFound, match="share_dataset_only_with"):
         dataset_for(s, carol, d, "read")
 
 
@@ -79,12 +80,12 @@ def test_share_replaces_the_list_and_empty_revokes(platform: Platform) -> None:
     assert (cfg.id, cfg.owner, cfg.access_type, cfg.teams) == (cid, alice.id, "WRITE", [])
     sharing.share_only_with(platform, alice, d, ["carol@example.com"])  # replaces: bob is out
     assert sharing.shared_users(platform, alice, d) == ["carol@example.com"]
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         datasets.get(platform, bob, d)
     assert datasets.get(platform, carol, d).id == d
     sharing.share_only_with(platform, alice, d, [])
     assert sharing.shared_users(platform, alice, d) == []
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         datasets.get(platform, carol, d)
 
 
@@ -92,10 +93,10 @@ def test_only_the_owner_shares_and_reads_the_list(platform: Platform) -> None:
     alice, bob, carol = _people(platform)
     d = ready_dataset(platform, alice)
     sharing.share_only_with(platform, alice, d, ["bob@example.com"])
-    for u in (bob, carol):
-        with pytest.raises(Forbidden):
+    for u, refusal in ((bob, Forbidden), (carol, NotFound)):  # carol: no such dataset to her
+        with pytest.raises(refusal):
             sharing.share_only_with(platform, u, d, ["carol@example.com"])
-        with pytest.raises(Forbidden):
+        with pytest.raises(refusal):
             sharing.shared_users(platform, u, d)
     with pytest.raises(NotFound):
         sharing.share_only_with(platform, alice, "0" * 24, [])
@@ -206,7 +207,7 @@ def test_a_collaborator_works_with_the_dataset_but_does_not_own_it(platform: Pla
         lambda: runs.read_url(platform, carol, r, a, "http://x"),
         lambda: runs.get_run_by_scheduled(platform, carol, claimed.scheduled.id),
     ):
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound):  # the answer an unknown id gets
             refused()
     assert runs.list_runs(platform, carol) == []
 
@@ -218,7 +219,7 @@ def test_a_collaborator_works_with_the_dataset_but_does_not_own_it(platform: Pla
         lambda: runs.read_url(platform, bob, r, a, "http://x"),
         lambda: tags.list_tags(platform, bob, d),
     ):
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound):
             revoked()
     assert runs.list_runs(platform, bob) == []
 
@@ -274,5 +275,5 @@ def test_runs_of_a_deleted_dataset_stay_with_the_owner(platform: Platform) -> No
     assert [x.id for x in runs.list_runs(platform, alice)] == [claimed.run.id]
     assert runs.get_run(platform, alice, claimed.run.id).id == claimed.run.id
     assert runs.list_runs(platform, bob) == []
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         runs.get_run(platform, bob, claimed.run.id)

@@ -92,10 +92,11 @@ def test_create_and_delete_tags(platform: Platform) -> None:
         lambda: tags.delete_tag(platform, bob, d, t),
         lambda: tags.mappings(platform, bob, d, "fileName"),
         lambda: tags.run_tags(platform, bob, r),
-        lambda: tags.record_run_selection(platform, bob, r, ["z.png"]),
     ):
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound):  # a stranger: as if the dataset did not exist
             call()
+    with pytest.raises(Forbidden):  # the worker's route: the run is not his worker's
+        tags.record_run_selection(platform, bob, r, ["z.png"])
     tags.delete_tag(platform, alice, d, t)
     with pytest.raises(NotFound) as e3:
         tags.get_tag(platform, alice, d, t)

@@ -133,7 +133,7 @@ def test_first_steps_end_to_end(platform, images, tmp_path):
     client.share_dataset_only_with(dataset_id=dataset_id, user_emails=[])
     with pytest.raises(ApiException) as refused:
         colleague.export_filenames_by_tag_name("initial-tag")
-    assert refused.value.status == 403
+    assert refused.value.status == 404  # revoked: a stranger, told it does not exist
 
     # A second run: its new picks are appended; its tag is named after the run (its id).
     second_id = client.schedule_compute_worker_run(

@@ -555,10 +555,15 @@ def test_the_real_client_runs_the_first_steps(
     nothing = r["no_datasource"]
     assert (nothing["status"], nothing["code"]) == (422, "DATASET_DATASOURCE_UNKNOWN")
     assert "no INPUT and no LIGHTLY datasource" in nothing["message"]
-    for key in ("other_dataset", "other_datasource", "other_run"):
-        assert r[key]["status"] == 403 and r[key]["code"] == "FORBIDDEN", r[key]
+    # another user's dataset and run answer as unknown ones do: ids cannot be probed
+    assert (r["other_dataset"]["status"], r["other_dataset"]["code"]) == (404, "DATASET_UNKNOWN")
+    assert (r["other_datasource"]["status"], r["other_datasource"]["code"]) == (
+        404,
+        "DATASET_UNKNOWN",
+    )
+    assert (r["other_run"]["status"], r["other_run"]["code"]) == (404, "DOCKER_RUN_UNKNOWN")
     assert run["id"] not in r["other_runs"]
-    # both lookups are refused (403), which Lightly's client reports as its "not found" state
+    # both lookups are refused (404), which Lightly's client reports as its "not found" state
     assert r["other_run_info"] == "CANCELED_OR_NOT_EXISTING"
     assert r["wrong_token"]["status"] == 403
     assert r["wrong_token"]["body"]["code"] == "FORBIDDEN"

@@ -13,7 +13,9 @@ calls it as
 each time on a fresh set-up (a dataset with datasources, a completed run with an artifact,
 samples, a tag and embeddings, a running run, an OPEN scheduled run), and checks the answer:
 allowed callers get the row's success status, refused ones 403 with Lightly's error body (the
-web pages: 403 as a page, and anonymous callers are sent to the sign-in form).
+web pages: 403 as a page, and anonymous callers are sent to the sign-in form), except a
+stranger (carol) on a dataset's routes: 404, as for an id that names nothing, so a stranger
+cannot learn which ids exist.
 
 The rules (docs/platform.md, "Sharing and who may do what"):
 
@@ -386,6 +388,12 @@ def _allowed(rule: str, role: str) -> bool:
     return role == "alice"  # own-object, worker-of-owner
 
 
+def _stranger_sees_nothing(rule: str, role: str) -> bool:
+    """Whether the caller is refused with the answer an unknown id gets (404)."""
+    kind, _, _ = rule.partition(":")
+    return role == "carol" and kind in ("dataset", "web")
+
+
 def _call(api: Api, method: str, path: str, case: Case, w: World, role: str) -> Any:
     ids = {k: w.ids[v] for k, v in case.ids.items()}
     url = path.format(**{**w.ids, **ids})
@@ -438,6 +446,12 @@ def test_each_route_answers_each_caller(ready: Api, carol: str, method: str, pat
             assert r.status_code in case.ok, f"{what}: {r.status_code} {r.text[:300]}"
         elif case.rule.startswith("web:") and role == "anonymous":
             assert r.status_code == 303 and r.headers["location"].startswith("/?next="), what
+        elif _stranger_sees_nothing(case.rule, role):
+            assert r.status_code == 404, f"{what}: {r.status_code} {r.text[:300]}"
+            if path.startswith("/v1/"):
+                body = r.json()
+                assert set(body) == {"code", "error"}, what
+                assert body["code"] in ("DATASET_UNKNOWN", "DOCKER_RUN_UNKNOWN"), what
         else:
             assert r.status_code == 403, f"{what}: {r.status_code} {r.text[:300]}"
             if path.startswith("/v1/"):  # the web page answers with a page

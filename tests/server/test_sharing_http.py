@@ -5,7 +5,8 @@ subprocess with only the import line, the token and the dataset id filled in. On
 seed's second snippet prints ``users`` without assigning it (``client.get_shared_users(...)``
 then ``print(users)``), so it runs with ``users = `` added. A second user (the seed's
 ``user@something.com``) then sees the shared dataset (``get_datasets(shared=True)``, by id) and,
-after the seed's revocation (``user_emails=[]``), is refused with 403.
+after the seed's revocation (``user_emails=[]``), is told it does not exist (404, as to any
+stranger).
 
 Lightly's client (lightly 1.5.26 in ``.ci/lightly-client/``) runs with that folder first on
 PYTHONPATH, in its own process, so it never meets the project's own ``lightly``.
@@ -187,12 +188,12 @@ def test_the_seeds_sharing_snippets(server: ServerProcess, tmp_path: Path, kind:
 
     got = _run_driver(kind, server, second_token, d, tmp_path / "out.json")
 
-    assert got["before"] == {"status": 403}
+    assert got["before"] == {"status": 404}
     assert got["share_printed"] == ""
     assert got["after_share"] == {"name": "shared-dataset", "owner": owner}
     assert got["lists_after_share"] == {"shared": [d], "own": [], "all": [d]}
     assert got["users_printed"] == "['user@something.com', 'additional_user2@something.com']\n"
-    assert got["after_revoke"] == {"status": 403}
+    assert got["after_revoke"] == {"status": 404}
     assert got["lists_after_revoke"] == {"shared": [], "own": [], "all": []}
     log = server.log_text()
     assert server.token not in log and second_token not in log

@@ -8,8 +8,9 @@ about to do.
 * A user the dataset is **shared with** (a :class:`~thresher.platform.models.DatasetShare` row
   with the user's e-mail, see :mod:`thresher.platform.sharing`) may ``read``, ``schedule``,
   ``tag``, ``export`` and ``download``; not ``own`` (delete it, set its datasources, share it).
-* **Anyone else** is refused (:class:`~thresher.platform.errors.Forbidden`, HTTP 403); an
-  unknown id is :class:`~thresher.platform.errors.NotFound` (404).
+* **Anyone else** is told the dataset does not exist: the same
+  :class:`~thresher.platform.errors.NotFound` (404, ``DATASET_UNKNOWN``, same message) as for
+  an id that names nothing, so a stranger cannot learn which ids exist by probing.
 
 Runs and artifacts follow their dataset (:func:`run_for`). Objects that belong to a user and
 not to a dataset (worker configs, workers) use :func:`require_owner`; so do the routes a
@@ -71,6 +72,24 @@ def is_shared_with(s: Session, dataset_id: str, user: User) -> bool:
     return row is not None
 
 
+def unknown_dataset(dataset_id: str) -> NotFound:
+    """The one answer for a dataset that does not exist or that the caller may not read."""
+    return NotFound(
+        f"No dataset with id {dataset_id!r} exists, or it is not shared with you: check the id, "
+        "or ask its owner to share it with you (share_dataset_only_with).",
+        "DATASET_UNKNOWN",
+    )
+
+
+def unknown_run(run_id: str) -> NotFound:
+    """The one answer for a run that does not exist or whose dataset the caller may not read."""
+    return NotFound(
+        f"No run with id {run_id!r} exists, or its dataset is not shared with you: check the "
+        "id, or ask the dataset's owner to share it with you.",
+        "DOCKER_RUN_UNKNOWN",
+    )
+
+
 def dataset_for(s: Session, user: User, dataset_id: str, action: Action) -> Dataset:
     """The dataset ``dataset_id`` if ``user`` may do ``action`` with it.
 
@@ -81,12 +100,13 @@ def dataset_for(s: Session, user: User, dataset_id: str, action: Action) -> Data
         action: What the caller is about to do.
 
     Raises:
-        NotFound: no such dataset (``DATASET_UNKNOWN``).
-        Forbidden: the caller may not do ``action`` with it.
+        NotFound: no such dataset, or one the caller may not read (``DATASET_UNKNOWN``: the
+            same answer for both, :func:`unknown_dataset`).
+        Forbidden: a collaborator asked for ``own``.
     """
     d = s.get(Dataset, dataset_id)
     if d is None:
-        raise NotFound(f"No dataset with id {dataset_id!r} exists.", "DATASET_UNKNOWN")
+        raise unknown_dataset(dataset_id)
     if d.user_id == user.id:
         return d
     if is_shared_with(s, d.id, user):
@@ -96,10 +116,7 @@ def dataset_for(s: Session, user: User, dataset_id: str, action: Action) -> Data
             f"The dataset {dataset_id!r} is shared with you, but only its owner may "
             f"{_OWN_MEANS}; ask the owner."
         )
-    raise Forbidden(
-        f"The dataset {dataset_id!r} belongs to another user and is not shared with you; ask "
-        "its owner to share it (share_dataset_only_with) or use a token of its owner."
-    )
+    raise unknown_dataset(dataset_id)
 
 
 def readable_dataset_ids(user: User) -> Select[Any]:
@@ -115,13 +132,19 @@ def run_for(s: Session, user: User, run_id: str, action: Action) -> Run:
     the run (the run's ``user_id``) may still see it.
 
     Raises:
-        NotFound: no such run (``DOCKER_RUN_UNKNOWN``).
-        Forbidden: the caller may not do ``action`` with the run's dataset.
+        NotFound: no such run, or one whose dataset the caller may not read
+            (``DOCKER_RUN_UNKNOWN``: the same answer for both, :func:`unknown_run`).
+        Forbidden: a collaborator asked for ``own``.
     """
     r = s.get(Run, run_id)
     if r is None:
-        raise NotFound(f"No run with id {run_id!r} exists.", "DOCKER_RUN_UNKNOWN")
+        raise unknown_run(run_id)
     if s.get(Dataset, r.dataset_id) is None:
-        return require_owner(r, user.id, "run", "DOCKER_RUN_UNKNOWN", run_id)
-    dataset_for(s, user, r.dataset_id, action)
+        if r.user_id != user.id:
+            raise unknown_run(run_id)
+        return r
+    try:
+        dataset_for(s, user, r.dataset_id, action)
+    except NotFound as e:
+        raise unknown_run(run_id) from e
     return r

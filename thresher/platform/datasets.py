@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 
 from thresher.platform.access import dataset_for
 from thresher.platform.core import Platform
-from thresher.platform.errors import Conflict
+from thresher.platform.errors import Conflict, Invalid
 from thresher.platform.models import Dataset, DatasetShare, ScheduledRun, User
 from thresher.wire import DatasetCreateRequest, DatasetData, new_id, now_ms
 
@@ -31,12 +31,22 @@ def to_wire(d: Dataset, shared: bool = False) -> DatasetData:
     )
 
 
+#: The longest dataset, tag or artifact file name accepted (characters).
+MAX_NAME_LENGTH = 255
+
+
 def create(p: Platform, user: User, req: DatasetCreateRequest) -> str:
     """Create a dataset; its name must be new among the user's datasets.
 
     Raises:
         Conflict: ``DATASET_NAME_EXISTS``.
+        Invalid: a name longer than ``MAX_NAME_LENGTH``.
     """
+    if len(req.name) > MAX_NAME_LENGTH:
+        raise Invalid(
+            f"The dataset name is {len(req.name)} characters long; at most {MAX_NAME_LENGTH} "
+            "are allowed."
+        )
     with p.session() as s:
         taken = s.scalar(
             select(Dataset.id).where(Dataset.user_id == user.id, Dataset.name == req.name)

@@ -19,6 +19,7 @@ from thresher.platform.core import Platform
 from thresher.platform.errors import Invalid, NotFound
 from thresher.platform.locations import fsspec_target
 from thresher.platform.models import Artifact, Run, Sample, Tag, User
+from thresher.platform.samples import is_served
 from thresher.platform.tags import from_bitmask
 from thresher.storage.thumbnails import media_type, thumbnail_rel
 from thresher.wire import END_STATES, DatasetData, now_ms
@@ -251,7 +252,10 @@ def thumbnail(p: Platform, user: User, dataset_id: str, sample_id: str) -> tuple
     url, opts = target
     try:
         fs, root = url_to_fs(url, **opts)
-        data = fs.cat_file(root.rstrip("/") + "/" + rel)
+        path = root.rstrip("/") + "/" + rel
+        if not is_served(fs, root, path):  # a link out of LIGHTLY, a FIFO: never opened
+            return None
+        data = fs.cat_file(path)
     except FileNotFoundError:
         return None
     except OSError as e:  # storage trouble: a placeholder, and the reason in the server log

@@ -16,9 +16,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from thresher import __version__
-from thresher.platform import datasets, datasources, workers
+from thresher.platform import datasets, datasources, samples, workers
 from thresher.platform.access import dataset_for, readable_dataset_ids, require_owner, run_for
 from thresher.platform.core import Platform
+from thresher.platform.datasets import MAX_NAME_LENGTH
 from thresher.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from thresher.platform.locations import fsspec_target
 from thresher.platform.models import (
@@ -347,21 +348,24 @@ def get_run_by_scheduled(p: Platform, user: User, scheduled_id: str) -> DockerRu
     workers.detect_crashes(p)
     with p.read_session() as s:
         r = s.scalar(select(Run).where(Run.scheduled_id == scheduled_id))
-        if r is None:
-            sched = s.get(ScheduledRun, scheduled_id)
-            if sched is not None:
-                if s.get(Dataset, sched.dataset_id) is not None:
+        # One answer for "no worker took it", "no such scheduled run" and "not yours": a
+        # stranger cannot tell which scheduled run ids exist.
+        unknown = NotFound(
+            f"No run for the scheduled run {scheduled_id!r}: no worker has taken it yet "
+            "(or it does not exist, or its dataset is not shared with you).",
+            "DOCKER_RUN_UNKNOWN",
+        )
+        sched = s.get(ScheduledRun, scheduled_id)
+        if sched is not None:
+            if s.get(Dataset, sched.dataset_id) is not None:
+                try:
                     dataset_for(s, user, sched.dataset_id, "read")
-                elif sched.user_id != user.id:
-                    raise Forbidden(
-                        f"The scheduled run {scheduled_id!r} belongs to another user; use a "
-                        "token of its owner."
-                    )
-            raise NotFound(
-                f"No run for the scheduled run {scheduled_id!r}: no worker has taken it yet "
-                "(or it does not exist).",
-                "DOCKER_RUN_UNKNOWN",
-            )
+                except NotFound as e:
+                    raise unknown from e
+            elif sched.user_id != user.id:
+                raise unknown
+        if r is None:
+            raise unknown
         return run_to_wire(s, run_for(s, user, r.id, "read"))
 
 
@@ -410,7 +414,8 @@ def update_state(p: Platform, user: User, run_id: str, upd: RunStateUpdate) -> N
 def _check_storage_location(rel: str) -> str:
     parts = rel.split("/")
     if (
-        rel.startswith("/")
+        "\x00" in rel
+        or rel.startswith("/")
         or "://" in rel
         or "\\" in rel
         or any(x in ("", ".", "..") for x in parts)
@@ -425,6 +430,17 @@ def _check_storage_location(rel: str) -> str:
 def add_artifact(p: Platform, user: User, run_id: str, req: ArtifactCreateRequest) -> str:
     """Record a file the run wrote in its LIGHTLY datasource (the run's worker's user only)."""
     rel = _check_storage_location(req.storage_location)
+    name = req.file_name
+    if (
+        not name
+        or len(name) > MAX_NAME_LENGTH
+        or any(c in name for c in '/\\"')
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    ):
+        raise Invalid(
+            f"fileName {name[:300]!r} must be a plain file name such as 'report.pdf' (no '/', "
+            f"'\\', quotes or control characters, at most {MAX_NAME_LENGTH} characters)."
+        )
     with p.session() as s:
         r = _run_of_worker(s, user, run_id)
         a = Artifact(
@@ -506,6 +522,12 @@ def open_artifact(
 
     fs, root = url_to_fs(url, **opts)
     path = root.rstrip("/") + "/" + rel
+    if not samples.is_served(fs, root, path):
+        raise NotFound(
+            f"The artifact file {rel} is a link out of the LIGHTLY datasource, or not a regular "
+            "file; it is not served.",
+            "DOCKER_RUN_ARTIFACT_UNAVAILABLE",
+        )
     try:
         size: int | None = int(fs.size(path))
         f = fs.open(path, "rb")

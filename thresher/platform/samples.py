@@ -136,6 +136,24 @@ def safe_relative(name: str, what: str) -> str:
     return name
 
 
+def is_served(fs: object, root: str, path: str) -> bool:
+    """Whether ``path`` may be streamed: on a local disk, a regular file inside ``root``.
+
+    A link (or a linked folder) in the datasource pointing out of it, a FIFO or a device is
+    never opened: whoever can write the datasource (a worker) cannot make the server read
+    ``/etc/passwd`` or hang on a pipe. Object stores have neither, so their paths pass.
+    """
+    import os
+
+    protocol = getattr(fs, "protocol", "")
+    if "file" not in (protocol if isinstance(protocol, tuple) else (protocol,)):
+        return True
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    inside = real.startswith(real_root.rstrip(os.sep) + os.sep)
+    return inside and (os.path.isfile(real) or not os.path.lexists(path))
+
+
 def open_in_datasource(
     cfg: DatasourceConfig | None,
     local_root: Path | None,
@@ -177,6 +195,12 @@ def open_in_datasource(
 
     fs, root = url_to_fs(url, **opts)
     path = root.rstrip("/") + "/" + rel
+    if not is_served(fs, root, path):
+        raise NotFound(
+            f"The {what} {rel} is a link out of the datasource, or not a regular file; it is "
+            "not served.",
+            code,
+        )
     try:
         size: int | None = int(fs.size(path))
         f = fs.open(path, "rb")

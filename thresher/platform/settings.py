@@ -12,6 +12,8 @@
 | ``THRESHER_LIGHTLY_ROOT`` | ``THRESHER_LOCAL_ROOT`` | the worker's ``--lightly-mount`` |
 | ``THRESHER_PUBLIC_URL`` | the request's base URL | base of the read URLs handed out |
 | ``THRESHER_VERIFY_TIMEOUT_S`` | 60 | longest a permission check of the datasources may take |
+| ``THRESHER_MAX_BODY_BYTES`` | 16 MiB | largest request body (413 above); a worker's selection |
+|   | | report may be 32 times as large |
 """
 
 from __future__ import annotations
@@ -36,6 +38,23 @@ def _env_float(name: str, default: float) -> float:
     return value
 
 
+def _env_bytes(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as e:
+        raise ConfigError(f"{name}={raw!r} is not a whole number of bytes, e.g. 16777216.") from e
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be positive.")
+    return value
+
+
+#: How much larger than ``max_body_bytes`` the worker's selection report may be.
+SELECTION_BODY_FACTOR = 32
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service layer and the server need to know about their surroundings."""
@@ -52,6 +71,9 @@ class Settings:
     #: A storage that does not answer (no network, a wrong endpoint) fails the permission check
     #: after this long, well inside the 180 s Lightly's client waits for any answer.
     verify_timeout_s: float = 60.0
+    #: The largest request body the server reads (``413`` above it); the worker's selection
+    #: report (every picked file name of a run) may be :data:`SELECTION_BODY_FACTOR` as large.
+    max_body_bytes: int = 16 * 1024 * 1024
 
     @classmethod
     def from_env(cls, database_url: str | None = None, home: Path | None = None) -> Settings:
@@ -75,4 +97,5 @@ class Settings:
             lightly_root=Path(lightly_root) if lightly_root else None,
             public_url=os.environ.get("THRESHER_PUBLIC_URL") or None,
             verify_timeout_s=_env_float("THRESHER_VERIFY_TIMEOUT_S", 60.0),
+            max_body_bytes=_env_bytes("THRESHER_MAX_BODY_BYTES", 16 * 1024 * 1024),
         )

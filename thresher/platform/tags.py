@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from thresher.platform.access import Action, dataset_for, require_owner, run_for
 from thresher.platform.core import Platform
+from thresher.platform.datasets import MAX_NAME_LENGTH
 from thresher.platform.errors import Conflict, Invalid, NotFound
 from thresher.platform.models import Run, Sample, Tag, User
 from thresher.wire import TagCreateRequest, TagData, new_id, now_ms
@@ -86,6 +87,14 @@ def record_run_selection(p: Platform, user: User, run_id: str, filenames: list[s
     Returns:
         The id of the run's tag.
     """
+    for name in filenames:
+        parts = name.split("/")
+        if "\x00" in name or name.startswith("/") or any(x in ("", ".", "..") for x in parts):
+            raise Invalid(
+                f"The selected file name {name!r} is not a path relative to the INPUT "
+                "datasource (no leading '/', no empty, '.' or '..' parts, no NUL); nothing "
+                "was recorded."
+            )
     with p.session() as s:
         r = require_owner(s.get(Run, run_id), user.id, "run", "DOCKER_RUN_UNKNOWN", run_id)
         known = s.scalar(select(Tag).where(Tag.run_id == r.id, Tag.dataset_id == r.dataset_id))
@@ -183,6 +192,12 @@ def create_tag(p: Platform, user: User, dataset_id: str, req: TagCreateRequest) 
         Invalid: the parent is not a tag of the dataset, or the bitmask names a sample
             the dataset lacks.
     """
+    if len(req.name) > MAX_NAME_LENGTH:
+        raise Invalid(
+            f"The tag name is {len(req.name)} characters long; at most {MAX_NAME_LENGTH} are "
+            "allowed.",
+            "BAD_REQUEST",
+        )
     with p.session() as s:
         d = dataset_for(s, user, dataset_id, "tag")
         if _by_name(s, d.id, req.name) is not None:

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from thresher.errors import ThresherError
 from thresher.platform import workers
@@ -27,7 +28,7 @@ from thresher.platform.errors import (
     PlatformError,
     Unprocessable,
 )
-from thresher.platform.settings import Settings
+from thresher.platform.settings import SELECTION_BODY_FACTOR, Settings
 from thresher.server import export_routes, lightly_routes, sharing_routes, web, worker_routes
 from thresher.wire import ApiErrorResponse
 
@@ -53,6 +54,61 @@ def _validation_message(exc: RequestValidationError) -> str:
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
         parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
     return "The request is not valid: " + "; ".join(parts)
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            f"The request body is larger than this server accepts ({limit} bytes); the limit is "
+            "THRESHER_MAX_BODY_BYTES in the server's environment.",
+        )
+
+
+class BodyLimit:
+    """Refuses request bodies over a limit with 413 ``PAYLOAD_TOO_LARGE``, reading no more.
+
+    A ``Content-Length`` over the limit is refused before the body is read; a body sent without
+    one (chunked) is counted as it streams in and refused once it passes the limit.
+
+    Args:
+        app: The app to protect.
+        limit: The largest body in bytes; the worker's selection report
+            (``POST /v1/docker/runs/{r}/selection``) may be ``SELECTION_BODY_FACTOR`` times it.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit
+        if scope["method"] == "POST" and scope["path"].endswith("/selection"):
+            limit *= SELECTION_BODY_FACTOR
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            status, message = (413, _BodyTooLarge(limit).detail)
+            if not declared.isdigit():
+                status, message = (400, "The Content-Length header is not a number.")
+            code = "PAYLOAD_TOO_LARGE" if status == 413 else "BAD_REQUEST"
+            await error_response(status, code, message)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def _crash_timer(platform: Platform, stop: threading.Event) -> None:
@@ -124,7 +180,9 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "NOT_IMPLEMENTED"}.get(exc.status_code, "BAD_REQUEST")
+        code = {404: "NOT_FOUND", 405: "NOT_IMPLEMENTED", 413: "PAYLOAD_TOO_LARGE"}.get(
+            exc.status_code, "BAD_REQUEST"
+        )
         return error_response(exc.status_code, code, str(exc.detail))
 
     app.include_router(lightly_routes.router)
@@ -132,4 +190,5 @@ def create_app(
     app.include_router(export_routes.router)
     app.include_router(sharing_routes.router)
     app.include_router(web.router)
+    app.add_middleware(BodyLimit, limit=p.settings.max_body_bytes)
     return app

@@ -8,6 +8,7 @@ function and answers its wire model.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -407,7 +408,7 @@ def download_artifact(
     A missing, wrong or expired signature is 403.
     """
     name, size, chunks = runs.open_artifact(_p(request), artifact_id, expires, signature)
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"}
     if size is not None:
         headers["Content-Length"] = str(size)
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
