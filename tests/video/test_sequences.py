@@ -214,3 +214,11 @@ def test_proportion_is_rounded_to_whole_sequences() -> None:
     )
     # 0.3 of 8 sequences = 2.4 -> 2 sequences = 10 frames (0.3 of 40 frames = 12 is not whole)
     assert len(sequences.expand(picks, groups)) == 10
+
+
+def test_the_timeline_draws_sequences_as_spans(seq_run) -> None:
+    from thresher.reports.video_timeline import _runs
+
+    assert _runs((1, 2, 3, 7, 9, 10)) == [(1, 3), (7, 7), (9, 10)]
+    _, run = seq_run
+    assert (run / "plots" / "video_sampling_timeline.png").stat().st_size > 0

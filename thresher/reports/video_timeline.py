@@ -1,7 +1,8 @@
 """The per-video sampling timeline of a video run (``show_video_sampling_timeline``).
 
-One row per video: a bar as long as the video's frame count, a tick at each selected frame and
-a red tick at each broken frame, so the report shows where in each video the picks came from.
+One row per video: a bar as long as the video's frame count, a tick at each selected frame (a
+span for a run of consecutive selected frames, such as a sequence) and a red tick at each
+broken frame, so the report shows where in each video the picks came from.
 
 Example:
     >>> rows = timeline_rows(
@@ -77,6 +78,17 @@ def timeline_rows(
     ]
 
 
+def _runs(indices: tuple[int, ...]) -> list[tuple[int, int]]:
+    """``(first, last)`` of each run of consecutive indices (sorted input)."""
+    out: list[tuple[int, int]] = []
+    for i in indices:
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
 def video_timeline_figure(rows: list[VideoTimeline]) -> Figure:
     """Draw the timeline: one bar per video (frame index on x), picks black, broken frames red.
 
@@ -101,8 +113,13 @@ def video_timeline_figure(rows: list[VideoTimeline]) -> Figure:
                 ax.vlines(
                     [b / scale for b in row.broken], y - 0.3, y + 0.3, color="#c0392b", lw=1.2
                 )
-            if row.selected:
-                ax.vlines([s / scale for s in row.selected], y - 0.3, y + 0.3, color="#222", lw=1.5)
+            # runs of consecutive picks (sequences, selected_sequence_length) as spans
+            for first, last in _runs(row.selected):
+                if last > first:
+                    width = (last + 1 - first) / scale
+                    ax.barh(y, width, left=first / scale, height=0.6, color="#222", lw=0)
+                else:
+                    ax.vlines([first / scale], y - 0.3, y + 0.3, color="#222", lw=1.5)
         ax.set_yticks(range(len(shown)))
         ax.set_yticklabels(
             [f"{ellipsize(r.video, 28)} ({len(r.selected)}/{r.n_frames})" for r in shown]
