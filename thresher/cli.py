@@ -48,6 +48,8 @@ examples:
       --selection-config '{"n_samples": 20, "strategies": [{"input": {"type": "EMBEDDINGS"},
       "strategy": {"type": "DIVERSITY"}}]}'
   thresher run s3://bucket/images --lightly s3://bucket/lightly --n-samples 1000
+  thresher run s3://bucket/images --lightly s3://bucket/lightly --n-samples 1000 \\
+      --cluster tcp://scheduler:8786                    # embed on a Dask cluster
 
 The size comes from --n-samples, --proportion-samples or the config's selection_config (one
 of them is needed). Config keys are the Lightly Worker's (README.md, docs/selection.md).
@@ -239,6 +241,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from thresher.stages.train import resolve_checkpoint
 
         resolve_checkpoint(run_cfg.worker, lightly_url)  # the checkpoint is there and readable
+    if args.cluster:
+        from thresher.cluster import check_scheduler
+
+        check_scheduler(args.cluster)  # a wrong address fails now, not after Prefect starts
     local_lightly = None if "://" in lightly_url else lightly_url
     with InterruptGuard(local_lightly, args.started_at):
         print(
@@ -252,7 +258,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.verbose:
             _quiet_console()
         result = curate(
-            input=input_url, lightly=lightly_url, dataset_type=args.dataset_type, **configs
+            input=input_url,
+            lightly=lightly_url,
+            dataset_type=args.dataset_type,
+            cluster=args.cluster,
+            **configs,
         )
     print(_summary(result))
     return 0
@@ -344,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="images",
         help="images (the default), or videos (mp4, m4v, hevc, mpg, mpeg, avi, mov, webm): "
         "every frame is a sample named <video>-<frame>-<ext>.png, as Lightly names them",
+    )
+    r.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="embed in shards on the Dask cluster whose scheduler is at ADDRESS, e.g. "
+        "tcp://scheduler:8786; its workers need thresher installed and access to INPUT and "
+        "LIGHTLY (docs/cluster.md). Default: embed in this process",
     )
     r.add_argument(
         "-v", "--verbose", action="store_true", help="show Prefect's own logs on the terminal"

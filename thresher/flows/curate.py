@@ -21,6 +21,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 import thresher
 from thresher import tasks
+from thresher.cluster import check_scheduler
 from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerConfig, load_configs
 from thresher.errors import ConfigError, InputError
 from thresher.runlog import RunLog
@@ -103,6 +104,7 @@ def curate(
     lightly_config: LightlyConfig | None = None,
     dataset_type: Literal["images", "videos"] = "images",
     run_id: str | None = None,
+    cluster: str | None = None,
 ) -> RunOutputs:
     """Curate the images at ``input``: remove corrupt files and duplicates, embed, select, report.
 
@@ -116,6 +118,8 @@ def curate(
         dataset_type: ``images``, or ``videos``: every frame of every video is a sample,
             named ``<video>-<frame>-<ext>.png`` as Lightly names them (``docs/videos.md``).
         run_id: Name of the run folder; default: a timestamp plus a random suffix.
+        cluster: A Dask scheduler address (``tcp://scheduler:8786``): the embed stage runs in
+            shards on that cluster's workers (``docs/cluster.md``). Default: in this process.
 
     Returns:
         RunOutputs: run id, counts per stage, output paths, notes and what came from the cache.
@@ -133,6 +137,8 @@ def curate(
         refuse_for_videos(cfg.worker, cfg.selection)
     lightly_url = lightly or default_lightly_url(input)
     preflight(input, lightly_url, dataset_type)  # before anything is written
+    if cluster:
+        check_scheduler(cluster)  # an unreachable scheduler fails in seconds, nothing written
     # The user's files (predictions, metadata, tags, CSVs, a checkpoint) are read before the
     # first write too: a bad one fails in seconds and leaves nothing behind. A video run's
     # names are frames, known only after decoding: its files are checked by the stages.
@@ -186,6 +192,7 @@ def curate(
                 worker=w,
                 lightly_cfg=cfg.lightly,
                 checkpoint=trained.checkpoint if trained else init,
+                cluster=cluster,
             )
             selected = run.stage(
                 tasks.select,

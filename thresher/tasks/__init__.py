@@ -108,6 +108,7 @@ def embed(
     worker: WorkerConfig,
     lightly_cfg: LightlyConfig,
     checkpoint: _train.ModelCheckpoint | None,
+    cluster: str | None = None,
 ) -> State[Any]:
     """Stage ``embed``."""
     return stage_state(

@@ -12,6 +12,7 @@ LIGHTLY inside --lightly-mount. Cloud credentials come from the server with each
 examples:
   thresher worker start --worker-id gpu-1 --labels gpu --input-mount /data --lightly-mount /out
   THRESHER_SERVER_URL=http://server:8360 THRESHER_TOKEN=... thresher worker start --worker-id w1
+  thresher worker start --worker-id w2 --cluster tcp://scheduler:8786   # embed on a Dask cluster
 """
 
 
@@ -32,6 +33,7 @@ def cmd_worker_start(args: argparse.Namespace) -> int:
             server=args.server,
             token=args.token,
             once=args.once,
+            cluster=args.cluster,
         )
     )
 
@@ -64,4 +66,10 @@ def add_commands(sub: Any) -> None:
         "--token", metavar="TOKEN", help="API token (default: THRESHER_TOKEN or LIGHTLY_TOKEN)"
     )
     s.add_argument("--once", action="store_true", help="take one run, then exit")
+    s.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="embed every run's images in shards on the Dask cluster at ADDRESS, e.g. "
+        "tcp://scheduler:8786 (the flow parameter cluster; docs/cluster.md)",
+    )
     s.set_defaults(func=cmd_worker_start)

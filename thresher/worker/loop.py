@@ -33,6 +33,7 @@ class WorkerOptions:
     server: str | None = None
     token: str | None = None
     once: bool = False
+    cluster: str | None = None
     poll_s: float = POLL_S
     heartbeat_s: float = HEARTBEAT_S
 
@@ -100,7 +101,9 @@ class Worker:
                 self.busy.set()
                 self._beat(DockerWorkerState.BUSY)
                 try:
-                    runner = RunRunner(self.api, claimed, o.input_mount, o.lightly_mount, self.stop)
+                    runner = RunRunner(
+                        self.api, claimed, o.input_mount, o.lightly_mount, self.stop, o.cluster
+                    )
                     self.results.append(runner.run())
                 finally:
                     self.busy.clear()

@@ -136,7 +136,7 @@ def flow_parameters(job: dict[str, Any]) -> dict[str, Any]:
         "lightly_config": job.get("lightly_config") or None,
         "run_id": job["run_id"],
         "dataset_type": job.get("dataset_type", "images"),
-    }
+    } | ({"cluster": job["cluster"]} if job.get("cluster") else {})  # worker start --cluster
 
 
 def run_flow(job: dict[str, Any], events: _Events) -> Any:

@@ -58,6 +58,7 @@ class RunRunner:
         input_mount: The worker's ``--input-mount``.
         lightly_mount: The worker's ``--lightly-mount``.
         stop: Set when the worker must stop (SIGTERM, Ctrl-C): the run is stopped and FAILED.
+        cluster: The worker's ``--cluster``: the Dask scheduler its runs embed on, or None.
     """
 
     def __init__(
@@ -67,7 +68,9 @@ class RunRunner:
         input_mount: str | None,
         lightly_mount: str | None,
         stop: threading.Event,
+        cluster: str | None = None,
     ) -> None:
+        self.cluster = cluster
         self.api = api
         self.claimed = claimed
         self.run_id = claimed.run.id
@@ -171,6 +174,7 @@ class RunRunner:
             "dataset_type": "videos"
             if self.claimed.dataset.type == DatasetType.VIDEOS
             else "images",
+            "cluster": self.cluster,
         }
         read_fd, write_fd = os.pipe()
         env = flow_env(dict(os.environ), secret_env, self.claimed.prefect_api_url)
