@@ -1,6 +1,6 @@
 """Video throughput: decoding alone versus a whole ``thresher run`` (issue 13 item 8).
 
-    .venv/bin/python benchmarks/video.py [--seconds-1080 20] [--seconds-480 60] [--fps 30]
+    .venv/bin/python benchmarks/video.py [--seconds-1080 10] [--seconds-480 30] [--fps 30]
 
 Writes two H.264 clips with PyAV in a temporary folder, deterministically: a 1920x1080 and an
 854x480 clip at ``--fps``, each made of planted scenes (a new colour, stripe pattern and
@@ -17,8 +17,10 @@ clip, in the same run (the machine is noisy, so every figure comes from this run
 - peak memory of the end-to-end run: the maximum RSS of the process and its waited-for
   children (``wait4``), and the run's own ``memlog.txt`` peak (own RSS + children's USS).
 
-Prints the chosen clip lengths, then a table with frames/s and the ratio end-to-end /
-decode-only (PyAV).
+Prints the chosen clip lengths, then a table with frames/s (the embed stage's too: decode,
+resize and model per frame, without the fixed costs) and the ratio end-to-end / decode-only
+(PyAV). The defaults (10 s of 1080p, 30 s of 480p) keep the whole benchmark near 10 minutes
+on a 2-core machine; pass longer clips where there is time.
 """
 
 from __future__ import annotations
@@ -125,11 +127,14 @@ def end_to_end(folder: Path, work: Path) -> dict[str, float]:
     peak = next(float(x.split("\t")[1]) for x in memlog if x.startswith("# peak_total_mb"))
     shutil.rmtree(lightly, ignore_errors=True)
     maxrss = usage.ru_maxrss / 1024  # KiB on Linux
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in secs.items() if v >= 0.05)
+    print(f"  thresher run stage seconds: {stages}", flush=True)
     return {
         "wall": wall,
         "startup": float(secs.get("startup", 0.0)),
         "maxrss": maxrss,
         "peak": peak,
+        "embed": float(secs.get("embed", 0.0)),
     }
 
 
@@ -141,8 +146,8 @@ def _timed(fn, *args) -> tuple[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seconds-1080", type=float, default=20.0)
-    ap.add_argument("--seconds-480", type=float, default=60.0)
+    ap.add_argument("--seconds-1080", type=float, default=10.0)
+    ap.add_argument("--seconds-480", type=float, default=30.0)
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--keep", help="write the clips here and keep them")
     args = ap.parse_args()
@@ -179,7 +184,8 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     head = (
         f"{'clip':6} {'frames':>6} {'decode f/s':>10} {'reader f/s':>10} {'e2e f/s':>8} "
-        f"{'e2e-startup f/s':>15} {'e2e/decode':>10} {'peak RSS MB':>11} {'memlog MB':>9}"
+        f"{'e2e-startup f/s':>15} {'embed f/s':>9} {'e2e/decode':>10} {'peak RSS MB':>11} "
+        f"{'memlog MB':>9}"
     )
     print()
     print(head)
@@ -188,11 +194,13 @@ def main() -> None:
         run_fps = n / max(e["wall"] - e["startup"], 1e-9)
         print(
             f"{label:6} {n:6d} {n / t_dec:10.1f} {n / t_reader:10.1f} {e2e_fps:8.1f} "
-            f"{run_fps:15.1f} {e2e_fps / (n / t_dec):10.3f} {e['maxrss']:11.0f} {e['peak']:9.0f}"
+            f"{run_fps:15.1f} {n / max(e['embed'], 1e-9):9.1f} {e2e_fps / (n / t_dec):10.3f} "
+            f"{e['maxrss']:11.0f} {e['peak']:9.0f}"
         )
     print(
         "\ne2e/decode = end-to-end frames/s (start-up included) / PyAV decode-only frames/s; "
-        f"machine: {os.cpu_count()} CPUs"
+        "embed f/s = frames / the embed stage's seconds (decode + resize + model); "
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
 
 
