@@ -222,3 +222,17 @@ def test_the_timeline_draws_sequences_as_spans(seq_run) -> None:
     assert _runs((1, 2, 3, 7, 9, 10)) == [(1, 3), (7, 7), (9, 10)]
     _, run = seq_run
     assert (run / "plots" / "video_sampling_timeline.png").stat().st_size > 0
+
+
+def test_timestamps_of_a_listing_that_did_not_decode(planted_videos: PlantedVideos) -> None:
+    from thresher.storage.location import Location
+    from thresher.storage.video import read_timestamps, scan_video
+
+    loc = Location(str(planted_videos.root))
+    decoded = scan_video(loc, "copy.mp4")
+    counted = scan_video(loc, "copy.mp4", decode=False)  # use_frame_count_metadata
+    assert counted.counted_by == "metadata" and not counted.pts
+    assert counted.timestamps(10)[1] == pytest.approx(10 / 25)  # from the frame rate
+    again = read_timestamps(loc, counted)
+    assert [again.timestamps(i) for i in range(24)] == [decoded.timestamps(i) for i in range(24)]
+    assert decoded.timestamps(10) == (decoded.pts[10], pytest.approx(10 / 25))
