@@ -61,9 +61,7 @@ def test_selection_config_is_required():
         load_configs(None, None)
 
 
-@pytest.mark.parametrize(
-    "key,value", [("pretagging", True), ("use_datapool", True)]
-)
+@pytest.mark.parametrize("key,value", [("pretagging", True), ("append_weak_labels", True)])
 def test_not_supported_yet_is_refused_not_ignored(key, value):
     with pytest.raises(NotSupportedYetError, match=f"not supported yet: worker_config.{key}"):
         load_configs({key: value}, {"n_samples": 5})

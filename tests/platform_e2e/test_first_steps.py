@@ -135,9 +135,13 @@ def test_first_steps_end_to_end(platform, images, tmp_path):
         colleague.export_filenames_by_tag_name("initial-tag")
     assert refused.value.status == 404  # revoked: a stranger, told it does not exist
 
-    # A second run: its new picks are appended; its tag is named after the run (its id).
+    # A second run: its new picks are appended; its tag is named after the run (its id). The
+    # dataset has samples now, so the run uses the datapool (Lightly's rule); every file was
+    # processed by the first run, so it processes them all again (the earlier picks count as
+    # chosen and are never picked twice).
     second_id = client.schedule_compute_worker_run(
-        selection_config={"n_samples": 7, "strategies": DIVERSITY}
+        worker_config={"use_datapool": True, "datasource": {"process_all": True}},
+        selection_config={"n_samples": 7, "strategies": DIVERSITY},
     )
     worker = platform.worker("e2e-worker")
     try:
@@ -153,6 +157,7 @@ def test_first_steps_end_to_end(platform, images, tmp_path):
     everything = client.get_filenames()
     assert everything[: len(selected)] == selected  # the first run's samples keep their place
     assert set(everything) == set(selected) | set(picks)
+    assert not set(selected) & set(picks)
     assert client.get_filenames_in_tag(client.get_tag_by_name("initial-tag")) == everything
 
 

@@ -569,8 +569,8 @@ COMBINATIONS: list[Case] = [
     ),
     Case(
         "not-supported-yet",
-        {"worker_config": {"use_datapool": True}, _SEL: {"n_samples": 5}},
-        ("worker_config.use_datapool",),
+        {"worker_config": {"append_weak_labels": True}, _SEL: {"n_samples": 5}},
+        ("worker_config.append_weak_labels",),
     ),
     Case(
         "config-not-a-mapping",

@@ -602,7 +602,12 @@ def test_a_killed_server_restarts_without_losing_or_repeating_a_run(platform: Pl
     worker's silence (it did: the running run was marked CRASHED and its worker stopped it).
     """
     client = platform.client()
-    sids = [client.schedule_compute_worker_run(selection_config=SELECTION) for _ in range(3)]
+    # Three runs on one dataset: the later ones add to its samples, so they use the datapool.
+    pool = {"use_datapool": True, "datasource": {"process_all": True}}
+    sids = [
+        client.schedule_compute_worker_run(worker_config=pool, selection_config=SELECTION)
+        for _ in range(3)
+    ]
     platform.worker("steady")
     deadline = time.monotonic() + 120
     while (states := [_state(client, s) for s in sids])[0] not in RUNNING:

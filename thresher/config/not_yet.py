@@ -7,10 +7,10 @@ bad config fails in a second rather than after training and embedding.
 
 Example:
     >>> from thresher.config.worker import WorkerConfig
-    >>> check_supported(worker=WorkerConfig(use_datapool=True))
+    >>> check_supported(worker=WorkerConfig(pretagging=True))
     Traceback (most recent call last):
     ...
-    thresher.errors.NotSupportedYetError: not supported yet: worker_config.use_datapool (...)
+    thresher.errors.NotSupportedYetError: not supported yet: worker_config.pretagging (...)
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ class NotYet:
 
 
 NOT_YET: tuple[NotYet, ...] = (
-    NotYet("worker_config.use_datapool", (False,), "run without use_datapool"),
     NotYet("worker_config.pretagging", (False,), _DETECTOR),
     NotYet("worker_config.pretagging_upload", (False,), _DETECTOR),
     NotYet("worker_config.pretagging_debug", (False,), _DETECTOR),

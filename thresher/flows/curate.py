@@ -25,7 +25,7 @@ from thresher.cluster import check_scheduler
 from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerConfig, load_configs
 from thresher.errors import ConfigError, InputError
 from thresher.runlog import RunLog
-from thresher.stages import _store
+from thresher.stages import _store, datapool
 from thresher.stages._user_files import check_user_files
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
@@ -163,6 +163,7 @@ def curate(
                 use_frame_count_metadata=w.datasource.use_frame_count_metadata,
                 num_threads=w.num_threads,
             )
+            listing = datapool.restrict(listing, w)  # use_datapool: only the new files go on
             checked = run.stage(
                 tasks.corruption_check,
                 listing=listing,
@@ -229,6 +230,7 @@ def curate(
                 trained=trained,
                 **found,
             )
+            datapool.update(listing, w, embedded, selected)  # after the results, never before
             result.notes = notes
             result.cached = run.cached
             s = result.sizes

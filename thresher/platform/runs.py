@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from thresher import __version__
@@ -26,6 +26,7 @@ from thresher.platform.models import (
     Artifact,
     Dataset,
     Run,
+    Sample,
     ScheduledRun,
     User,
     Worker,
@@ -298,13 +299,19 @@ def _claimed(p: Platform, s: Session, run: Run, sched: ScheduledRun) -> ClaimedR
     return ClaimedRun(
         run=run_to_wire(s, run),
         scheduled=scheduled_to_wire(sched),
-        dataset=datasets.to_wire(d),
+        # nSamples: the worker refuses a run without use_datapool on a dataset with samples.
+        dataset=datasets.to_wire(d).model_copy(update={"n_samples": _n_samples(s, d.id)}),
         worker_config=dict(cfg.worker_config),
         selection_config=dict(cfg.selection_config),
         lightly_config=dict(cfg.lightly_config),
         input=inp,
         lightly=out,
     )
+
+
+def _n_samples(s: Session, dataset_id: str) -> int:
+    n = s.scalar(select(func.count()).select_from(Sample).where(Sample.dataset_id == dataset_id))
+    return int(n or 0)
 
 
 # --- runs ----------------------------------------------------------------------------------

@@ -287,6 +287,14 @@ def _summary_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, path
         size=10.5,
         style="B",
     )
+    if sizes.get("nPreselectedDatapool"):  # use_datapool (docs/datapool.md)
+        pdf.para(
+            f"Datapool: {_fmt(sizes['nPreselectedDatapool'])} samples selected by earlier runs "
+            f"counted as chosen; with this run's new picks, "
+            f"{_fmt(sizes.get('nSelectedWithDatapool'))} in all. Only files new to the "
+            "datapool were input of this run.",
+            size=10,
+        )
     rows = [
         ("Model", run.get("modelDescription") or "–"),
         ("Device", run.get("device") or "–"),
@@ -339,6 +347,8 @@ def _run_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.
         "nDuplicate": "exact duplicates",
         "nRemoved": "removed by the selection",
         "nSelected": "selected",
+        "nPreselectedDatapool": "selected by earlier runs (datapool)",
+        "nSelectedWithDatapool": "selected, with the datapool's",
     }
     pdf.kv_table(
         [

@@ -21,8 +21,9 @@ tests/reports/test_report_v2.py lists them):
   categoryToCountsPerSample}}``.
 
 Where thresher has no value, the key is there with ``null`` (or an empty list/map) rather than
-missing: runs are not attached to a platform dataset here (``datasetId``, ``runUrl``...), the
-datapool is not supported (``nPreselectedDatapool`` is 0), and ``co2Savings`` is not estimated.
+missing: runs are not attached to a platform dataset here (``datasetId``, ``runUrl``...),
+``datapool2dEmbeddings`` is empty (the map shows this run's files; ``nPreselectedDatapool``
+counts the datapool's earlier picks, docs/datapool.md), and ``co2Savings`` is not estimated.
 ``umapEmbeddingData`` holds the PCA map while umap-learn is not a dependency;
 ``umapEmbeddingData.projection`` says so (``"pca"``).
 
@@ -153,8 +154,8 @@ def report_v2(
                     "nDuplicate": sizes["nDuplicate"],
                     "nRemoved": sizes["nRemoved"],
                     "nSelected": sizes["nSelected"],
-                    "nPreselectedDatapool": 0,
-                    "nSelectedWithDatapool": sizes["nSelected"],
+                    "nPreselectedDatapool": sizes.get("nPreselectedDatapool", 0),
+                    "nSelectedWithDatapool": sizes.get("nSelectedWithDatapool", sizes["nSelected"]),
                     "nFiltered": sizes["nFiltered"],  # thresher: relevant_filenames_file
                 },
                 "datasetId": None,

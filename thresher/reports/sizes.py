@@ -26,7 +26,9 @@ def dataset_sizes(sizes: dict[str, int]) -> dict[str, int]:
             ``n_duplicate``, ``n_removed``, ``n_selected``; non-negative ints.
 
     Returns:
-        ``{"nInput", "nFiltered", "nCorrupt", "nDuplicate", "nRemoved", "nSelected"}``.
+        ``{"nInput", "nFiltered", "nCorrupt", "nDuplicate", "nRemoved", "nSelected"}``; with
+        an ``n_preselected_datapool`` key (the datapool's earlier picks) also
+        ``nPreselectedDatapool`` and ``nSelectedWithDatapool`` (earlier plus new picks).
 
     Raises:
         ValueError: If a key is missing or negative, or
@@ -48,4 +50,7 @@ def dataset_sizes(sizes: dict[str, int]) -> dict[str, int]:
             f"{out['nDuplicate']} + {out['nRemoved']} + {out['nSelected']} = {parts}. "
             "Every input file must be counted in exactly one stage."
         )
+    if "n_preselected_datapool" in sizes:  # use_datapool: earlier runs' picks, and all picks
+        out["nPreselectedDatapool"] = int(sizes["n_preselected_datapool"])
+        out["nSelectedWithDatapool"] = out["nSelected"] + out["nPreselectedDatapool"]
     return out

@@ -49,6 +49,9 @@ class Listing:
 
     cached: str = ""  # the listing is never cached: it is how a run sees what changed
     dataset_type: DatasetType = "images"  # "videos": the names are frames (see the module)
+    #: The datapool version a ``use_datapool`` run took its new files against ("" = no
+    #: datapool; see :mod:`thresher.stages.datapool`).
+    datapool: str = ""
 
     def _read(self, field: str) -> list[str]:
         lightly = _store.lightly_location(self.lightly_url)
@@ -65,6 +68,13 @@ class Listing:
         data = _store.read_json(lightly, f"{stage_dir(self.key)}/names.json")
         sizes: list[int] | None = data.get("sizes")
         return sizes
+
+    def tokens(self) -> list[str]:
+        """The change token of each of :meth:`names` (a video's frames share the video's)."""
+        lightly = _store.lightly_location(self.lightly_url)
+        data = _store.read_json(lightly, f"{stage_dir(self.key)}/names.json")
+        tokens: list[str] = data.get("tokens") or [""] * len(data["names"])
+        return tokens
 
     def filtered(self) -> list[str]:
         """The files dropped by ``relevant_filenames_file``."""
@@ -340,6 +350,7 @@ def list_input(
             )
     keep = set(names)
     size_of = {f.name: f.size for f in files}
+    token_of = {f.name: f.token for f in files}
     fingerprint = digest(
         inp.display,
         [(f.name, f.size, f.token) for f in files if f.name in keep],
@@ -351,8 +362,8 @@ def list_input(
     if dataset_type == "videos":
         return _list_videos(
             key, inp, lightly, names, [size_of[n] for n in names], filtered, refused,
-            n_files=len(files), use_frame_count_metadata=use_frame_count_metadata,
-            num_threads=num_threads,
+            tokens=[token_of[n] for n in names], n_files=len(files),
+            use_frame_count_metadata=use_frame_count_metadata, num_threads=num_threads,
         )  # fmt: skip
     listing = Listing(key, input_url, lightly_url, len(files), len(filtered), len(names))
     if _store.cached(lightly, key) is None:
@@ -362,6 +373,7 @@ def list_input(
             {
                 "names": names,
                 "sizes": [size_of[n] for n in names],
+                "tokens": [token_of[n] for n in names],
                 "filtered": filtered,
                 "refused": refused,
             },
@@ -389,6 +401,7 @@ def _list_videos(
     filtered: list[str],
     refused: dict[str, str],
     *,
+    tokens: list[str],
     n_files: int,
     use_frame_count_metadata: bool,
     num_threads: int,
@@ -414,6 +427,9 @@ def _list_videos(
     doc: dict[str, Any] = {
         "names": samples,
         "sizes": [s.size for s in scans for _ in range(max(1, s.n_frames))],
+        "tokens": [
+            t for s, t in zip(scans, tokens, strict=True) for _ in range(max(1, s.n_frames))
+        ],
         "filtered": filtered,
         "refused": refused,
         "videos": {s.name: s.to_json() for s in scans},

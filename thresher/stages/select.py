@@ -11,7 +11,7 @@ import numpy as np
 from thresher.caching import digest, stage_dir, stage_key
 from thresher.config import SelectionConfig
 from thresher.progress import ProgressFactory, null_progress
-from thresher.stages import _store
+from thresher.stages import _store, datapool
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
 
@@ -39,6 +39,9 @@ class Selected:
     #: ``worker_config.selected_sequence_length``: the picks are whole sequences of this many
     #: rows, consecutive in :meth:`indices` (``thresher.selection.sequences``).
     sequence_length: int = 1
+    #: ``worker_config.use_datapool``: how many samples earlier runs selected (counted as
+    #: chosen, never picked again; the report's ``nPreselectedDatapool``).
+    n_preselected: int = 0
 
     def indices(self) -> np.ndarray:
         """Row indices into the embedded files, most wanted first."""
@@ -118,20 +121,28 @@ def select(
         return Selected(
             key, listing.lightly_url, m["n_selected"], m["n_requested"], "cached",
             sequence_length=sequence_length,
+            n_preselected=m.get("n_preselected", 0),
         )  # fmt: skip
     emb = embedded.embeddings()
     names = embedded.filenames()
+    # -- datapool (use_datapool): earlier picks are rows after the candidates', counted as
+    # chosen; the engine returns new picks only, all among the candidates --
+    pre = datapool.preselected(listing, names, int(emb.shape[1]), embedded.model)
+    row_names, row_emb = names, emb
+    if pre is not None:
+        row_names, row_emb = [*names, *pre.names], np.concatenate([emb, pre.embeddings])
+    # --
     inputs = engine.gather_inputs(
         selection,
         input_url=listing.input_url,
         lightly_url=listing.lightly_url,
-        filenames=names,
-        embeddings=emb,
+        filenames=row_names,
+        embeddings=row_emb,
     )
     # -- sequences (selected_sequence_length > 1): select over groups of L rows --
     groups = None
     pick_cfg, pick_inputs = selection, inputs
-    pick_pre = None
+    pick_pre = pre.rows if pre is not None else None
     if sequence_length > 1:
         from thresher.selection import sequences
 
@@ -162,11 +173,15 @@ def select(
     if groups is not None:  # sequences: whole sequences of the candidates
         n_groups = pick_cfg.n_for(len(groups))
         requested = (len(groups) if n_groups is None else n_groups) * sequence_length
+    n_pre = pre.n_earlier if pre is not None else 0
     _store.finish(
         lightly,
         key,
-        {"n_selected": len(idx), "n_requested": requested},
+        {"n_selected": len(idx), "n_requested": requested, "n_preselected": n_pre},
         ["selected.npy", "distributions.json"],
     )
     log.info("selected %d of %d samples", len(idx), len(names))
-    return Selected(key, listing.lightly_url, len(idx), requested, sequence_length=sequence_length)
+    return Selected(
+        key, listing.lightly_url, len(idx), requested,
+        sequence_length=sequence_length, n_preselected=n_pre,
+    )  # fmt: skip

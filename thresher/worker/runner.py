@@ -151,6 +151,11 @@ class RunRunner:
         c = self.claimed
         try:
             self._report("INITIALIZING", f"run {self.run_id} taken by the worker")
+            from thresher.stages.datapool import refusal
+
+            refused = refusal(c.dataset.name, c.dataset.n_samples, c.worker_config)
+            if refused:  # Lightly's rule: without the datapool the dataset must be empty
+                return self._finish("FAILED", refused)
             try:
                 locations = resolve(c.input, c.lightly, self.input_mount, self.lightly_mount)
             except DatasourceError as e:
