@@ -5,14 +5,25 @@ stage's key), every few seconds of work, so a run interrupted midway re-embeds o
 shard holds yet (at most those of the last few seconds), with the same result as an uninterrupted
 run. When every image is embedded the shards are joined into
 ``embeddings.npy``, the manifest is written, and the shards are deleted.
+
+The work is planned as :class:`Shard` s, row ranges that no committed shard holds yet, and
+embedded by :func:`embed_shard`. In one process the stage embeds them itself; given a
+``run_shards`` runner (the task layer's Dask runner, ``--cluster``) it hands them over, and each
+one is embedded wherever the runner sends it, reading INPUT and writing its committed shards
+to LIGHTLY itself. Either way the rows, their order and their batches are the same.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
+import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +43,9 @@ log = logging.getLogger("thresher.stages")
 #: most), or when it holds SHARD_SIZE images (bounds its size on a fast GPU).
 SHARD_SECONDS = 5.0
 SHARD_SIZE = 4096
+#: Images in one shard of a cluster run (rounded up to whole batches, so that every row is
+#: embedded in the same batch as in a run in one process).
+CLUSTER_SHARD_ROWS = 1024
 DEFAULT_MODEL = "efficientnet-lite0"
 
 
@@ -112,6 +126,85 @@ def describe_model(
     return model, f"{model} ({pretrained}), as lightly_config.model.name asks"
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Rows ``start`` to ``stop`` (exclusive) of the kept files: one unit of embedding work.
+
+    Small enough to send to another machine: the file names are read from LIGHTLY (the
+    deduplicate stage's stored output) where the shard runs, not carried.
+    """
+
+    listing: Listing
+    deduplicated: Deduplicated
+    worker: WorkerConfig
+    lightly_cfg: LightlyConfig
+    checkpoint: ModelCheckpoint | None
+    key: str
+    backend: str
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class ShardDone:
+    """A shard that was embedded: its rows are committed in LIGHTLY.
+
+    Attributes:
+        host: The machine that embedded it (``socket.gethostname()``).
+        pid: The process that embedded it.
+        seconds: Wall time, model loading included.
+        note: With ``embedding_precision: int8``, the fidelity sentence; else ``""``.
+    """
+
+    start: int
+    stop: int
+    host: str
+    pid: int
+    seconds: float
+    note: str = ""
+
+
+#: Embeds every shard given (anywhere) and returns what each did; the rows are in LIGHTLY.
+ShardRunner = Callable[[Sequence[Shard]], list[ShardDone]]
+
+
+def plan_shards(
+    committed: Sequence[tuple[int, int]], n: int, rows: int | None
+) -> list[tuple[int, int]]:
+    """The row ranges of ``range(n)`` that no committed shard holds, cut into ``rows`` each.
+
+    Args:
+        committed: ``(start, stop)`` of the committed shards, sorted, not overlapping.
+        n: Rows in all.
+        rows: Most rows per range; None leaves each gap whole.
+
+    Returns:
+        ``(start, stop)`` ranges in row order.
+
+    Example:
+        >>> plan_shards([(0, 10), (20, 25)], 40, 8)
+        [(10, 18), (18, 20), (25, 33), (33, 40)]
+    """
+    out: list[tuple[int, int]] = []
+    at = 0
+    for start, stop in [*committed, (n, n)]:
+        gap_end = min(start, n)
+        step = rows or max(1, gap_end - at)
+        out += [(a, min(a + step, gap_end)) for a in range(at, gap_end, step)]
+        at = max(at, stop)
+    return out
+
+
+def _batch_size(lightly_cfg: LightlyConfig) -> int:
+    loader = lightly_cfg.loader
+    return loader.batch_size if "batch_size" in loader.model_fields_set else 32
+
+
+def _whole_batches(rows: int | None, batch: int) -> int | None:
+    """``rows`` rounded up to a multiple of ``batch`` (None stays None)."""
+    return None if rows is None else max(1, -(-rows // batch)) * batch
+
+
 _BACKEND_WORDS = {"openvino": "OpenVINO (fp32) on the CPU", "torch": "PyTorch (fp32)"}
 
 
@@ -122,11 +215,15 @@ def _backend(worker: WorkerConfig) -> str:
     return resolve_backend(worker.embedding_backend)
 
 
-def _shards(lightly: Location, key: str, n: int) -> list[tuple[int, str]]:
-    """The committed shards that cover a prefix of the files: ``(first row, path)`` each.
+def _committed(
+    lightly: Location, key: str, n: int, known: dict[int, np.ndarray] | None = None
+) -> list[tuple[int, str, np.ndarray]]:
+    """The committed shards, in row order: ``(first row, path, rows)`` each.
 
-    A shard's rows for files that could not be read are NaN; their reasons are in the
-    ``.json`` beside it (written before the ``.npy``, which commits the shard).
+    A shard that overlaps an earlier one (left by an interrupted run with other shard bounds)
+    is passed over. A shard's rows for files that could not be read are NaN; their reasons
+    are in the ``.json`` beside it (written before the ``.npy``, which commits the shard).
+    ``known`` holds rows already in memory, by first row (not read again).
     """
     rel = f"{stage_dir(key)}/shards"
     if not lightly.exists(rel):
@@ -136,15 +233,15 @@ def _shards(lightly: Location, key: str, n: int) -> list[tuple[int, str]]:
         for f in lightly.child(rel).list_files((".npy",), skip_dirs=())
         if f.name.removesuffix(".npy").isdigit()
     )
-    out: list[tuple[int, str]] = []
+    out: list[tuple[int, str, np.ndarray]] = []
     covered = 0
     for start in starts:
-        if start != covered or covered >= n:
-            break
+        if start < covered or start >= n:
+            continue
         path = f"{rel}/{start:09d}.npy"
-        rows = _store.read_npy(lightly, path).shape[0]
-        out.append((start, path))
-        covered += rows
+        rows = known[start] if known and start in known else _store.read_npy(lightly, path)
+        out.append((start, path, rows))
+        covered = start + len(rows)
     return out
 
 
@@ -158,6 +255,8 @@ def embed(
     progress: ProgressFactory = null_progress,
     shard_size: int = SHARD_SIZE,
     shard_seconds: float = SHARD_SECONDS,
+    run_shards: ShardRunner | None = None,
+    shard_rows: int | None = None,
 ) -> Embedded:
     """Embed every kept file, in filename order, as float32 (L2-normalised unless configured off).
 
@@ -171,6 +270,10 @@ def embed(
         progress: Progress factory; the bar starts at the images already in committed shards.
         shard_size: Most images in one committed shard.
         shard_seconds: Seconds of embedding after which a shard is committed.
+        run_shards: Embeds the planned shards elsewhere (the Dask cluster's runner); None
+            embeds them here.
+        shard_rows: Most images per planned shard (rounded up to whole batches); None plans
+            one shard per run of missing rows.
     """
     lightly = _store.lightly_location(listing.lightly_url)
     names = deduplicated.kept()
@@ -216,9 +319,8 @@ def embed(
         )
 
     note = ""
-    shards = _shards(lightly, key, len(names)) if not csv_rel else []
-    parts = [_store.read_npy(lightly, path) for _, path in shards]
-    done = sum(len(p) for p in parts)
+    committed = _committed(lightly, key, len(names)) if not csv_rel else []
+    done = sum(len(rows) for _, _, rows in committed)
     cached = f"{done} of {len(names)} images from cache" if done else ""
     if csv_rel:
         from thresher.storage.embeddings_csv import match_embeddings, read_embeddings_csv
@@ -229,26 +331,37 @@ def embed(
         listed = {*listing.names(), *listing.filtered()}
         parts = [match_embeddings(csv_names, csv_emb, names, also_known=listed)]
         log.info("using %d precomputed embeddings from %s", len(names), csv_rel)
-    elif done < len(names):
-        rest, note = _embed_rest(
-            listing,
-            names,
-            done,
-            worker,
-            lightly_cfg,
-            checkpoint,
-            key,
-            backend,
-            progress,
-            shard_size,
-            shard_seconds,
-        )
-        parts += rest
+    else:
+        if done < len(names):
+            shards = [
+                Shard(listing, deduplicated, worker, lightly_cfg, checkpoint, key, backend, a, b)
+                for a, b in plan_shards(
+                    [(start, start + len(rows)) for start, _, rows in committed],
+                    len(names),
+                    _whole_batches(shard_rows, _batch_size(lightly_cfg)),
+                )
+            ]
+            if done:
+                log.info(
+                    "embed: resuming, %d of %d images are in committed shards", done, len(names)
+                )
+            log.info("embedding %d images with %s on %s", len(names) - done, model_name, backend)
+            known = {start: rows for start, _, rows in committed}
+            if run_shards is None:
+                note = _embed_here(shards, names, known, progress, shard_size, shard_seconds)
+            else:
+                note = next((d.note for d in run_shards(shards) if d.note), "")
+            committed = _committed(lightly, key, len(names), known)
+        parts = [rows for _, _, rows in committed]
+        if sum(len(p) for p in parts) != len(names):  # a shard vanished while the run went on
+            raise RuntimeError(
+                f"embed: the committed shards in {lightly.display}/{stage_dir(key)}/shards hold "
+                f"{sum(len(p) for p in parts)} of {len(names)} rows; re-run to embed the rest"
+            )
     emb = np.concatenate(parts).astype(np.float32, copy=False)
     if csv_rel and worker.normalize_embeddings:
         emb = _l2(emb)
-    n_kept = len(names)
-    broken = _broken(lightly, key, names)
+    broken = _broken(lightly, [path for _, path, _ in committed], names)
     if broken:  # changed or vanished since the corruption check: counted as corrupt
         rows = [i for i, n in enumerate(names) if n not in broken]
         names = [names[i] for i in rows]
@@ -279,19 +392,19 @@ def embed(
     )
     if note:
         description += f"; {note}"
-    for _, path in _shards(lightly, key, n_kept):
-        lightly.remove(path)
-        if lightly.exists(beside := path.removesuffix(".npy") + ".json"):
-            lightly.remove(beside)
+    shards_dir = f"{stage_dir(key)}/shards"
+    if committed and lightly.exists(shards_dir):  # also shards passed over as overlapping
+        for f in lightly.child(shards_dir).list_files((".npy", ".json"), skip_dirs=()):
+            lightly.remove(f"{shards_dir}/{f.name}")
     return Embedded(
         key, listing.lightly_url, len(names), dim, model_name, description, cached, len(broken)
     )
 
 
-def _broken(lightly: Location, key: str, names: list[str]) -> dict[str, str]:
-    """The files whose rows the committed shards mark as unreadable: name -> reason."""
+def _broken(lightly: Location, paths: list[str], names: list[str]) -> dict[str, str]:
+    """The files whose rows the committed shards at ``paths`` mark as unreadable: name -> why."""
     out: dict[str, str] = {}
-    for _, path in _shards(lightly, key, len(names)):
+    for path in paths:
         beside = path.removesuffix(".npy") + ".json"
         if lightly.exists(beside):
             found: dict[str, str] = _store.read_json(lightly, beside)
@@ -299,93 +412,142 @@ def _broken(lightly: Location, key: str, names: list[str]) -> dict[str, str]:
     return out
 
 
-def _embed_rest(
-    listing: Listing,
+@dataclass(frozen=True)
+class _Model:
+    """The loaded embedding model of a shard (and the int8 model and note, if asked)."""
+
+    model: Any
+    spec: Any
+    model_xml: Any
+    note: str
+
+
+def _load_model(shard: Shard, names: list[str]) -> _Model:
+    from thresher.models import resolve_embedder
+
+    model, spec, _ = resolve_embedder(
+        shard.lightly_cfg,
+        checkpoint=shard.checkpoint.url if shard.checkpoint else None,
+        enable_training=shard.worker.enable_training,
+    )
+    if shard.worker.embedding_precision != "int8":
+        return _Model(model, spec, None, "")
+    from thresher.models.int8 import prepare_int8
+
+    # Calibration and held-out images come from all the files, so every shard, and a resumed
+    # run, makes the same int8 model (cached) as the first.
+    plan = prepare_int8(model, spec, shard.listing.input_url, names)
+    return _Model(model, spec, plan.model_xml, plan.note)
+
+
+def embed_shard(
+    shard: Shard,
+    *,
+    progress: ProgressFactory = null_progress,
+    shard_size: int = SHARD_SIZE,
+    shard_seconds: float = SHARD_SECONDS,
+) -> ShardDone:
+    """Embed one shard in this process and commit its rows to LIGHTLY as it goes.
+
+    What a Dask worker runs for each shard of a cluster run: it reads the file names from
+    LIGHTLY and the files from INPUT itself, with this process's credentials.
+
+    Args:
+        shard: The rows to embed.
+        progress: Progress factory (a bar over the shard's rows).
+        shard_size: Most images in one committed file.
+        shard_seconds: Seconds of embedding after which the rows so far are committed.
+    """
+    t0 = time.monotonic()
+    names = shard.deduplicated.kept()
+    loaded = _load_model(shard, names)
+    with progress("embed", shard.stop - shard.start) as advance:
+        _embed_rows(shard, names, loaded, advance, {}, shard_size, shard_seconds)
+    seconds = round(time.monotonic() - t0, 3)
+    return ShardDone(
+        shard.start, shard.stop, socket.gethostname(), os.getpid(), seconds, loaded.note
+    )
+
+
+def _embed_here(
+    shards: list[Shard],
     names: list[str],
-    done: int,
-    worker: WorkerConfig,
-    lightly_cfg: LightlyConfig,
-    checkpoint: ModelCheckpoint | None,
-    key: str,
-    backend: str,
+    out: dict[int, np.ndarray],
     progress: ProgressFactory,
     shard_size: int,
     shard_seconds: float,
-) -> tuple[list[np.ndarray], str]:
-    """Embed ``names[done:]``, committing a shard every ``shard_seconds`` or ``shard_size``.
+) -> str:
+    """Embed ``shards`` in this process, one model for all; the int8 note or ``""``."""
+    n_done = len(names) - sum(s.stop - s.start for s in shards)
+    loaded = _load_model(shards[0], names)
+    with progress("embed", len(names)) as advance:
+        advance(n_done)
+        for shard in shards:
+            _embed_rows(shard, names, loaded, advance, out, shard_size, shard_seconds)
+    return loaded.note
 
-    Returns:
-        The new rows, and with ``embedding_precision: int8`` the sentence stating the
-        measured fidelity (and a fallback to fp32), else ``""``.
+
+def _embed_rows(
+    shard: Shard,
+    names: list[str],
+    loaded: _Model,
+    advance: Callable[[int], None],
+    out: dict[int, np.ndarray],
+    shard_size: int,
+    shard_seconds: float,
+) -> None:
+    """Embed the shard's rows, committing every ``shard_seconds`` or ``shard_size`` rows.
+
+    Each committed file is ``shards/<first row>.npy`` (and the reasons for unreadable files in
+    the ``.json`` beside it); its rows are also put in ``out`` by first row.
     """
-    from thresher.models import iter_embeddings, resolve_embedder
+    from thresher.models import iter_embeddings
 
-    lightly = _store.lightly_location(listing.lightly_url)
-    model, spec, model_name = resolve_embedder(
-        lightly_cfg,
-        checkpoint=checkpoint.url if checkpoint else None,
-        enable_training=worker.enable_training,
-    )
-    batch = (
-        lightly_cfg.loader.batch_size if "batch_size" in lightly_cfg.loader.model_fields_set else 32
-    )
+    worker, lightly_cfg = shard.worker, shard.lightly_cfg
+    lightly = _store.lightly_location(shard.listing.lightly_url)
     workers = worker.num_processes if worker.num_processes != -1 else lightly_cfg.loader.num_workers
-    model_xml = None
-    note = ""
-    if worker.embedding_precision == "int8":
-        from thresher.models.int8 import prepare_int8
-
-        # Calibration and held-out images come from all the files, so a resumed run makes
-        # the same int8 model (cached) as the interrupted one.
-        plan = prepare_int8(model, spec, listing.input_url, names)
-        model_xml, note = plan.model_xml, plan.note
-    if done:
-        log.info("embed: resuming, %d of %d images are in committed shards", done, len(names))
-    log.info("embedding %d images with %s on %s", len(names) - done, model_name, backend)
-    out: list[np.ndarray] = []
+    if multiprocessing.current_process().daemon:  # a Dask worker: it may not start processes
+        workers = 0
     pending: list[np.ndarray] = []
     broken: dict[str, str] = {}  # row index (all names) -> reason, for the pending rows
-    start = done
+    start = shard.start
     last_commit = time.monotonic()
 
     def commit() -> None:
         nonlocal start, last_commit
         last_commit = time.monotonic()
-        shard = np.concatenate(pending)
-        base = f"{stage_dir(key)}/shards/{start:09d}"
+        rows = np.concatenate(pending)
+        base = f"{stage_dir(shard.key)}/shards/{start:09d}"
         if broken:  # the reasons first: the .npy commits the shard
             _store.write_json(lightly, f"{base}.json", dict(broken))
         elif lightly.exists(f"{base}.json"):  # left by a shard that was never committed
             lightly.remove(f"{base}.json")
-        _store.write_npy(lightly, f"{base}.npy", shard)
-        out.append(shard)
-        start += len(shard)
+        _store.write_npy(lightly, f"{base}.npy", rows)
+        out[start] = rows
+        start += len(rows)
         pending.clear()
         broken.clear()
 
     def on_broken(i: int, reason: str) -> None:
-        broken[str(done + i)] = f"could not be read when embedding: {reason}"
+        broken[str(shard.start + i)] = f"could not be read when embedding: {reason}"
 
-    with progress("embed", len(names)) as advance:
-        advance(done)
-        for rows in iter_embeddings(
-            model,
-            spec,
-            listing.input_url,
-            names[done:],
-            batch_size=batch,
-            num_workers=workers,
-            normalize=worker.normalize_embeddings,
-            backend=backend,
-            model_xml=model_xml,
-            frames=listing.dataset_type == "videos",
-            on_broken=on_broken,
-        ):
-            pending.append(rows)
-            waited = time.monotonic() - last_commit
-            if sum(len(p) for p in pending) >= shard_size or waited >= shard_seconds:
-                commit()
-            advance(len(rows))
-        if pending:
+    for rows in iter_embeddings(
+        loaded.model,
+        loaded.spec,
+        shard.listing.input_url,
+        names[shard.start : shard.stop],
+        batch_size=_batch_size(lightly_cfg),
+        num_workers=workers,
+        normalize=worker.normalize_embeddings,
+        backend=shard.backend,
+        model_xml=loaded.model_xml,
+        frames=shard.listing.dataset_type == "videos",
+        on_broken=on_broken,
+    ):
+        pending.append(rows)
+        waited = time.monotonic() - last_commit
+        if sum(len(p) for p in pending) >= shard_size or waited >= shard_seconds:
             commit()
-    return out, note
+        advance(len(rows))
+    if pending:
+        commit()

@@ -24,6 +24,7 @@ from thresher.stages import train as _train
 from thresher.stages import write_results as _write_results
 from thresher.tasks._cache import stage_state
 from thresher.tasks._progress import task_progress
+from thresher.tasks._shards import shard_runner
 
 __all__ = [
     "corruption_check",
@@ -110,7 +111,7 @@ def embed(
     checkpoint: _train.ModelCheckpoint | None,
     cluster: str | None = None,
 ) -> State[Any]:
-    """Stage ``embed``."""
+    """Stage ``embed``: its shards run here, or on the Dask cluster at ``cluster``."""
     return stage_state(
         _embed.embed(
             listing,
@@ -119,6 +120,8 @@ def embed(
             lightly_cfg,
             checkpoint=checkpoint,
             progress=task_progress,
+            run_shards=shard_runner(cluster),
+            shard_rows=_embed.CLUSTER_SHARD_ROWS if cluster else None,
         )
     )
 
