@@ -364,7 +364,7 @@ results["other_dataset"] = failure(lambda: other.get_dataset_by_id(dataset_id))
 results["other_datasource"] = failure(lambda: other.get_datasource())
 results["other_run"] = failure(lambda: other.get_compute_worker_run(run.id))
 results["other_runs"] = [r.id for r in other.get_compute_worker_runs()]
-results["other_run_info"] = str(other.get_compute_worker_run_info(scheduled_run_id).state)
+results["other_run_info"] = failure(lambda: other.get_compute_worker_run_info(scheduled_run_id))
 
 # a wrong token: 403
 from lightly.openapi_generated.swagger_client.rest import ApiException
@@ -563,8 +563,8 @@ def test_the_real_client_runs_the_first_steps(
     )
     assert (r["other_run"]["status"], r["other_run"]["code"]) == (404, "DOCKER_RUN_UNKNOWN")
     assert run["id"] not in r["other_runs"]
-    # both lookups are refused (404), which Lightly's client reports as its "not found" state
-    assert r["other_run_info"] == "CANCELED_OR_NOT_EXISTING"
+    # both lookups answer 404, which Lightly's client reports as the dataset being gone
+    assert r["other_run_info"]["type"] == "DatasetNotFoundError", r["other_run_info"]
     assert r["wrong_token"]["status"] == 403
     assert r["wrong_token"]["body"]["code"] == "FORBIDDEN"
     assert r["codes_not_lightlys"] == []
