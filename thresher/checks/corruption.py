@@ -39,15 +39,22 @@ class FileCheck:
     size: int
     sha256: str
     corrupt_reason: str | None  # None when the file decoded fine (or the check was off)
+    #: The quality scores of the first frame (``thresher.checks.quality``, in the order of
+    #: ``THRESHER_METADATA_KEYS``), from the check's own decode; None when not decoded.
+    quality: tuple[float, ...] | None = None
 
 
-def verify_image(data: bytes, name: str) -> None:
+def verify_image(data: bytes, name: str) -> dict[str, float] | None:
     """Decode ``data`` completely, raising CorruptMediaError with a reason if it cannot be used.
 
     Catches: empty files, non-image content, truncated data, decompression bombs and decoder
     errors. The frames of an animation are decoded in order until :data:`MAX_PIXELS` pixels
     in all (the first always): a run uses only the first frame, and an animation of thousands
     of frames must not take minutes to check.
+
+    Returns:
+        The first frame's quality scores (:func:`thresher.checks.quality.quality_signals`),
+        computed on this decode; None when they could not be computed (the file is still fine).
     """
     if not data:
         raise CorruptMediaError(name, "empty file (0 bytes)")
@@ -65,12 +72,16 @@ def verify_image(data: bytes, name: str) -> None:
                         name, f"decompression bomb: {w}x{h} pixels exceeds the {MAX_PIXELS} limit"
                     )
                 decoded = 0
+                signals = None
                 for frame in range(getattr(img, "n_frames", 1)):
                     if frame > 0 and decoded + w * h > MAX_PIXELS:
                         break  # the rest is never used: only the first frame is embedded
                     img.seek(frame)
                     img.load()
                     decoded += w * h
+                    if frame == 0:
+                        signals = _quality(img)
+                return signals
     except CorruptMediaError:
         raise
     except UnidentifiedImageError as e:
@@ -82,6 +93,16 @@ def verify_image(data: bytes, name: str) -> None:
         if "truncated" in msg.lower():
             msg = f"truncated: {msg}"
         raise CorruptMediaError(name, msg) from e
+
+
+def _quality(img: Image.Image) -> dict[str, float] | None:
+    """The quality scores of a decoded frame; None if they cannot be computed (odd modes)."""
+    from thresher.checks.quality import quality_signals
+
+    try:
+        return quality_signals(img)
+    except (OSError, ValueError, TypeError, ZeroDivisionError):
+        return None
 
 
 def _is_local(location: Location) -> bool:
@@ -177,12 +198,14 @@ def check_one(
         return FileCheck(name, 0, "", f"unreadable: {e}")
     digest = hashlib.sha256(data).hexdigest()
     reason = None
+    quality = None
     if check_corruption:
         try:
-            verify_image(data, name)
+            signals = verify_image(data, name)
+            quality = tuple(signals.values()) if signals is not None else None
         except CorruptMediaError as e:
             reason = e.reason
-    return FileCheck(name, len(data), digest, reason)
+    return FileCheck(name, len(data), digest, reason, quality)
 
 
 def check_files(

@@ -38,6 +38,18 @@ LightlyMetadataKey = Literal[
     "lightly.uniformRowRatio",
 ]
 LIGHTLY_METADATA_KEYS: tuple[str, ...] = get_args(LightlyMetadataKey)
+# thresher's own built-in quality scores, in [0, 1], higher is worse (thresher.checks.quality).
+ThresherMetadataKey = Literal[
+    "thresher.dark_score",
+    "thresher.bright_score",
+    "thresher.blur_score",
+    "thresher.low_information_score",
+    "thresher.odd_aspect_ratio_score",
+    "thresher.tiny_score",
+]
+THRESHER_METADATA_KEYS: tuple[str, ...] = get_args(ThresherMetadataKey)
+#: Prefixes of the built-in metadata keys (computed from the images, not read from files).
+BUILTIN_METADATA_PREFIXES = ("lightly.", "thresher.")
 
 # The active-learning scores computed from predictions (thresher.storage.predictions).
 ScoreName = Literal["uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy"]
@@ -134,6 +146,12 @@ class MetadataInput(StrictModel):
             raise ValueError(
                 f"unknown built-in metadata key '{v}'; use one of "
                 f"{', '.join(LIGHTLY_METADATA_KEYS)}, or a custom key without the 'lightly.' prefix"
+            )
+        if v.startswith("thresher.") and v not in THRESHER_METADATA_KEYS:
+            raise ValueError(
+                f"unknown built-in metadata key '{v}'; use one of "
+                f"{', '.join(THRESHER_METADATA_KEYS)}, or a custom key without the 'thresher.' "
+                "prefix"
             )
         return v
 

@@ -91,6 +91,11 @@ class LegacyDatapool(StrictModel):
     dataset_id: str = ""
 
 
+#: The default ``near_duplicate_threshold`` (cosine distance), calibrated on a planted set of
+#: real photos by ``benchmarks/near_duplicates.py`` (docs/selection.md, "Near duplicates").
+NEAR_DUPLICATE_THRESHOLD = 0.15
+
+
 class WorkerConfig(StrictModel):
     """The ``worker_config`` dict. Field names are the keys users write."""
 
@@ -98,6 +103,12 @@ class WorkerConfig(StrictModel):
     enable_corruptness_check: bool = True
     corruptness_check: CorruptnessCheck = Field(default_factory=CorruptnessCheck)
     remove_exact_duplicates: bool = True
+    #: thresher's own keys: near duplicates are images whose embeddings' cosine distance is
+    #: under the threshold (docs/selection.md, "Near duplicates"). They are always found and
+    #: reported; ``remove_near_duplicates`` drops all but the first of each group before
+    #: selection (counted as duplicates).
+    remove_near_duplicates: bool = False
+    near_duplicate_threshold: float = Field(NEAR_DUPLICATE_THRESHOLD, ge=0.0, lt=2.0)
     relevant_filenames_file: str = ""
     # Model inputs.
     enable_training: bool = False

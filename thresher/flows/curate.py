@@ -30,6 +30,7 @@ from thresher.stages._user_files import check_user_files
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import default_lightly_url, preflight, refuse_for_videos
+from thresher.stages.near_duplicates import refuse_near_duplicate_removal
 from thresher.stages.report import RunInfo
 from thresher.stages.select import Selected
 from thresher.stages.train import resolve_checkpoint
@@ -137,6 +138,7 @@ def curate(
         refuse_for_videos(cfg.worker, cfg.selection)
     lightly_url = lightly or default_lightly_url(input)
     preflight(input, lightly_url, dataset_type)  # before anything is written
+    refuse_near_duplicate_removal(cfg.worker, False)
     if cluster:
         check_scheduler(cluster)  # an unreachable scheduler fails in seconds, nothing written
     # The user's files (predictions, metadata, tags, CSVs, a checkpoint) are read before the
@@ -195,6 +197,16 @@ def curate(
                 checkpoint=trained.checkpoint if trained else init,
                 cluster=cluster,
             )
+            # near duplicates in embedding space (docs/selection.md)
+            near = run.stage(
+                tasks.near_duplicates,
+                embedded=embedded,
+                deduplicated=deduplicated,
+                threshold=w.near_duplicate_threshold,
+                remove=w.remove_near_duplicates,
+            )
+            embedded, deduplicated = near.embedded, near.deduplicated
+            found.update(deduplicated=deduplicated, near=near)
             selected = run.stage(
                 tasks.select,
                 listing=listing,

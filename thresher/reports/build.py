@@ -25,6 +25,7 @@ from PIL import Image
 
 from thresher.reports import figures
 from thresher.reports.distances import distance_histograms
+from thresher.reports.findings import add_findings
 from thresher.reports.neighbors import embedding_statistics, selected_removed_examples
 from thresher.reports.pca import pca_2d
 from thresher.reports.pdf import write_pdf
@@ -108,6 +109,10 @@ class ReportInputs:
     model_description: str = ""
     video_sizes: dict[str, int] | None = None
     video_timeline: list[VideoTimeline] | None = None
+    #: The stored near_duplicates.json (``datasetAnalysis.nearDuplicates``), or None.
+    near_duplicates: dict[str, Any] | None = None
+    #: Per checked image its quality scores (``datasetAnalysis.qualityIssues``), or None.
+    quality: dict[str, dict[str, float]] | None = None
 
 
 def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
@@ -132,6 +137,9 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     report: dict[str, Any] = _json_safe(computed)
     plots = _draw(report, inputs, out_dir / "plots")
     _add_video(report, plots, inputs, out_dir / "plots")
+    add_findings(  # near duplicates and quality issues (reports/findings.py)
+        report, plots, inputs.near_duplicates, inputs.quality, inputs.load_image, out_dir / "plots"
+    )
     report["plots"] = {k: p.relative_to(out_dir).as_posix() for k, p in plots.items()}
     for loc in report["datasetAnalysis"]["distributionLocations"]:
         loc["plot"] = report["plots"][loc["plotName"]]

@@ -21,6 +21,8 @@ import matplotlib
 from fpdf import FPDF
 from PIL import Image
 
+from thresher.reports.findings import pdf_section as findings_section
+
 FONT_DIR = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 #: Rows of long lists (corrupt files, duplicates) printed in the PDF; report.json has all.
@@ -262,6 +264,7 @@ def write_pdf(report: dict[str, Any], plots: dict[str, pathlib.Path], path: path
     _strategies_section(pdf, report)
     _embedding_section(pdf, report, plots)
     _examples_section(pdf, report, plots)
+    findings_section(pdf, report, plots)  # near duplicates, quality issues (findings.py)
     _distribution_section(pdf, report, plots)
     _removed_files_section(pdf, report)
     _config_appendix(pdf, report)

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thresher.config.selection import (
+    BUILTIN_METADATA_PREFIXES,
     EmbeddingsInput,
     MetadataInput,
     PredictionsInput,
@@ -69,7 +70,8 @@ def gather_inputs(
         if isinstance(inp, (ScoresInput, PredictionsInput)):
             tasks.add(inp.task)
         elif isinstance(inp, MetadataInput):
-            target = lightly_keys if inp.key.startswith("lightly.") else custom_keys
+            builtin = inp.key.startswith(BUILTIN_METADATA_PREFIXES)  # lightly.*, thresher.*
+            target = lightly_keys if builtin else custom_keys
             if inp.key not in target:
                 target.append(inp.key)
         elif isinstance(inp, EmbeddingsInput):

@@ -9,6 +9,11 @@
   :data:`UNIFORM_ROW_RANGE` levels in every channel; broken frames with grey or black bands
   score high.
 
+Beside them, thresher's own quality scores ``thresher.*`` (``thresher.dark_score``,
+``thresher.bright_score``, ``thresher.blur_score``, ``thresher.low_information_score``,
+``thresher.odd_aspect_ratio_score``, ``thresher.tiny_score``; in [0, 1], higher is worse;
+:mod:`thresher.checks.quality`), from the same decode.
+
 Images are read through :class:`~thresher.storage.location.Location`, so any INPUT location
 works.
 
@@ -27,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from thresher.checks.quality import quality_signals
 from thresher.config.selection import LIGHTLY_METADATA_KEYS
 from thresher.errors import CorruptMediaError
 from thresher.storage.location import Location
@@ -76,7 +82,7 @@ def compute_lightly_metadata(
     Args:
         inp: The INPUT location.
         filenames: Names relative to it.
-        keys: Which ``lightly.*`` keys to return.
+        keys: Which ``lightly.*`` and ``thresher.*`` keys to return.
 
     Returns:
         key -> (N,) float64.
@@ -86,6 +92,8 @@ def compute_lightly_metadata(
     """
     out = {k: np.zeros(len(filenames), np.float64) for k in keys}
     only_size = set(keys) <= {"lightly.sizeInBytes"}
+    quality = any(k.startswith("thresher.") for k in keys)
+    lightly = any(k.startswith("lightly.") for k in keys)
     for i, name in enumerate(filenames):
         if only_size:
             out["lightly.sizeInBytes"][i] = float(inp.size(name))
@@ -93,10 +101,13 @@ def compute_lightly_metadata(
         raw = inp.read_bytes(name)
         try:
             with Image.open(io.BytesIO(raw)) as im:
-                rgb = np.asarray(im.convert("RGB"))
+                m = quality_signals(im) if quality else {}
+                if lightly:
+                    rgb = np.asarray(im.convert("RGB"))
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise CorruptMediaError(name, f"cannot decode image for metadata ({e})") from e
-        m = image_metrics(rgb, len(raw))
+        if lightly:
+            m.update(image_metrics(rgb, len(raw)))
         for k in keys:
             out[k][i] = m[k]
     return out

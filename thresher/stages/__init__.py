@@ -36,6 +36,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("deduplicate", "CHECKING_CORRUPTNESS", "drop byte-identical files"),
     Stage("train", "TRAINING", "SimCLR on the kept images (enable_training)"),
     Stage("embed", "EMBEDDING", "embed the kept images in committed shards"),
+    Stage("near_duplicates", "EMBEDDING", "find (and optionally drop) near duplicates"),
     Stage("select", "SAMPLING", "run the selection strategies"),
     Stage("report", "GENERATING_REPORT", "report.pdf, report.json, plots/"),
     Stage("write_results", "SAVING_RESULTS", "file lists, embeddings, config.json, tags"),

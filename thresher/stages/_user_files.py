@@ -22,6 +22,7 @@ import numpy as np
 
 from thresher.config import RunConfig
 from thresher.config.selection import (
+    BUILTIN_METADATA_PREFIXES,
     BalanceStrategy,
     EmbeddingsInput,
     MetadataInput,
@@ -72,7 +73,10 @@ def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
     rules = read_relevant(lightly, w.relevant_filenames_file) if w.relevant_filenames_file else None
     uses_files = bool(w.embeddings) or any(
         isinstance(e.input, (ScoresInput, PredictionsInput))
-        or (isinstance(e.input, MetadataInput) and not e.input.key.startswith("lightly."))
+        or (
+            isinstance(e.input, MetadataInput)
+            and not e.input.key.startswith(BUILTIN_METADATA_PREFIXES)
+        )
         or (isinstance(e.input, EmbeddingsInput) and e.input.tag_name is not None)
         for _, e in entries
     )
@@ -202,7 +206,8 @@ def _check_metadata(
     custom = [
         (i, e)
         for i, e in entries
-        if isinstance(e.input, MetadataInput) and not e.input.key.startswith("lightly.")
+        if isinstance(e.input, MetadataInput)
+        and not e.input.key.startswith(BUILTIN_METADATA_PREFIXES)
     ]
     if not custom:
         return

@@ -56,6 +56,20 @@ class CorruptionChecked:
         ).get("videos", {})
         return found
 
+    def quality(self) -> dict[str, dict[str, float]]:
+        """Per decoded image, its quality scores (``thresher.checks.quality``) by key.
+
+        Empty when the check was off (nothing was decoded) and for videos.
+        """
+        from thresher.config.selection import THRESHER_METADATA_KEYS
+
+        lightly = _store.lightly_location(self.lightly_url)
+        data = _store.read_json(lightly, f"{stage_dir(self.key)}/{FILE}")
+        return {
+            n: dict(zip(THRESHER_METADATA_KEYS, v, strict=True))
+            for n, v in data.get("quality", {}).items()
+        }
+
     def files(self) -> list[FileCheck]:
         """Every checked file with its size, hash and corruption reason, in listing order."""
         lightly = _store.lightly_location(self.lightly_url)
@@ -126,6 +140,8 @@ def corruption_check(
             "sha256": [r.sha256 for r in results],
             "size": [r.size for r in results],
             "corrupt": corrupt,
+            # per decoded image, its quality scores in THRESHER_METADATA_KEYS order
+            "quality": {r.name: list(r.quality) for r in results if r.quality is not None},
             **({"videos": per_video} if videos else {}),
         },
     )

@@ -234,7 +234,9 @@ def refuse_for_videos(worker: WorkerConfig, selection: SelectionConfig) -> None:
         )
     for entry in selection.strategies or []:
         key = getattr(entry.input, "key", None)
-        if getattr(entry.input, "type", None) == "METADATA" and str(key).startswith("lightly."):
+        if getattr(entry.input, "type", None) == "METADATA" and str(key).startswith(
+            ("lightly.", "thresher.")
+        ):
             raise NotSupportedYetError(
                 f"METADATA input {key} with dataset_type videos",
                 "use your own per-frame metadata in .lightly/metadata/",

@@ -15,6 +15,7 @@ from thresher.stages.corruption_check import CorruptionChecked
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
+from thresher.stages.near_duplicates import NearDuplicates
 from thresher.stages.select import Selected
 from thresher.stages.write_results import corrupt_files, run_dir, sizes, video_sizes
 from thresher.storage.location import Location
@@ -61,8 +62,12 @@ def report(
     deduplicated: Deduplicated,
     embedded: Embedded,
     selected: Selected,
+    near: NearDuplicates | None = None,
 ) -> list[str]:
     """Build report.json, report.pdf and plots/ and copy them into the run folder atomically.
+
+    ``near`` (the near-duplicate groups) and the corruption check's quality scores are
+    summarised in ``datasetAnalysis`` (``thresher.reports.findings``).
 
     Returns:
         The written paths, relative to the LIGHTLY root.
@@ -111,6 +116,8 @@ def report(
         notes=list(info.notes),
         model_description=info.model_description,
     )
+    inputs.near_duplicates = near.document() if near is not None else None
+    inputs.quality = (checked.quality() or None) if not videos else None
     written = []
     with tempfile.TemporaryDirectory(prefix="thresher-report-") as tmp:
         if frames is not None:

@@ -5,6 +5,7 @@ Layout (PRODUCT.md)::
     .lightly/runs/<run_id>/ report.pdf report.json plots/ log.txt memlog.txt config.json
                             embeddings.csv embeddings.parquet corruptness_check_information.json
                             sequence_information.json (selected_sequence_length > 1)
+                            near_duplicates.json (docs/selection.md, "Near duplicates")
                             filenames/{selected,removed,duplicate,corrupt,filtered}.txt
     .lightly/tags/initial-tag.txt (first run), .lightly/tags/<run_id>.txt
     .lightly/thumbnails/<selected file name>_thumb.<ext> (``thresher.storage.thumbnails``)
@@ -31,6 +32,7 @@ from thresher.stages.corruption_check import CorruptionChecked
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
+from thresher.stages.near_duplicates import NearDuplicates
 from thresher.stages.objects import Objects
 from thresher.stages.select import Selected
 from thresher.stages.train import Trained
@@ -295,6 +297,7 @@ def write_results(
     selected: Selected | None,
     trained: Trained | None = None,
     objects: Objects | None = None,
+    near: NearDuplicates | None = None,
 ) -> RunOutputs:
     """Write filenames/*.txt, embeddings, config.json, the corruptness info, tags, thumbnails.
 
@@ -313,6 +316,8 @@ def write_results(
         trained: The training's checkpoint, copied into the run folder when given.
         objects: An object-level run's crops: the rows are crops, ``selected.txt`` and the
             tags list the images holding selected crops, ``selected_crops.txt`` the crops.
+        near: The near-duplicate groups, written as ``near_duplicates.json``; when they were
+            removed, ``deduplicated`` already counts them as duplicates.
     """
     from thresher.storage.embeddings_csv import write_embeddings_csv
 
@@ -353,6 +358,8 @@ def write_results(
         info,
     )
     _store.write_json(lightly, f"{base}/duplicates.json", {"duplicates": duplicates})
+    if near is not None:
+        _store.write_json(lightly, f"{base}/near_duplicates.json", near.document())
     if selected is not None and selected.sequence_length > 1:
         write_sequence_information(listing, lightly, base, chosen, selected.sequence_length)
     if embedded is not None:
@@ -360,7 +367,7 @@ def write_results(
         write_embeddings_csv(lightly, names, emb, f"{base}/embeddings.csv")
         lightly.write_bytes(f"{base}/embeddings.parquet", _embeddings_parquet(names, emb))
 
-    stages = (listing, checked, deduplicated, trained, embedded, selected)
+    stages = (listing, checked, deduplicated, trained, embedded, near, selected)
     doc: dict[str, Any] = {
         "run_id": run_id,
         "input": Location(listing.input_url).display,

@@ -18,6 +18,7 @@ from thresher.stages import corruption_check as _corruption_check
 from thresher.stages import deduplicate as _deduplicate
 from thresher.stages import embed as _embed
 from thresher.stages import list_input as _list_input
+from thresher.stages import near_duplicates as _near_duplicates
 from thresher.stages import report as _report
 from thresher.stages import select as _select
 from thresher.stages import train as _train
@@ -31,6 +32,7 @@ __all__ = [
     "deduplicate",
     "embed",
     "list_input",
+    "near_duplicates",
     "report",
     "select",
     "train",
@@ -126,6 +128,20 @@ def embed(
     )
 
 
+@task(name="near_duplicates", cache_policy=NO_CACHE)
+def near_duplicates(
+    *,
+    embedded: _embed.Embedded,
+    deduplicated: _deduplicate.Deduplicated,
+    threshold: float,
+    remove: bool,
+) -> State[Any]:
+    """Stage ``near_duplicates``."""
+    return stage_state(
+        _near_duplicates.near_duplicates(embedded, deduplicated, threshold=threshold, remove=remove)
+    )
+
+
 @task(name="select", cache_policy=NO_CACHE)
 def select(
     *,
@@ -158,6 +174,7 @@ def report(
     deduplicated: _deduplicate.Deduplicated,
     embedded: _embed.Embedded,
     selected: _select.Selected,
+    near: _near_duplicates.NearDuplicates | None = None,
 ) -> State[Any]:
     """Stage ``report``."""
     return stage_state(
@@ -169,6 +186,7 @@ def report(
             deduplicated=deduplicated,
             embedded=embedded,
             selected=selected,
+            near=near,
         )
     )
 
@@ -184,6 +202,7 @@ def write_results(
     embedded: _embed.Embedded | None,
     selected: _select.Selected | None,
     trained: _train.Trained | None,
+    near: _near_duplicates.NearDuplicates | None = None,
 ) -> State[Any]:
     """Stage ``write_results``."""
     return stage_state(
@@ -196,5 +215,6 @@ def write_results(
             embedded=embedded,
             selected=selected,
             trained=trained,
+            near=near,
         )
     )

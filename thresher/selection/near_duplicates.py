@@ -1,0 +1,172 @@
+"""Near duplicates: groups of samples closer than a threshold in embedding space.
+
+Two rows are near duplicates when their **cosine distance** ``1 - cos(a, b)`` is below the
+threshold (crops, resizes, JPEG re-encodes and small colour shifts of one photo land well
+below it; distinct photos well above; the default is calibrated in
+``benchmarks/near_duplicates.py``, see ``docs/selection.md``). Groups are the connected
+components of that relation (single linkage, union-find): a group is listed with the row kept
+first (the smallest row index, i.e. the first file in listing order, as exact deduplication
+keeps the first by name), then the others.
+
+No N × N matrix is built: each row's ``k`` nearest neighbours come from
+:func:`thresher.selection.knn.knn` (exact, in chunks); above :data:`EXACT_MAX_ROWS` rows an
+inverted-file faiss index (approximate, probing :data:`IVF_PROBES` lists) replaces the exact
+search so a million rows stay affordable on a CPU. Memory is the (unit-norm) embeddings plus
+``N × k`` neighbours.
+
+Example:
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.0], [0.999, 0.04], [0.0, 1.0]], np.float32)
+    >>> find_near_duplicates(x, 0.01, backend="numpy").groups
+    [[0, 1]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from thresher.config.worker import NEAR_DUPLICATE_THRESHOLD
+from thresher.selection.knn import Backend, knn
+
+#: The default ``worker_config.near_duplicate_threshold`` (cosine distance), calibrated on the
+#: planted set of ``benchmarks/near_duplicates.py`` (docs/selection.md, "Near duplicates").
+DEFAULT_THRESHOLD = NEAR_DUPLICATE_THRESHOLD
+#: Neighbours looked at per row; a group larger than this is still found whole through chains.
+DEFAULT_K = 8
+#: Above this many rows the exact search gives way to an IVF index (faiss).
+EXACT_MAX_ROWS = 200_000
+#: Inverted lists the IVF index probes per query.
+IVF_PROBES = 16
+
+
+@dataclass(frozen=True)
+class NearDuplicateGroups:
+    """The near-duplicate groups of a set of rows.
+
+    Attributes:
+        threshold: The cosine-distance threshold used.
+        groups: Row indices per group, the kept row first, the others ascending; groups
+            ordered by their kept row.
+        distances: Per group, each member's cosine distance to the kept row (0.0 first).
+    """
+
+    threshold: float
+    groups: list[list[int]] = field(default_factory=list)
+    distances: list[list[float]] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> dict[int, int]:
+        """Every non-kept row -> the kept row of its group."""
+        return {r: g[0] for g in self.groups for r in g[1:]}
+
+    @property
+    def n_duplicates(self) -> int:
+        """Rows that are near duplicates of a kept row (all members but the first)."""
+        return sum(len(g) - 1 for g in self.groups)
+
+
+def unit_rows(x: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    """``x`` as float32 rows of length 1 (a copy only when it is not already so)."""
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    norms = np.linalg.norm(a, axis=1)
+    if a.shape[0] and np.allclose(norms, 1.0, atol=1e-4):
+        return a
+    out: NDArray[np.float32] = a / np.maximum(norms, 1e-12)[:, None]
+    return out
+
+
+def _neighbours(
+    x: NDArray[np.float32], k: int, backend: Backend, exact_max: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Each row's ``k`` nearest other rows: Euclidean distances and indices."""
+    if x.shape[0] <= exact_max:
+        return knn(x, x, k, exclude_self=True, backend=backend)
+    import faiss
+
+    n, d = x.shape
+    nlist = int(min(4096, max(16, round(4 * np.sqrt(n)))))
+    quantizer = faiss.IndexFlatL2(d)
+    index: Any = faiss.IndexIVFFlat(quantizer, d, nlist)
+    rng = np.random.default_rng(0)
+    train = x[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))]
+    index.train(train)
+    index.add(x)
+    index.nprobe = IVF_PROBES
+    out_d = np.empty((n, k), np.float32)
+    out_i = np.empty((n, k), np.int64)
+    for s in range(0, n, 16384):
+        d2, i = index.search(x[s : s + 16384], k + 1)
+        rows = np.arange(s, s + i.shape[0])[:, None]
+        d2 = np.where((i == rows) | (i < 0), np.inf, d2)
+        order = np.argsort(d2, axis=1, kind="stable")[:, :k]
+        out_i[s : s + 16384] = np.take_along_axis(i, order, axis=1)
+        out_d[s : s + 16384] = np.sqrt(np.maximum(np.take_along_axis(d2, order, axis=1), 0))
+    return out_d, out_i
+
+
+def _find(parent: NDArray[np.int64], i: int) -> int:
+    root = i
+    while parent[root] != root:
+        root = int(parent[root])
+    while parent[i] != root:  # path compression
+        parent[i], i = root, int(parent[i])
+    return root
+
+
+def find_near_duplicates(
+    embeddings: NDArray[np.floating[Any]],
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    k: int = DEFAULT_K,
+    backend: Backend = "auto",
+    exact_max: int = EXACT_MAX_ROWS,
+) -> NearDuplicateGroups:
+    """Group the rows whose cosine distance is below ``threshold``.
+
+    Args:
+        embeddings: (N, D) embeddings; need not be normalised (cosine distance ignores length).
+        threshold: Cosine distance in [0, 2); pairs strictly below it are near duplicates.
+        k: Neighbours per row to look at.
+        backend: The :func:`~thresher.selection.knn.knn` backend.
+        exact_max: Above this many rows an approximate IVF search is used.
+
+    Returns:
+        The groups (only groups of two or more rows).
+
+    Raises:
+        ValueError: ``threshold`` outside [0, 2) or embeddings that are not finite (N, D).
+    """
+    if not 0.0 <= threshold < 2.0:
+        raise ValueError(f"near-duplicate threshold must be in [0, 2), got {threshold}")
+    x = np.asarray(embeddings)
+    if x.ndim != 2:
+        raise ValueError(f"embeddings must be (N, D), got shape {x.shape}")
+    n = x.shape[0]
+    if n < 2 or threshold == 0.0:
+        return NearDuplicateGroups(float(threshold))
+    if not np.isfinite(x).all():
+        raise ValueError("embeddings hold NaN or inf values")
+    u = unit_rows(x)
+    dist, idx = _neighbours(u, min(k, n - 1), backend, exact_max)
+    # unit rows: ||a - b||^2 = 2 (1 - cos), so cosine distance = d^2 / 2
+    close = (dist * dist) / 2.0 < threshold
+    rows, cols = np.nonzero(close)
+    parent = np.arange(n, dtype=np.int64)
+    for a, b in zip(rows.tolist(), idx[rows, cols].tolist(), strict=True):
+        ra, rb = _find(parent, a), _find(parent, b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)  # the root is the smallest row: the kept one
+    members: dict[int, list[int]] = {}
+    for r in np.unique(np.concatenate([rows, idx[rows, cols]])).tolist():
+        members.setdefault(_find(parent, r), []).append(r)
+    groups = [sorted(m) for _, m in sorted(members.items()) if len(m) > 1]
+    distances = []
+    for g in groups:
+        cos = u[g] @ u[g[0]]
+        distances.append([round(float(max(0.0, 1.0 - c)), 6) for c in cos])
+        distances[-1][0] = 0.0
+    return NearDuplicateGroups(float(threshold), groups, distances)

@@ -1,0 +1,175 @@
+"""Stage ``near_duplicates``: find groups of near-identical images in embedding space.
+
+Runs between ``embed`` and ``select``. It always finds the groups
+(:func:`thresher.selection.near_duplicates.find_near_duplicates`: cosine distance below
+``worker_config.near_duplicate_threshold``) and stores them as ``near_duplicates.json``
+(``{"threshold", "metric", "removed", "groups": [[kept, dup, ...]], "distances"}``, names, the
+kept file first), which the report summarises and write_results copies into the run folder.
+
+With ``worker_config.remove_near_duplicates`` the other members of each group are removed
+before selection: the stage then stores the remaining rows (``embeddings.npy``,
+``filenames.json``) and a deduplication record that counts them as duplicates
+(``deduplicated.json``: exact duplicates plus near ones), and hands both on as the
+:class:`~thresher.stages.embed.Embedded` and :class:`~thresher.stages.deduplicate.Deduplicated`
+the later stages see. So the accounting stays selected + removed + duplicate + corrupt +
+filtered = listed, and ``filenames/duplicate.txt`` lists them. Off (the default), the inputs go
+on unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from thresher.caching import stage_dir, stage_key
+from thresher.config import WorkerConfig
+from thresher.errors import ConfigError
+from thresher.stages import _store
+from thresher.stages.deduplicate import FILE as DEDUP_FILE
+from thresher.stages.deduplicate import Deduplicated
+from thresher.stages.embed import Embedded
+
+log = logging.getLogger("thresher.stages")
+
+FILE = "near_duplicates.json"
+
+
+@dataclass(frozen=True)
+class NearDuplicates:
+    """The near-duplicate groups, and what the later stages work on.
+
+    Attributes:
+        n_groups: Groups of two or more near-identical images.
+        n_near_duplicates: Images in them other than the kept one.
+        removed: Whether those were removed before selection.
+        embedded: The embeddings selection sees (without the near duplicates when removed).
+        deduplicated: The deduplication record later stages count with (near duplicates
+            added to the duplicates when removed).
+    """
+
+    key: str
+    lightly_url: str
+    n_groups: int
+    n_near_duplicates: int
+    removed: bool
+    embedded: Embedded
+    deduplicated: Deduplicated
+    cached: str = ""
+
+    def document(self) -> dict[str, Any]:
+        """The stored ``near_duplicates.json``."""
+        lightly = _store.lightly_location(self.lightly_url)
+        doc: dict[str, Any] = _store.read_json(lightly, f"{stage_dir(self.key)}/{FILE}")
+        return doc
+
+
+def refuse_near_duplicate_removal(worker: WorkerConfig, object_level: bool) -> None:
+    """Refuse ``remove_near_duplicates`` where removing rows would break the run's units.
+
+    Raises:
+        ConfigError: With ``selected_sequence_length`` > 1 (a sequence would lose frames) or
+            at object level (the rows are crops, counted per image).
+    """
+    if not worker.remove_near_duplicates:
+        return
+    if worker.selected_sequence_length > 1:
+        raise ConfigError(
+            "worker_config.remove_near_duplicates cannot be combined with "
+            f"selected_sequence_length {worker.selected_sequence_length}: removing frames would "
+            "break the sequences. Set remove_near_duplicates to false (near duplicates are "
+            "still reported), or selected_sequence_length to 1."
+        )
+    if object_level:
+        raise ConfigError(
+            "worker_config.remove_near_duplicates is not supported at object level (the "
+            "samples are crops): set it to false."
+        )
+
+
+def near_duplicates(
+    embedded: Embedded,
+    deduplicated: Deduplicated,
+    *,
+    threshold: float,
+    remove: bool = False,
+) -> NearDuplicates:
+    """Find (and with ``remove``, drop) the near duplicates among the embedded images.
+
+    Args:
+        embedded: The embed stage's output.
+        deduplicated: The deduplicate stage's output (the exact duplicates).
+        threshold: ``worker_config.near_duplicate_threshold`` (cosine distance).
+        remove: ``worker_config.remove_near_duplicates``.
+    """
+    from thresher.selection.near_duplicates import find_near_duplicates
+
+    key = stage_key("near_duplicates", embedded.key, deduplicated.key, threshold, remove)
+    lightly = _store.lightly_location(embedded.lightly_url)
+    base = stage_dir(key)
+    m = _store.cached(lightly, key)
+    if m is not None:
+        return _summary(key, embedded, deduplicated, m, "cached")
+    emb = embedded.embeddings()
+    names = embedded.filenames()
+    found = find_near_duplicates(emb, threshold)
+    doc = {
+        "threshold": threshold,
+        "metric": "cosine distance",
+        "removed": remove,
+        "groups": [[names[i] for i in g] for g in found.groups],
+        "distances": found.distances,
+    }
+    _store.write_json(lightly, f"{base}/{FILE}", doc)
+    files = [FILE]
+    if remove and found.groups:
+        dup_rows = found.duplicates
+        keep = np.array([i for i in range(len(names)) if i not in dup_rows], dtype=np.int64)
+        _store.write_npy(lightly, f"{base}/embeddings.npy", emb[keep])
+        _store.write_json(lightly, f"{base}/filenames.json", [names[i] for i in keep])
+        if embedded.n_broken:
+            _store.write_json(lightly, f"{base}/broken.json", embedded.broken())
+            files.append("broken.json")
+        near = {names[r]: names[k] for r, k in dup_rows.items()}
+        kept = [n for n in deduplicated.kept() if n not in near]
+        duplicates = {**deduplicated.duplicates(), **near}
+        _store.write_json(lightly, f"{base}/{DEDUP_FILE}", {"kept": kept, "duplicates": duplicates})
+        files += ["embeddings.npy", "filenames.json", DEDUP_FILE]
+    summary = {"n_groups": len(found.groups), "n_near_duplicates": found.n_duplicates}
+    _store.finish(lightly, key, summary, files)
+    log.info(
+        "near duplicates (cosine distance < %g): %d groups, %d images%s",
+        threshold,
+        len(found.groups),
+        found.n_duplicates,
+        " removed before selection" if remove and found.groups else "",
+    )
+    return _summary(key, embedded, deduplicated, {**summary, "files": files}, "")
+
+
+def _summary(
+    key: str, embedded: Embedded, deduplicated: Deduplicated, m: dict[str, Any], cached: str
+) -> NearDuplicates:
+    """The stage's summary from its manifest."""
+    n = int(m["n_near_duplicates"])
+    removed = "filenames.json" in m["files"]
+    emb, dedup = embedded, deduplicated
+    if removed:
+        emb = Embedded(
+            key,
+            embedded.lightly_url,
+            embedded.n - n,
+            embedded.dim,
+            embedded.model,
+            embedded.description,
+            embedded.cached,
+            embedded.n_broken,
+        )
+        dedup = Deduplicated(
+            key, deduplicated.lightly_url, deduplicated.n_duplicate + n, deduplicated.n_kept - n
+        )
+    return NearDuplicates(
+        key, embedded.lightly_url, int(m["n_groups"]), n, removed, emb, dedup, cached
+    )
