@@ -85,6 +85,7 @@ def test_a_cluster_run_equals_a_local_run(prefect_server, images, tmp_path, monk
         r"embed shard rows (\d+)-(\d+): \d+ images on \S+ \(pid (\d+)\)", on_cluster["log"]
     )
     assert sorted((int(a), int(b)) for a, b, _ in ran) == [(i, i + 7) for i in range(0, 40, 8)]
+    print("shards (first row, last row, pid):", ran, "workers:", workers)
     pids = {int(pid) for _, _, pid in ran}
     assert pids == set(workers.values()) and os.getpid() not in pids, (pids, workers)
 
