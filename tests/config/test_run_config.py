@@ -141,16 +141,8 @@ EMBEDDINGS_TASK = [
             "selection_config.lightly_path_regex",
         ),
         (
-            (
-                None,
-                {"n_samples": 5, "auto_tasks": [{"type": "CROP", "name": "c", "bboxs": []}]},
-                None,
-            ),
-            "selection_config.auto_tasks",
-        ),
-        (
-            (None, {"n_samples": 5, "strategies": EMBEDDINGS_TASK}, None),
-            r"selection_config\.strategies\[0\]\.input\.task",
+            ({"object_level": {"crop_dataset_name": "c"}}, {"n_samples": 5}, None),
+            r"worker_config\.object_level\.crop_dataset_name",
         ),
         ((None, {"n_samples": 5}, {"model": {"width": 2}}), "lightly_config.model.width"),
     ],
@@ -159,6 +151,16 @@ def test_not_supported_yet_is_refused_when_the_config_loads(configs, key):
     # Refused by load_configs, before any stage runs (not when select runs).
     with pytest.raises(NotSupportedYetError, match=f"not supported yet: {key}"):
         load_configs(*configs)
+
+
+def test_object_level_keys_load():  # docs/objects.md
+    tiles = {"type": "TILING", "name": "det", "num_rows": 2, "num_cols": 2}
+    cfg = load_configs(
+        {"object_level": {"padding": 0.1}, "crops": {"enable_upload": False}},
+        {"n_samples": 5, "strategies": EMBEDDINGS_TASK, "auto_tasks": [tiles]},
+    )
+    assert cfg.selection.strategies is not None
+    assert cfg.selection.strategies[0].input.task == "det"  # type: ignore[union-attr]
 
 
 def test_task_on_a_scores_input_is_not_refused():

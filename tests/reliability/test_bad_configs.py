@@ -516,19 +516,9 @@ COMBINATIONS: list[Case] = [
         ("selection_config.strategies[0].strategy.target_range", "min_sum", "max_sum"),
     ),
     Case(
-        "object-level-embeddings",
-        {
-            _SEL: {
-                "n_samples": 5,
-                "strategies": [
-                    {
-                        "input": {"type": "EMBEDDINGS", "task": "det"},
-                        "strategy": {"type": "DIVERSITY"},
-                    }
-                ],
-            }
-        },
-        ("selection_config.strategies[0].input.task",),
+        "object-level-crop-dataset",
+        {"worker_config": {"object_level": {"crop_dataset_name": "c"}}, _SEL: {"n_samples": 5}},
+        ("worker_config.object_level.crop_dataset_name",),
     ),
     Case(
         "training-with-embeddings",

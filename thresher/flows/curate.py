@@ -31,6 +31,7 @@ from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import default_lightly_url, preflight, refuse_for_videos
 from thresher.stages.near_duplicates import refuse_near_duplicate_removal
+from thresher.stages.objects import object_task
 from thresher.stages.report import RunInfo
 from thresher.stages.select import Selected
 from thresher.stages.train import resolve_checkpoint
@@ -136,9 +137,21 @@ def curate(
         raise ConfigError(f"dataset_type must be 'images' or 'videos', got {dataset_type!r}")
     if dataset_type == "videos":
         refuse_for_videos(cfg.worker, cfg.selection)
+    object_level = object_task(cfg)  # the boxes of a task are the samples (docs/objects.md)
+    if object_level is not None and dataset_type == "videos":
+        raise ConfigError(
+            f"object level (task '{object_level.name}') is not supported yet with videos: run "
+            "it on images (extracted frames), or remove the EMBEDDINGS input's task"
+        )
+    if object_level is not None and cfg.worker.selected_sequence_length > 1:
+        raise ConfigError(
+            "worker_config.selected_sequence_length > 1 selects sequences of images or video "
+            f"frames, not of objects (task '{object_level.name}'): set it to 1 for an "
+            "object-level run, or remove the EMBEDDINGS input's task"
+        )
+    refuse_near_duplicate_removal(cfg.worker, object_level is not None)
     lightly_url = lightly or default_lightly_url(input)
     preflight(input, lightly_url, dataset_type)  # before anything is written
-    refuse_near_duplicate_removal(cfg.worker, False)
     if cluster:
         check_scheduler(cluster)  # an unreachable scheduler fails in seconds, nothing written
     # The user's files (predictions, metadata, tags, CSVs, a checkpoint) are read before the
@@ -188,25 +201,34 @@ def curate(
                     lightly_cfg=cfg.lightly,
                     init=init,
                 )
+            objects = None
+            if object_level is not None:
+                objects = run.stage(
+                    tasks.objects,
+                    listing=listing,
+                    deduplicated=deduplicated,
+                    spec=object_level,
+                    num_threads=w.num_threads,
+                )
             embedded = run.stage(
                 tasks.embed,
                 listing=listing,
-                deduplicated=deduplicated,
+                deduplicated=objects or deduplicated,
                 worker=w,
                 lightly_cfg=cfg.lightly,
                 checkpoint=trained.checkpoint if trained else init,
                 cluster=cluster,
             )
-            # near duplicates in embedding space (docs/selection.md)
-            near = run.stage(
-                tasks.near_duplicates,
-                embedded=embedded,
-                deduplicated=deduplicated,
-                threshold=w.near_duplicate_threshold,
-                remove=w.remove_near_duplicates,
-            )
-            embedded, deduplicated = near.embedded, near.deduplicated
-            found.update(deduplicated=deduplicated, near=near)
+            if objects is None:  # near duplicates in embedding space (docs/selection.md)
+                near = run.stage(
+                    tasks.near_duplicates,
+                    embedded=embedded,
+                    deduplicated=deduplicated,
+                    threshold=w.near_duplicate_threshold,
+                    remove=w.remove_near_duplicates,
+                )
+                embedded, deduplicated = near.embedded, near.deduplicated
+                found.update(deduplicated=deduplicated, near=near)
             selected = run.stage(
                 tasks.select,
                 listing=listing,
@@ -214,6 +236,7 @@ def curate(
                 selection=cfg.selection,
                 seed=cfg.lightly.seed,
                 sequence_length=w.selected_sequence_length,
+                objects=objects,
             )
             notes = _notes(deduplicated, selected)
             config = _config_doc(cfg, embedded, notes)
@@ -231,7 +254,13 @@ def curate(
                 notes=notes,
             )
             run.stage(
-                tasks.report, info=info, cfg=cfg, embedded=embedded, selected=selected, **found
+                tasks.report,
+                info=info,
+                cfg=cfg,
+                embedded=embedded,
+                selected=selected,
+                objects=objects,
+                **found,
             )
             result: RunOutputs = run.stage(
                 tasks.write_results,
@@ -240,6 +269,7 @@ def curate(
                 embedded=embedded,
                 selected=selected,
                 trained=trained,
+                objects=objects,
                 **found,
             )
             datapool.update(listing, w, embedded, selected)  # after the results, never before

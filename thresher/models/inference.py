@@ -36,6 +36,7 @@ from thresher.config.lightly import RESNET_NAMES, LightlyConfig
 from thresher.errors import ConfigError, CorruptMediaError, StorageError
 from thresher.models import zoo
 from thresher.models.backends import make_runner, plan_cpu, resolve_backend
+from thresher.storage.crops import Box, CropReader
 from thresher.storage.location import Location
 from thresher.storage.pixels import readable
 from thresher.storage.video import FrameReader
@@ -95,6 +96,8 @@ class FileImages(Dataset):
             scale); None decodes at full size.
         frames: The filenames are video frame names (a video run): each is decoded from its
             video by a per-process :class:`thresher.storage.video.FrameReader`.
+        crops: Object level: crop name -> ``(image name, box)``; each filename is a crop,
+            cut from its image by a per-process :class:`thresher.storage.crops.CropReader`.
     """
 
     def __init__(
@@ -105,8 +108,11 @@ class FileImages(Dataset):
         storage_options: Mapping[str, Any] | None = None,
         min_size: int | None = None,
         frames: bool = False,
+        crops: Mapping[str, tuple[str, Box]] | None = None,
     ) -> None:
         self.frames = frames
+        self.crops = crops
+        self._crop_reader: CropReader | None = None
         self._reader: FrameReader | None = None
         self.min_size = min_size
         self.input_url = input_url
@@ -132,6 +138,7 @@ class FileImages(Dataset):
         state = self.__dict__.copy()
         state["_location"] = None  # reopened on first use in the receiving process
         state["_reader"] = None
+        state["_crop_reader"] = None
         return state
 
     def __len__(self) -> int:
@@ -144,6 +151,10 @@ class FileImages(Dataset):
             if self._reader is None or self._reader.location is not self.location:
                 self._reader = FrameReader(self.location)
             return self._reader.read_frame(name)
+        if self.crops is not None:  # object level: the crops of an image come together
+            if self._crop_reader is None or self._crop_reader.location is not self.location:
+                self._crop_reader = CropReader(self.location, self.crops)
+            return self._crop_reader.read_crop(name)
         return decode_image(self.location.read_bytes(name), name, self.min_size)
 
     def __getitem__(self, index: int) -> tuple[Any, bool, str]:
@@ -195,6 +206,7 @@ def iter_embeddings(
     model_xml: Path | None = None,
     frames: bool = False,
     on_broken: Callable[[int, str], None] | None = None,
+    crops: Mapping[str, tuple[str, Box]] | None = None,
 ) -> Iterator[np.ndarray]:
     """Embed image files with ``model``, yielding one ``(B, D)`` float32 array per batch.
 
@@ -224,6 +236,8 @@ def iter_embeddings(
         on_broken: Called with ``(index into filenames, reason)`` for a file that cannot be
             read or decoded (it changed or vanished since the corruption check); its row is
             NaN. Without it such a file raises.
+        crops: Object level: ``filenames`` are crop names, mapped to ``(image name, box)``
+            (:mod:`thresher.storage.crops`).
 
     Yields:
         ``(B, D)`` float32 embeddings of the next ``B`` files.
@@ -246,6 +260,7 @@ def iter_embeddings(
         storage_options,
         min_size=size,
         frames=frames,
+        crops=crops,
     )
     if len(dataset) == 0:
         return

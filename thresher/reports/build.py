@@ -82,6 +82,8 @@ class ReportInputs:
         model_description: The model that embedded, and why that one.
         video_sizes: A video run's video-level counts (``videoLevelSizes``); None for images.
         video_timeline: A video run's timeline rows (``show_video_sampling_timeline``), or None.
+        object_sizes: An object-level run's counts (``objectLevelSizes``); then ``filenames``,
+            ``embeddings`` and ``selected`` are the crops, and ``sizes`` count images.
     """
 
     run_id: str
@@ -109,6 +111,7 @@ class ReportInputs:
     model_description: str = ""
     video_sizes: dict[str, int] | None = None
     video_timeline: list[VideoTimeline] | None = None
+    object_sizes: dict[str, Any] | None = None
     #: The stored near_duplicates.json (``datasetAnalysis.nearDuplicates``), or None.
     near_duplicates: dict[str, Any] | None = None
     #: Per checked image its quality scores (``datasetAnalysis.qualityIssues``), or None.
@@ -137,6 +140,9 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     report: dict[str, Any] = _json_safe(computed)
     plots = _draw(report, inputs, out_dir / "plots")
     _add_video(report, plots, inputs, out_dir / "plots")
+    if inputs.object_sizes is not None:
+        info = report["generalInformation"]["datasetInformation"]
+        info["objectLevelSizes"] = dict(inputs.object_sizes)
     add_findings(  # near duplicates and quality issues (reports/findings.py)
         report, plots, inputs.near_duplicates, inputs.quality, inputs.load_image, out_dir / "plots"
     )
@@ -151,6 +157,8 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     v2 = _json_safe(report_v2(report, list(inputs.filenames), xy, sel))
     if inputs.video_sizes is not None:
         v2["generalInformation"]["datasetInformation"]["videoLevelSizes"] = inputs.video_sizes
+    if inputs.object_sizes is not None:
+        v2["generalInformation"]["datasetInformation"]["objectLevelSizes"] = inputs.object_sizes
     text_v2 = json.dumps(v2, indent=2, ensure_ascii=False, allow_nan=False)
     (out_dir / "report_v2.json").write_text(text_v2 + "\n", encoding="utf-8")
     write_pdf(report, plots, out_dir / "report.pdf")
@@ -203,6 +211,9 @@ def _validate(inputs: ReportInputs) -> tuple[NDArray[Any], NDArray[np.int64]]:
     if len(np.unique(sel)) != len(sel):
         raise ValueError("selected indices must be unique; got repeated indices.")
     n_sel, n_rem = int(inputs.sizes["n_selected"]), int(inputs.sizes["n_removed"])
+    if inputs.object_sizes is not None:  # the rows are crops; sizes count images
+        n_sel = int(inputs.object_sizes["nSelectedObjects"])
+        n_rem = int(inputs.object_sizes["nObjects"]) - n_sel
     if n_sel != len(sel) or n_rem != len(x) - len(sel):
         raise ValueError(
             f"sizes disagree with the arrays: n_selected={n_sel}, n_removed={n_rem}, but "

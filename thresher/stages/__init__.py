@@ -35,6 +35,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("corruption_check", "CHECKING_CORRUPTNESS", "decode and hash every file once"),
     Stage("deduplicate", "CHECKING_CORRUPTNESS", "drop byte-identical files"),
     Stage("train", "TRAINING", "SimCLR on the kept images (enable_training)"),
+    Stage("objects", "INITIALIZING_OBJECT_CROPS", "object level: the boxes become the samples"),
     Stage("embed", "EMBEDDING", "embed the kept images in committed shards"),
     Stage("near_duplicates", "EMBEDDING", "find (and optionally drop) near duplicates"),
     Stage("select", "SAMPLING", "run the selection strategies"),

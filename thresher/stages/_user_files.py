@@ -33,6 +33,7 @@ from thresher.config.selection import (
 from thresher.errors import ConfigError, InputError, SchemaError
 from thresher.stages import _store
 from thresher.stages.list_input import read_relevant
+from thresher.stages.objects import check_boxes, object_task
 from thresher.storage._json import unmatched_files, where
 from thresher.storage.embeddings_csv import match_embeddings, read_embeddings_csv
 from thresher.storage.location import IMAGE_EXTENSIONS, Location
@@ -70,15 +71,20 @@ def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
     w = cfg.worker
     lightly = _store.lightly_location(lightly_url)
     entries = list(enumerate(cfg.selection.effective_strategies()))
+    objects = object_task(cfg)  # object level: refuses what it cannot honour (ConfigError)
     rules = read_relevant(lightly, w.relevant_filenames_file) if w.relevant_filenames_file else None
-    uses_files = bool(w.embeddings) or any(
-        isinstance(e.input, (ScoresInput, PredictionsInput))
-        or (
-            isinstance(e.input, MetadataInput)
-            and not e.input.key.startswith(BUILTIN_METADATA_PREFIXES)
+    uses_files = (
+        bool(w.embeddings)
+        or any(
+            isinstance(e.input, (ScoresInput, PredictionsInput))
+            or (
+                isinstance(e.input, MetadataInput)
+                and not e.input.key.startswith(BUILTIN_METADATA_PREFIXES)
+            )
+            or (isinstance(e.input, EmbeddingsInput) and e.input.tag_name is not None)
+            for _, e in entries
         )
-        or (isinstance(e.input, EmbeddingsInput) and e.input.tag_name is not None)
-        for _, e in entries
+        or (objects is not None and objects.auto is None)
     )
     listed: list[str] = []
     names: list[str] = []
@@ -93,6 +99,8 @@ def check_user_files(cfg: RunConfig, input_url: str, lightly_url: str) -> None:
                 "are relative to the INPUT root, e.g. 'subdir/image_1.png'."
             )
     dim = _check_embeddings_csv(lightly, w.embeddings, names) if w.embeddings else None
+    if objects is not None:  # its boxes, before the SCORES and PREDICTIONS that read them
+        check_boxes(objects, input_url, lightly_url, names, listed)
     _check_predictions(lightly, entries, names, listed)
     _check_metadata(lightly, entries, names, listed)
     for i, entry in entries:

@@ -34,6 +34,7 @@ from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.list_input import Listing
+from thresher.stages.objects import Objects
 from thresher.stages.train import ModelCheckpoint
 from thresher.storage.location import Location
 
@@ -135,7 +136,7 @@ class Shard:
     """
 
     listing: Listing
-    deduplicated: Deduplicated
+    deduplicated: Deduplicated | Objects
     worker: WorkerConfig
     lightly_cfg: LightlyConfig
     checkpoint: ModelCheckpoint | None
@@ -247,7 +248,7 @@ def _committed(
 
 def embed(
     listing: Listing,
-    deduplicated: Deduplicated,
+    deduplicated: Deduplicated | Objects,
     worker: WorkerConfig,
     lightly_cfg: LightlyConfig,
     *,
@@ -262,7 +263,7 @@ def embed(
 
     Args:
         listing: The listing (INPUT and LIGHTLY locations).
-        deduplicated: The kept files.
+        deduplicated: The kept files, or (object level) the crops of the objects stage.
         worker: ``worker_config``.
         lightly_cfg: ``lightly_config`` (model, loader).
         checkpoint: The model checkpoint (trained in this run, or the user's); its content
@@ -531,6 +532,8 @@ def _embed_rows(
     def on_broken(i: int, reason: str) -> None:
         broken[str(shard.start + i)] = f"could not be read when embedding: {reason}"
 
+    objects = shard.deduplicated if isinstance(shard.deduplicated, Objects) else None
+
     for rows in iter_embeddings(
         loaded.model,
         loaded.spec,
@@ -543,6 +546,7 @@ def _embed_rows(
         model_xml=loaded.model_xml,
         frames=shard.listing.dataset_type == "videos",
         on_broken=on_broken,
+        crops=objects.crops() if objects is not None else None,  # object level
     ):
         pending.append(rows)
         waited = time.monotonic() - last_commit

@@ -16,8 +16,10 @@ from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
 from thresher.stages.near_duplicates import NearDuplicates
+from thresher.stages.objects import Objects
 from thresher.stages.select import Selected
 from thresher.stages.write_results import corrupt_files, run_dir, sizes, video_sizes
+from thresher.storage.crops import CropReader
 from thresher.storage.location import Location
 from thresher.storage.pixels import readable
 from thresher.storage.video import FrameReader
@@ -62,10 +64,12 @@ def report(
     deduplicated: Deduplicated,
     embedded: Embedded,
     selected: Selected,
+    objects: Objects | None = None,
     near: NearDuplicates | None = None,
 ) -> list[str]:
     """Build report.json, report.pdf and plots/ and copy them into the run folder atomically.
 
+    With ``objects`` (object level) the examples are crops and ``objectLevelSizes`` is added.
     ``near`` (the near-duplicate groups) and the corruption check's quality scores are
     summarised in ``datasetAnalysis`` (``thresher.reports.findings``).
 
@@ -81,13 +85,16 @@ def report(
 
     videos = listing.dataset_type == "videos"
     frames = FrameReader(inp) if videos else None
+    crops = CropReader(inp, objects.crops()) if objects is not None else None
 
     def load_image(name: str) -> Image.Image:
         if frames is not None:  # a video run: the names are frames
             return frames.read_frame(name)
+        if crops is not None and name in crops.crops:  # object level: a crop (or an image)
+            return crops.read_crop(name)
         return readable(Image.open(io.BytesIO(inp.read_bytes(name))))  # as it was embedded
 
-    s = sizes(listing, checked, deduplicated, embedded, selected)
+    s = sizes(listing, checked, deduplicated, embedded, selected, objects)
     inputs = ReportInputs(
         run_id=info.run_id,
         started_at=info.started_at,
@@ -100,7 +107,7 @@ def report(
         filenames=embedded.filenames(),
         embeddings=embedded.embeddings(),
         selected=selected.indices(),
-        corrupt=corrupt_files(checked, embedded),
+        corrupt=corrupt_files(checked, embedded, objects),
         duplicates=deduplicated.duplicates(),
         load_image=load_image,
         distributions=selected.distributions(),
@@ -118,6 +125,9 @@ def report(
     )
     inputs.near_duplicates = near.document() if near is not None else None
     inputs.quality = (checked.quality() or None) if not videos else None
+    if objects is not None:
+        names = inputs.filenames
+        inputs.object_sizes = objects.sizes([names[int(i)] for i in inputs.selected])
     written = []
     with tempfile.TemporaryDirectory(prefix="thresher-report-") as tmp:
         if frames is not None:

@@ -14,6 +14,7 @@ from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store, datapool
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
+from thresher.stages.objects import Objects
 
 if TYPE_CHECKING:
     from thresher.selection.report import Distribution
@@ -103,11 +104,14 @@ def select(
     seed: int,
     progress: ProgressFactory = null_progress,
     sequence_length: int = 1,
+    objects: Objects | None = None,
 ) -> Selected:
     """Run the selection engine over the embeddings (and whatever inputs the config names).
 
     With ``sequence_length`` L > 1 the engine picks sequences of L samples
     (:mod:`thresher.selection.sequences`); the stored indices are their frames, in order.
+    With ``objects`` (object level) the rows are crops, and SCORES and PREDICTIONS of the
+    object task apply per crop (``docs/objects.md``).
     """
     from thresher import selection as engine
 
@@ -132,13 +136,16 @@ def select(
     if pre is not None:
         row_names, row_emb = [*names, *pre.names], np.concatenate([emb, pre.embeddings])
     # --
-    inputs = engine.gather_inputs(
-        selection,
-        input_url=listing.input_url,
-        lightly_url=listing.lightly_url,
-        filenames=row_names,
-        embeddings=row_emb,
-    )
+    if objects is not None:  # -- object level: the object task's predictions per crop --
+        inputs = objects.selection_inputs(row_emb, row_names)
+    else:
+        inputs = engine.gather_inputs(
+            selection,
+            input_url=listing.input_url,
+            lightly_url=listing.lightly_url,
+            filenames=row_names,
+            embeddings=row_emb,
+        )
     # -- sequences (selected_sequence_length > 1): select over groups of L rows --
     groups = None
     pick_cfg, pick_inputs = selection, inputs

@@ -19,6 +19,7 @@ from thresher.stages import deduplicate as _deduplicate
 from thresher.stages import embed as _embed
 from thresher.stages import list_input as _list_input
 from thresher.stages import near_duplicates as _near_duplicates
+from thresher.stages import objects as _objects
 from thresher.stages import report as _report
 from thresher.stages import select as _select
 from thresher.stages import train as _train
@@ -33,6 +34,7 @@ __all__ = [
     "embed",
     "list_input",
     "near_duplicates",
+    "objects",
     "report",
     "select",
     "train",
@@ -103,6 +105,18 @@ def train(
     )
 
 
+@task(name="objects", cache_policy=NO_CACHE)
+def objects(
+    *,
+    listing: _list_input.Listing,
+    deduplicated: _deduplicate.Deduplicated,
+    spec: _objects.ObjectTask,
+    num_threads: int = -1,
+) -> State[Any]:
+    """Stage ``objects``."""
+    return stage_state(_objects.objects(listing, deduplicated, spec, num_threads=num_threads))
+
+
 @task(name="embed", cache_policy=NO_CACHE)
 def embed(
     *,
@@ -150,6 +164,7 @@ def select(
     selection: SelectionConfig,
     seed: int,
     sequence_length: int = 1,
+    objects: _objects.Objects | None = None,
 ) -> State[Any]:
     """Stage ``select``."""
     return stage_state(
@@ -160,6 +175,7 @@ def select(
             seed=seed,
             progress=task_progress,
             sequence_length=sequence_length,
+            objects=objects,
         )
     )
 
@@ -174,6 +190,7 @@ def report(
     deduplicated: _deduplicate.Deduplicated,
     embedded: _embed.Embedded,
     selected: _select.Selected,
+    objects: _objects.Objects | None = None,
     near: _near_duplicates.NearDuplicates | None = None,
 ) -> State[Any]:
     """Stage ``report``."""
@@ -186,6 +203,7 @@ def report(
             deduplicated=deduplicated,
             embedded=embedded,
             selected=selected,
+            objects=objects,
             near=near,
         )
     )
@@ -202,6 +220,7 @@ def write_results(
     embedded: _embed.Embedded | None,
     selected: _select.Selected | None,
     trained: _train.Trained | None,
+    objects: _objects.Objects | None = None,
     near: _near_duplicates.NearDuplicates | None = None,
 ) -> State[Any]:
     """Stage ``write_results``."""
@@ -215,6 +234,7 @@ def write_results(
             embedded=embedded,
             selected=selected,
             trained=trained,
+            objects=objects,
             near=near,
         )
     )
