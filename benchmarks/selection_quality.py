@@ -21,6 +21,12 @@ picks; ``--scale 200000x1280x2000`` for wide embeddings, several minutes).
     .venv/bin/python benchmarks/selection_quality.py --embed-only   # compute the cache only
     .venv/bin/python benchmarks/selection_quality.py --sets lfw --seeds 3 --skip-scale
     .venv/bin/python benchmarks/selection_quality.py --scale-only
+    .venv/bin/python benchmarks/selection_quality.py --vs-random --sets fmnist-test,lfw --seeds 3
+
+``--vs-random`` prints, per set, method and budget, the accuracy gain over random beside the
+report's label-free measures of the same pick against random picks of the same size
+(``thresher.reports.vs_random``: coverage, redundancy, k-means cluster coverage): the table in
+docs/selection.md that shows whether a user can trust those measures without labels.
 
 Embeddings are cached as .npy under ``--cache`` (default /tmp/thresher-quality); computing
 them takes 5-15 minutes on 2 CPU cores, loading them a second.
@@ -231,6 +237,82 @@ def print_table(title: str, acc: dict[str, dict[int, list[float]]]) -> None:
         )
 
 
+#: Methods of --vs-random: the default, two others, and TYPICALITY alone, which piles the
+#: picks into dense regions (a pick the label-free measures should call worse than random).
+VS_RANDOM_METHODS: dict[str, Method] = {
+    "default (thresher)": pick_recipe(None),
+    "k-center (DIVERSITY)": pick_recipe([{"input": E, "strategy": {"type": "DIVERSITY"}}]),
+    "TYPICALITY only": pick_recipe([{"input": E, "strategy": {"type": "TYPICALITY"}}]),
+}
+
+
+def vs_random_table(name: str, emb: NDArray[np.float32], y: NDArray[np.int64], seeds: int) -> None:
+    """Accuracy gain over random beside the label-free measures, per method and budget.
+
+    Gain: accuracy of the method minus accuracy of the seeded random pick, in points, mean over
+    seeds. Measures: the method's pick against 5 random picks of the same size
+    (``selection_vs_random``), as ratio of means (coverage, redundancy) or shares (clusters).
+    """
+    from thresher.reports.vs_random import selection_vs_random
+
+    n_classes = len(np.unique(y))
+    rows: dict[tuple[str, int], list[tuple[float, dict[str, Any]]]] = {}
+    for seed in range(seeds):
+        perm = np.random.default_rng(seed).permutation(len(emb))
+        cut = int(0.75 * len(emb))
+        xp, yp, xe, ye = emb[perm[:cut]], y[perm[:cut]], emb[perm[cut:]], y[perm[cut:]]
+        for b in BUDGETS_PER_CLASS:
+            n = b * n_classes
+            ridx = pick_random(xp, n, seed)
+            acc_r = accuracy(xp[ridx], yp[ridx], xe, ye)
+            for method, pick in VS_RANDOM_METHODS.items():
+                idx = pick(xp, n, seed)
+                gain = 100 * (accuracy(xp[idx], yp[idx], xe, ye) - acc_r)
+                vr = selection_vs_random(xp, idx, seed=seed)
+                rows.setdefault((method, b), []).append((gain, vr["measures"]))
+    print(f"\n{name}: accuracy gain over random vs the label-free measures ({seeds} seeds)")
+    head = (
+        "method".ljust(22)
+        + "budget".rjust(8)
+        + "gain, points".rjust(14)
+        + "cover mean sel/rnd".rjust(20)
+        + "cover max sel/rnd".rjust(19)
+        + "nn pick sel/rnd".rjust(17)
+        + "clusters sel | rnd".rjust(20)
+        + "  verdict"
+    )
+    print(head)
+    gains, cover = [], []
+    for (method, b), per_seed in rows.items():
+        g = float(np.mean([p[0] for p in per_seed]))
+
+        def ratio(key: str, per_seed: list[tuple[float, dict[str, Any]]] = per_seed) -> float:
+            return float(np.mean([m[key]["selected"] / m[key]["randomMean"] for _, m in per_seed]))
+
+        def share(key: str, which: str, per_seed: list[Any] = per_seed) -> float:
+            return 100 * float(np.mean([m[key][which] for _, m in per_seed]))
+
+        status = [
+            m["coverageMean"]["status"] + "/" + m["clusterCoverage"]["status"] for _, m in per_seed
+        ]
+        verdict = max(set(status), key=status.count)
+        gains.append(g)
+        cover.append(ratio("coverageMean"))
+        print(
+            method.ljust(22)
+            + f"{b * n_classes:>8}"
+            + f"{g:>+14.1f}"
+            + f"{ratio('coverageMean'):>20.3f}"
+            + f"{ratio('coverageMax'):>19.3f}"
+            + f"{ratio('nearestPickMean'):>17.3f}"
+            + f"{share('clusterCoverage', 'selected'):>11.0f}% | "
+            + f"{share('clusterCoverage', 'randomMean'):>3.0f}%"
+            + f"  {verdict}"
+        )
+    r = float(np.corrcoef(cover, gains)[0, 1])
+    print(f"correlation of (coverage mean sel/rnd) with the accuracy gain: {r:+.2f}")
+
+
 def time_at_scale(n_rows: int, dim: int, n_pick: int) -> None:
     """Time the default recipe, and the old one beside it, on clustered synthetic data."""
     rng = np.random.default_rng(0)
@@ -260,6 +342,11 @@ def main() -> None:
     ap.add_argument("--skip-scale", action="store_true", help="skip the large-N timing")
     ap.add_argument("--scale-only", action="store_true", help="only the large-N timing")
     ap.add_argument("--scale", default="1000000x64x10000", help="NxDxPICKS,... to time")
+    ap.add_argument(
+        "--vs-random",
+        action="store_true",
+        help="only the accuracy gain over random beside the report's label-free measures",
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = [] if args.scale_only else [s for s in args.sets.split(",") if s]
@@ -274,6 +361,10 @@ def main() -> None:
             f"{args.seeds} seeds; pool 75% / evaluation 25% of each set, split per seed; "
             "logistic regression (C=10) on the picked samples' true labels"
         )
+    if args.vs_random:
+        for name, (emb, y) in data.items():
+            vs_random_table(name, emb.astype(np.float32), y, args.seeds)
+        return
     for name, (emb, y) in data.items():
         role = "tuned on" if name == "fmnist-train" else "held out"
         acc = evaluate(emb.astype(np.float32), y, args.seeds, METHODS)

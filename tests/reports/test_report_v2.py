@@ -9,7 +9,7 @@ import pytest
 from report_synthetic import synthetic_inputs
 
 from thresher.reports import build_report
-from thresher.reports.report_v2 import LABELING_USD_PER_IMAGE
+from thresher.reports.cost import USD_PER_IMAGE
 
 # The ReportV2 key paths, copied by hand from shared/reference/lightly_worker_features.md
 # section 5 ("report_v2.json keys come from the ReportV2 model"). "[]" steps into every item of
@@ -127,7 +127,7 @@ def test_values_match_report_json(built: tuple[dict[str, Any], dict[str, Any]]) 
     assert v2gi["runInformation"]["endTimestamp"] == gi["runInformation"]["endTimestamp"]
     n_removed = sizes["nRemoved"]
     savings = v2gi["annotationSavings"]
-    for task, price in LABELING_USD_PER_IMAGE.items():
+    for task, price in USD_PER_IMAGE.items():
         assert savings[task]["costSavings"] == pytest.approx(n_removed * price)
     da, v2da = report["datasetAnalysis"], v2["datasetAnalysis"]
     emb = v2da["embeddingInformation"]
@@ -143,7 +143,7 @@ def test_values_match_report_json(built: tuple[dict[str, Any], dict[str, Any]]) 
     examples = pca["exampleImages"]
     assert [e["filename"] for e in examples] == shown[: len(examples)]
     assert len(examples) == 20 and all(len(e["location"]) == 2 for e in examples)
-    assert emb["scatterPlotData"]["umapEmbeddingData"]["projection"] == "pca"
+    assert emb["scatterPlotData"]["umapEmbeddingData"]["projection"] == "umap"
     assert v2da["metadataInformation"] == da["metadataInformation"]
     al = v2da["predictionTaskInformation"]["clf"]["activeLearningScoreDistributions"]
     assert al == da["predictionTaskInformation"]["clf"]["activeLearningScoreDistributions"]

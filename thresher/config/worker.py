@@ -145,6 +145,20 @@ class WorkerConfig(StrictModel):
     upload_report: bool = True
     shutdown_when_job_finished: bool = False
     n_example_images: int = Field(6, ge=0)
+    #: thresher's own keys: the report's labeling-savings estimate, per task type
+    #: (imageClassification, objectDetection, semanticSegmentation); thresher/reports/cost.py
+    #: has the defaults and their sources.
+    labeling_usd_per_image: dict[
+        Literal["imageClassification", "objectDetection", "semanticSegmentation"],
+        float,
+    ] = Field(default_factory=dict)
+    labeling_seconds_per_image: dict[
+        Literal["imageClassification", "objectDetection", "semanticSegmentation"],
+        float,
+    ] = Field(default_factory=dict)
+    #: thresher's own key: the report's UMAP maps, one per n_neighbors (Lightly's 5, 15, 50);
+    #: [] skips UMAP (about 10 s for the first report on a machine, which compiles it).
+    report_umap_neighbors: list[int] = Field(default_factory=lambda: [5, 15, 50], max_length=5)
     memory_requirement_in_GB: float = Field(2.0, gt=0)
     show_video_sampling_timeline: bool = True
     run_directory: str = ""

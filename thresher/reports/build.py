@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from thresher.reports import figures
+from thresher.reports.cost import annotation_savings
 from thresher.reports.distances import distance_histograms
 from thresher.reports.findings import add_findings
 from thresher.reports.neighbors import embedding_statistics, selected_removed_examples
@@ -32,7 +33,9 @@ from thresher.reports.pdf import write_pdf
 from thresher.reports.report_v2 import report_v2
 from thresher.reports.sizes import dataset_sizes
 from thresher.reports.stats import is_normalized, subsample
+from thresher.reports.umap_2d import umap_embedding_data
 from thresher.reports.video_timeline import VideoTimeline, video_timeline_figure
+from thresher.reports.vs_random import ClassLabels, selection_vs_random
 from thresher.selection.report import (
     CategoricalDistribution,
     Distribution,
@@ -82,6 +85,11 @@ class ReportInputs:
         model_description: The model that embedded, and why that one.
         video_sizes: A video run's video-level counts (``videoLevelSizes``); None for images.
         video_timeline: A video run's timeline rows (``show_video_sampling_timeline``), or None.
+        labeling_usd_per_image: Labeling price overrides by task type (``cost.py``).
+        labeling_seconds_per_image: Labeling time overrides by task type (``cost.py``).
+        umap_neighbors: ``n_neighbors`` of the UMAP maps; empty for none.
+        class_labels: Predicted classes per classification / detection task, for the
+            class measures of ``selectionVsRandom``.
         object_sizes: An object-level run's counts (``objectLevelSizes``); then ``filenames``,
             ``embeddings`` and ``selected`` are the crops, and ``sizes`` count images.
     """
@@ -111,6 +119,10 @@ class ReportInputs:
     model_description: str = ""
     video_sizes: dict[str, int] | None = None
     video_timeline: list[VideoTimeline] | None = None
+    labeling_usd_per_image: dict[str, float] = field(default_factory=dict)
+    labeling_seconds_per_image: dict[str, float] = field(default_factory=dict)
+    umap_neighbors: tuple[int, ...] = (5, 15, 50)
+    class_labels: dict[str, ClassLabels] = field(default_factory=dict)
     object_sizes: dict[str, Any] | None = None
     #: The stored near_duplicates.json (``datasetAnalysis.nearDuplicates``), or None.
     near_duplicates: dict[str, Any] | None = None
@@ -263,6 +275,11 @@ def _compute(
                 "selectedSubsampled": bool(len(shown_sel) < len(sel)),
             }
         }
+        umap = umap_embedding_data(
+            x, sel, list(inputs.filenames), seed=seed, neighbors=tuple(inputs.umap_neighbors)
+        )
+        if umap is not None:
+            emb_info["scatterPlotData"]["umapEmbeddingData"] = umap
     examples = selected_removed_examples(
         x, sel, inputs.filenames, int(inputs.n_example_images), seed=seed
     )
@@ -289,6 +306,11 @@ def _compute(
                 "shown": [inputs.filenames[int(i)] for i in sel[:MAX_GRID_IMAGES]],
             },
             "selectedAndRemovedImageExamples": examples,
+            "annotationSavings": annotation_savings(
+                int(sizes["nRemoved"]),
+                inputs.labeling_usd_per_image,
+                inputs.labeling_seconds_per_image,
+            ),
         },
         "datasetAnalysis": analysis,
         "distanceHistograms": hists,
@@ -300,6 +322,7 @@ def _compute(
             "nTotal": len(dup_items),
             "examples": dict(dup_items[:MAX_DUPLICATE_EXAMPLES]),
         },
+        "selectionVsRandom": selection_vs_random(x, sel, classes=inputs.class_labels, seed=seed),
         "seed": seed,
         "memoryRequirementInGB": float(inputs.memory_requirement_in_GB),
     }, xy
@@ -432,6 +455,19 @@ def _draw(
         )
         save("scatter_pca", figures.pca_figure(*args, overlay=True))
         save("scatter_pca_no_overlay", figures.pca_figure(*args, overlay=False))
+    umap = emb.get("scatterPlotData", {}).get("umapEmbeddingData")
+    for k, m in (umap or {}).get("maps", {}).items():
+        for overlay, suffix in ((True, ""), (False, "_no_overlay")):
+            fig = figures.umap_figure(
+                m["input2dEmbeddings"],
+                m["selectedExcludingDatapool2dEmbeddings"],
+                int(k),
+                umap["nInput"],
+                overlay=overlay,
+            )
+            save(f"scatter_umap_k_{k}{suffix}", fig)
+    if report.get("selectionVsRandom"):
+        save("selection_vs_random", figures.vs_random_figure(report["selectionVsRandom"]))
     pairs = gi["selectedAndRemovedImageExamples"]
     for k in range(0, len(pairs), 6):
         save(f"examples_{k // 6}", figures.examples_figure(pairs[k : k + 6], inputs.load_image))

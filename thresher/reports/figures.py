@@ -274,6 +274,131 @@ def pca_figure(
     return fig
 
 
+def umap_figure(
+    input_xy: np.ndarray,
+    selected_xy: np.ndarray,
+    n_neighbors: int,
+    n_input: int,
+    overlay: bool = True,
+) -> Figure:
+    """2-D UMAP map of (a sample of) the input, with the selection highlighted.
+
+    Args:
+        input_xy: (N, 2) coordinates of the input points drawn (the fitted sample).
+        selected_xy: (S, 2) coordinates of the selected points among them.
+        n_neighbors: UMAP's ``n_neighbors`` (k) of this map.
+        n_input: Size of the whole input, for the legend.
+        overlay: Draw the selection on top; False gives the plain map.
+
+    Returns:
+        The figure.
+    """
+    with _style():
+        fig, axes = _figure(6.0, 5.0)
+        ax = axes[0, 0]
+        input_xy = np.asarray(input_xy, dtype=float).reshape(-1, 2)
+        selected_xy = np.asarray(selected_xy, dtype=float).reshape(-1, 2)
+        size = float(np.clip(2000.0 / max(len(input_xy), 1), 3.0, 12.0))
+        shown = f"{len(input_xy):,}" + ("" if len(input_xy) >= n_input else f" of {n_input:,}")
+        ax.scatter(
+            input_xy[:, 0],
+            input_xy[:, 1],
+            s=size,
+            c=COLORS["input"],
+            alpha=0.5,
+            linewidths=0,
+            label=f"input ({shown} shown)",
+        )
+        if overlay and len(selected_xy):
+            ax.scatter(
+                selected_xy[:, 0],
+                selected_xy[:, 1],
+                s=max(size * 2.5, 8.0),
+                c=COLORS["selected"],
+                edgecolors="k",
+                linewidths=0.3,
+                label=f"selected ({len(selected_xy):,} shown)",
+            )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("UMAP 1")
+        ax.set_ylabel("UMAP 2")
+        title = f"UMAP of the embeddings, k = {n_neighbors}"
+        ax.set_title(title + (" with the selection" if overlay else ""))
+        ax.legend(loc="best", fontsize=8, markerscale=2)
+        fig.tight_layout()
+    return fig
+
+
+def vs_random_figure(result: dict[str, Any]) -> Figure:
+    """The selection against random picks of the same size, one panel per measure.
+
+    Each panel shows the random picks (green dots, their mean ± std as a bar) and the
+    selection (orange diamond); the panel title says whether higher or lower is better.
+
+    Args:
+        result: :func:`thresher.reports.vs_random.selection_vs_random`'s result.
+
+    Returns:
+        The figure.
+    """
+    measures = result["measures"]
+    keys = list(measures)
+    ncols = min(2 if len(keys) == 4 else 3, max(len(keys), 1))
+    nrows = max(1, -(-len(keys) // ncols))
+    titles = {
+        "coverageMean": "coverage: mean distance\ninput → nearest pick",
+        "coverageMax": "coverage: max distance\ninput → nearest pick",
+        "nearestPickMean": "redundancy: mean distance\npick → nearest other pick",
+        "clusterCoverage": "k-means clusters touched\n(share)",
+        "classCoverage": "predicted classes\ncontained (share)",
+        "classBalance": "balance of predicted\nclasses (entropy)",
+    }
+    with _style():
+        fig, axes = _figure(2.6 * ncols, 2.3 * nrows, nrows, ncols)
+        for j in range(nrows * ncols):
+            ax = axes[j // ncols, j % ncols]
+            if j >= len(keys):
+                ax.axis("off")
+                continue
+            m = measures[keys[j]]
+            rnd = np.asarray(m["random"], dtype=float)
+            ax.scatter(rnd, np.zeros(len(rnd)), color=COLORS["random"], s=18, label="random picks")
+            if m["randomMean"] is not None:
+                ax.errorbar(
+                    [m["randomMean"]],
+                    [0.0],
+                    xerr=[m["randomStd"] or 0.0],
+                    fmt="|",
+                    color=COLORS["random"],
+                    markersize=14,
+                    capsize=4,
+                )
+            ax.scatter(
+                [m["selected"]],
+                [0.0],
+                marker="D",
+                s=60,
+                color=COLORS["selected"],
+                edgecolors="k",
+                linewidths=0.5,
+                zorder=3,
+                label="selection",
+            )
+            better = "higher" if m["higherIsBetter"] else "lower"
+            ax.set_title(f"{titles.get(keys[j], keys[j])}\n({better} is better)", fontsize=8)
+            ax.set_yticks([])
+            ax.set_ylim(-1, 1)
+            values = np.concatenate([rnd, [m["selected"]]])
+            lo, hi = float(values.min()), float(values.max())
+            pad = (hi - lo) * 0.15 or max(abs(hi) * 0.05, 0.01)
+            ax.set_xlim(lo - pad, hi + pad)
+            ax.tick_params(axis="x", labelsize=7)
+        axes[0, 0].legend(fontsize=7, loc="upper left", framealpha=0.9)
+        fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------
 # distributions
 

@@ -60,6 +60,23 @@ CAPTIONS = {
         "The first selected images in pick order (1 = picked first), with their names relative "
         "to the input. filenames/selected.txt in the run folder lists all of them."
     ),
+    "savings": (
+        "What labeling the removed images would have cost, at the prices and times per image in "
+        "the table: public price lists and published annotation times, rounded "
+        "(thresher/reports/cost.py gives the sources). Set your own with worker_config "
+        "labeling_usd_per_image and labeling_seconds_per_image. CO2 is not estimated."
+    ),
+    "umap": (
+        "UMAP maps of the embeddings for k nearest neighbours, with the selection in orange "
+        "(all maps with and without it are in plots/). Small k keeps local detail "
+        "(many small islands), large k the global layout. A good selection puts picks on "
+        "every island. Distances between islands mean little; the axes have no units."
+    ),
+    "vs_random": (
+        "The same label-free measures for the selection and for random picks of the same size "
+        "(mean ± std; the figure shows each random pick as a dot). A selection whose goal is not "
+        "diversity (scores, metadata, similarity) need not beat random on coverage."
+    ),
     "distribution": (
         "Distribution over the input (blue), the selection (orange) and a random pick of the "
         "same size (green). Where selected differs from random, the selection strategy shaped "
@@ -263,6 +280,9 @@ def write_pdf(report: dict[str, Any], plots: dict[str, pathlib.Path], path: path
     _video_section(pdf, report, plots)
     _strategies_section(pdf, report)
     _embedding_section(pdf, report, plots)
+    _umap_section(pdf, report, plots)
+    _vs_random_section(pdf, report, plots)
+    _savings_section(pdf, report)
     _examples_section(pdf, report, plots)
     findings_section(pdf, report, plots)  # near duplicates, quality issues (findings.py)
     _distribution_section(pdf, report, plots)
@@ -589,3 +609,104 @@ def _removed_files_section(pdf: _ReportPDF, report: dict[str, Any]) -> None:
                 f"{len(examples):,} (duplicateSamples), filenames/duplicate.txt all of them.",
                 size=7.5,
             )
+
+
+def _savings_section(pdf: _ReportPDF, report: dict[str, Any]) -> None:
+    """Estimated labeling money and time not spent on the removed images."""
+    savings = report["generalInformation"].get("annotationSavings") or {}
+    if not savings:
+        return
+    n_removed = report["generalInformation"]["datasetInformation"]["datasetSizes"]["nRemoved"]
+    pdf.h2(f"Estimated labeling savings: {_fmt(n_removed)} images need no labels")
+    labels = {
+        "imageClassification": "image classification",
+        "objectDetection": "object detection",
+        "semanticSegmentation": "semantic segmentation",
+    }
+    rows = [
+        (
+            labels.get(task, task),
+            f"${v['usdPerImage']:,.2f}",
+            f"{v['secondsPerImage']:,.0f} s",
+            f"${v['costSavings']:,.0f}",
+            f"{v['hoursSaved']:,.1f} h",
+        )
+        for task, v in savings.items()
+    ]
+    pdf.kv_table(
+        rows,
+        header=("if you label for", "price / image", "time / image", "money saved", "time saved"),
+        col_widths=(2.2, 1.2, 1.2, 1.3, 1.3),
+    )
+    pdf.caption(CAPTIONS["savings"])
+
+
+def _umap_section(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]) -> None:
+    """The UMAP maps (k = 5, 15, 50) with the selection; the plain maps are in plots/."""
+    emb = report["datasetAnalysis"]["embeddingInformation"]
+    umap = (emb.get("scatterPlotData") or {}).get("umapEmbeddingData")
+    names = [f"scatter_umap_k_{k}" for k in (5, 15, 50) if f"scatter_umap_k_{k}" in plots]
+    if not umap or not names:
+        return
+    pdf.add_page()
+    ks = ", ".join(n.rsplit("_", 1)[-1] for n in names)
+    pdf.h2(f"2-D maps of the embeddings (UMAP, k = {ks})")
+    extra = f"{names[len(names) // 2]}_no_overlay"
+    drawn = names + ([extra] if len(names) % 2 and extra in plots else [])
+    for i in range(0, len(drawn) - 1, 2):
+        pdf.figure_pair(plots[drawn[i]], plots[drawn[i + 1]], "")
+    if len(drawn) % 2:
+        pdf.figure(plots[drawn[-1]], width=pdf.epw / 2)
+    sample = (
+        f"Fitted and drawn on a seeded sample of {_fmt(umap['nFitted'])} of "
+        f"{_fmt(umap['nInput'])} input points ({_fmt(umap['nFittedSelected'])} of them "
+        "selected); the rest are not on the maps."
+        if umap.get("inputSubsampled")
+        else f"All {_fmt(umap['nInput'])} input points drawn."
+    )
+    skipped = umap.get("skipped") or []
+    if skipped:
+        sample += f" Skipped (time bound reached): k = {', '.join(str(k) for k in skipped)}."
+    pdf.caption(f"{CAPTIONS['umap']} {sample}")
+
+
+def _vs_random_section(
+    pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]
+) -> None:
+    """The selection against random picks of the same size: sentence, figure and table."""
+    vr = report.get("selectionVsRandom") or {}
+    if not vr:
+        return
+    pdf.add_page()
+    pdf.h1("The selection against random picks")
+    pdf.note(vr["verdict"])
+    if "selection_vs_random" in plots:
+        pdf.figure(plots["selection_vs_random"], width=pdf.epw * 0.95, fit_page=True)
+    rows = []
+    for m in vr["measures"].values():
+        pct = m["description"].startswith("share")
+        show = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: _fmt(v, 3))
+        rand = "–"
+        if m["randomMean"] is not None:
+            rand = f"{show(m['randomMean'])} ± {show(m['randomStd'] or 0.0)}"
+        better = "higher" if m["higherIsBetter"] else "lower"
+        rows.append(
+            (f"{m['description']} ({better} is better)", show(m["selected"]), rand, m["status"])
+        )
+    pdf.kv_table(
+        rows,
+        header=("measure", "selection", f"{vr['nRandomPicks']} random picks", "selection is"),
+        col_widths=(3.6, 1, 1.5, 1),
+    )
+    where = (
+        "every input point"
+        if vr.get("exact")
+        else f"a seeded sample of {_fmt(vr['nQueries'])} of {_fmt(vr['nInput'])} input points"
+    )
+    extra = ""
+    if vr.get("classTask"):
+        extra = f" Classes are those predicted by task {vr['classTask']!r}."
+    pdf.caption(
+        f"{CAPTIONS['vs_random']} Coverage is measured from {where}; k-means has "
+        f"k = {_fmt(vr['nClusters'])} clusters.{extra}"
+    )

@@ -24,8 +24,10 @@ Where thresher has no value, the key is there with ``null`` (or an empty list/ma
 missing: runs are not attached to a platform dataset here (``datasetId``, ``runUrl``...),
 ``datapool2dEmbeddings`` is empty (the map shows this run's files; ``nPreselectedDatapool``
 counts the datapool's earlier picks, docs/datapool.md), and ``co2Savings`` is not estimated.
-``umapEmbeddingData`` holds the PCA map while umap-learn is not a dependency;
-``umapEmbeddingData.projection`` says so (``"pca"``).
+``umapEmbeddingData`` is the k = 15 UMAP map of report.json (``projection`` ``"umap"``,
+``nNeighbors`` 15; a seeded sample of at most 5,000 rows); when umap-learn cannot be imported
+it holds the PCA map and ``projection`` says ``"pca"``. ``annotationSavings`` comes from
+report.json (:mod:`thresher.reports.cost`), without thresher's extra keys.
 
 Example:
     >>> v2 = report_v2(report, filenames, xy, selected)  # doctest: +SKIP
@@ -43,28 +45,11 @@ from numpy.typing import NDArray
 
 from thresher.reports.stats import subsample
 
-#: Assumed labeling price per image, in USD, for the annotation-savings estimate: a class
-#: label, boxes for a few objects, a dense mask. Round figures of public labeling-service price
-#: lists; change them here or scale the result, it is linear in each.
-LABELING_USD_PER_IMAGE: dict[str, float] = {
-    "imageClassification": 0.05,
-    "objectDetection": 0.50,
-    "semanticSegmentation": 5.00,
-}
-
 #: Example images marked on the 2-D maps: the first selected samples, in pick order.
 N_EXAMPLE_IMAGES = 20
 
 #: Most input / selected points stored per map (as in report.json).
 MAX_SCATTER_POINTS = 5000
-
-
-def annotation_savings(n_removed: int) -> dict[str, dict[str, float | None]]:
-    """What not labeling the ``n_removed`` images saves, per task type (USD; CO2 unknown)."""
-    return {
-        task: {"costSavings": round(n_removed * price, 2), "co2Savings": None}
-        for task, price in LABELING_USD_PER_IMAGE.items()
-    }
 
 
 def _map_data(
@@ -83,6 +68,28 @@ def _map_data(
             {"location": np.round(xy[i], 5).tolist(), "filename": filenames[int(i)]}
             for i in selected[:N_EXAMPLE_IMAGES]
         ],
+    }
+
+
+def _umap_data(emb: dict[str, Any], pca: dict[str, Any]) -> dict[str, Any]:
+    """The k = 15 UMAP map of report.json (else another k), or the PCA map marked as such."""
+    umap = emb["scatterPlotData"].get("umapEmbeddingData") or {}
+    maps = umap.get("maps") or {}
+    if not maps:
+        out = copy.deepcopy(pca)
+        out["projection"] = "pca"
+        out["note"] = "umap-learn is not installed: this is the PCA map"
+        return out
+    k = "15" if "15" in maps else next(iter(maps))
+    m = maps[k]
+    return {
+        "input2dEmbeddings": m["input2dEmbeddings"],
+        "datapool2dEmbeddings": [],
+        "selectedExcludingDatapool2dEmbeddings": m["selectedExcludingDatapool2dEmbeddings"],
+        "exampleImages": m["exampleImages"],
+        "projection": "umap",
+        "nNeighbors": int(k),
+        "inputSubsampled": umap.get("inputSubsampled"),
     }
 
 
@@ -118,10 +125,7 @@ def report_v2(
         pca["explainedVarianceRatio"] = emb["scatterPlotData"]["pcaEmbeddingData"][
             "explainedVarianceRatio"
         ]
-        umap = copy.deepcopy(pca)
-        umap["projection"] = "pca"
-        umap["note"] = "umap-learn is not installed: this is the PCA map"
-        maps = {"pcaEmbeddingData": pca, "umapEmbeddingData": umap}
+        maps = {"pcaEmbeddingData": pca, "umapEmbeddingData": _umap_data(emb, pca)}
     else:
         maps = {"pcaEmbeddingData": None, "umapEmbeddingData": None}
     tasks = {
@@ -162,7 +166,10 @@ def report_v2(
                 "datasetUrl": None,
                 "datasetName": None,
             },
-            "annotationSavings": annotation_savings(int(sizes["nRemoved"])),
+            "annotationSavings": {
+                task: {k: v[k] for k in ("costSavings", "co2Savings")}
+                for task, v in gi["annotationSavings"].items()
+            },
             "selectedAndRemovedImageExamples": examples,
         },
         "datasetAnalysis": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,8 @@ from thresher.storage.crops import CropReader
 from thresher.storage.location import Location
 from thresher.storage.pixels import readable
 from thresher.storage.video import FrameReader
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,11 @@ def report(
         distributions=selected.distributions(),
         seed=cfg.lightly.seed,
         n_example_images=cfg.worker.n_example_images,
+        labeling_usd_per_image={str(t): v for t, v in cfg.worker.labeling_usd_per_image.items()},
+        labeling_seconds_per_image={
+            str(t): v for t, v in cfg.worker.labeling_seconds_per_image.items()
+        },
+        umap_neighbors=tuple(cfg.worker.report_umap_neighbors),
         memory_requirement_in_GB=cfg.worker.memory_requirement_in_GB,
         strategies=[
             e.model_dump(mode="json", exclude_none=True)
@@ -128,6 +136,7 @@ def report(
     if objects is not None:
         names = inputs.filenames
         inputs.object_sizes = objects.sizes([names[int(i)] for i in inputs.selected])
+    inputs.class_labels = _class_labels(lightly, inputs.filenames)
     written = []
     with tempfile.TemporaryDirectory(prefix="thresher-report-") as tmp:
         if frames is not None:
@@ -157,3 +166,31 @@ def _video_parts(
         else None
     )
     return counts, rows
+
+
+def _class_labels(lightly: Location, filenames: list[str]) -> dict[str, Any]:
+    """Predicted classes of each classification / detection task in ``.lightly/predictions``.
+
+    For the class measures of the report's selection-vs-random comparison. A task without a
+    prediction for any of the run's files is left out; so is one whose files do not read (the
+    selection did not use it, or it would have failed there), with a log line.
+    """
+    from thresher.errors import SchemaError, StorageError
+    from thresher.reports.vs_random import CLASS_TASK_TYPES, ClassLabels
+    from thresher.storage.predictions import read_predictions, read_tasks
+
+    out: dict[str, Any] = {}
+    try:
+        tasks = read_tasks(lightly)
+    except (SchemaError, StorageError) as e:
+        log.info("report: no class measures, the prediction tasks do not read: %s", e)
+        return out
+    for task in tasks:
+        try:
+            p = read_predictions(lightly, filenames, task)
+        except (SchemaError, StorageError) as e:
+            log.info("report: no class measures for task %s: %s", task, e)
+            continue
+        if p.task_type in CLASS_TASK_TYPES and p.has_predictions.any():
+            out[task] = ClassLabels(task, list(p.category_names), p.category_counts)
+    return out
