@@ -681,7 +681,8 @@ def _vs_random_section(
     pdf.h1("The selection against random picks")
     pdf.note(vr["verdict"])
     if "selection_vs_random" in plots:
-        pdf.figure(plots["selection_vs_random"], width=pdf.epw * 0.95, fit_page=True)
+        width = pdf.epw * (0.7 if len(vr["measures"]) <= 4 else 0.95)
+        pdf.figure(plots["selection_vs_random"], width=width, fit_page=True)
     rows = []
     for m in vr["measures"].values():
         pct = m["description"].startswith("share")
