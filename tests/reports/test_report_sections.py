@@ -53,9 +53,7 @@ def test_every_lightly_plot_name_is_written(built):
 @needs_umap
 def test_umap_maps_are_in_both_reports(built):
     inputs, report, out = built
-    umap = report["datasetAnalysis"]["embeddingInformation"]["scatterPlotData"][
-        "umapEmbeddingData"
-    ]
+    umap = report["datasetAnalysis"]["embeddingInformation"]["scatterPlotData"]["umapEmbeddingData"]
     assert umap["projection"] == "umap" and umap["skipped"] == []
     assert sorted(umap["maps"], key=int) == ["5", "15", "50"]
     assert umap["nFitted"] == 300 and not umap["inputSubsampled"]
@@ -113,7 +111,7 @@ def test_selection_vs_random_is_measured_with_classes(built):
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 def test_pdf_has_the_new_sections(built):
-    _, report, out = built
+    _, _, out = built
     text = subprocess.run(
         ["pdftotext", "-layout", str(out / "report.pdf"), "-"],
         capture_output=True,
