@@ -42,7 +42,7 @@ class Datasource(StrictModel):
 
 
 class Crops(StrictModel):
-    """``worker_config.crops``: object crops (accepted; object level is not supported yet)."""
+    """``worker_config.crops``: whether an object-level run writes the selected crops."""
 
     enable_upload: bool = True
     enable_upload_for_tasks: list[str] = Field(default_factory=list)
@@ -62,7 +62,7 @@ class StoppingCondition(StrictModel):
 
 
 class ObjectLevel(StrictModel):
-    """2022 ``worker_config.object_level`` (not supported yet)."""
+    """2022 ``worker_config.object_level``: the object task and the boxes' padding."""
 
     task_name: str = ""
     crop_dataset_name: str = ""
