@@ -235,3 +235,21 @@ def test_the_cli_adds_to_the_datapool_and_rerunning_without_it_still_works(tmp_p
     # The same LIGHTLY location without the datapool: a plain run over everything.
     plain = thresher(2, {})
     assert plain.returncode == 0, plain.stderr
+
+
+def test_object_level_with_the_datapool_is_refused_before_anything_runs(prefect_server, tmp_path):
+    boxes = {"type": "EMBEDDINGS", "task": "det"}
+    state = curate(
+        input=str(tmp_path / "input"),
+        lightly=str(tmp_path / "lightly"),
+        worker_config={"use_datapool": True},
+        selection_config={
+            "n_samples": 2,
+            "strategies": [{"input": boxes, "strategy": {"type": "DIVERSITY"}}],
+        },
+        return_state=True,
+    )
+    assert state.is_failed()
+    with pytest.raises(ConfigError, match="use_datapool: not supported yet in an object-level"):
+        state.result()
+    assert not (tmp_path / "lightly").exists()
