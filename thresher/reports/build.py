@@ -152,12 +152,12 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     report: dict[str, Any] = _json_safe(computed)
     plots = _draw(report, inputs, out_dir / "plots")
     _add_video(report, plots, inputs, out_dir / "plots")
-    if inputs.object_sizes is not None:
-        info = report["generalInformation"]["datasetInformation"]
-        info["objectLevelSizes"] = dict(inputs.object_sizes)
     add_findings(  # near duplicates and quality issues (reports/findings.py)
         report, plots, inputs.near_duplicates, inputs.quality, inputs.load_image, out_dir / "plots"
     )
+    if inputs.object_sizes is not None:
+        info = report["generalInformation"]["datasetInformation"]
+        info["objectLevelSizes"] = dict(inputs.object_sizes)
     report["plots"] = {k: p.relative_to(out_dir).as_posix() for k, p in plots.items()}
     for loc in report["datasetAnalysis"]["distributionLocations"]:
         loc["plot"] = report["plots"][loc["plotName"]]
