@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -107,7 +108,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 _call(srv, "PUT", f"/v1/datasets/{d}/datasource", body)
             made[name] = d
         runs = [_report_run(srv, made["cars"], w, GOOD) for _ in range(2)]
-        _report_run(srv, made["broken"], w, ["a.png", "../escape.png", "/abs.png", "gone.png"])
+        _report_run(srv, made["broken"], w, ["a.png", "escape.png", "abs.png", "gone.png"])
+        # The server refuses such names in a selection now (tests/reliability/
+        # test_hostile_requests.py); the client must still refuse them from a server that
+        # stored them earlier, or from a tampered database.
+        with sqlite3.connect(base / "home" / "thresher.db") as db:
+            for name, hostile in (("escape.png", "../escape.png"), ("abs.png", "/abs.png")):
+                db.execute("UPDATE samples SET file_name = ? WHERE file_name = ?", (hostile, name))
         csv = mount / "out" / ".lightly" / "runs" / runs[1] / "embeddings.csv"
         csv.parent.mkdir(parents=True)
         csv.write_bytes(EMBEDDINGS)
