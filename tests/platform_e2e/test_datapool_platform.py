@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from tests.platform_e2e.test_first_steps import DIVERSITY, _follow, _wait
 from thresher import DatasetType, DatasourcePurpose
 from thresher.examples import _cluster_image
+
+# Three scheduled runs through a real server and worker: minutes. CI runs the slow marker.
+pytestmark = pytest.mark.slow
 
 
 def _write(folder, cluster: int, n: int, seed: int) -> list[str]:

@@ -12,6 +12,8 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from tests.stages.test_object_level import (
     KINDS,
     TASK,
@@ -20,6 +22,9 @@ from tests.stages.test_object_level import (
     write_predictions,
 )
 from thresher import ApiWorkflowClient, DatasetType, DatasourcePurpose
+
+# A scheduled object-level run through a real server and worker. CI runs the slow marker.
+pytestmark = pytest.mark.slow
 
 
 def _follow(client: ApiWorkflowClient, scheduled_run_id: str, timeout_s: float = 600) -> list:

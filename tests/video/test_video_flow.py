@@ -51,6 +51,7 @@ def test_every_frame_is_accounted_for_once(video_run, planted_videos: PlantedVid
         "n_duplicate": p.duplicates,
         "n_removed": p.kept_default - 6,
         "n_selected": 6,
+        "n_preselected_datapool": 0,  # earlier picks (docs/datapool.md); none without it
     }
     groups = [
         _lines(run / "filenames" / f"{k}.txt")

@@ -125,8 +125,11 @@ def select(
     Raises:
         ConfigError: for a bad config or input values that do not fit it (naming the input).
         InputError: for NaN/inf or mis-shaped embeddings or preselected indices.
-        NotSupportedYetError: for ``auto_tasks``, ``lightly_path_regex``, object level
-            (see :data:`thresher.config.not_yet.NOT_YET`).
+        NotSupportedYetError: for ``lightly_path_regex`` (see
+            :data:`thresher.config.not_yet.NOT_YET`). An object-level config (``auto_tasks``,
+            ``input.task`` on EMBEDDINGS) says where the rows come from: the pipeline makes
+            the objects' crops and embeds them (docs/objects.md); here the rows given are the
+            samples, whatever they are.
 
     Example:
         >>> import numpy as np
