@@ -506,14 +506,27 @@ class TagCreateRequest(WireModel):
     run_id: Id | None = None
 
 
+class RunCrops(WireModel):
+    """The crops an object-level run wrote: ``.lightly/crops/<task>/<name>`` in LIGHTLY.
+
+    ``filenames`` is the run's ``filenames/selected_crops.txt`` (names relative to the task's
+    crops folder), in pick order.
+    """
+
+    task: str
+    filenames: list[str]
+
+
 class RunSelectionRequest(WireModel):
     """``POST /v1/docker/runs/{r}/selection`` (ours): a completed run's picks, in pick order.
 
     The worker sends ``filenames/selected.txt``; the server adds the new files to the dataset's
-    samples and writes the run's tag.
+    samples and writes the run's tag. An object-level run that wrote its crops also sends
+    ``crops`` (thresher's own field): they fill the run's crops dataset.
     """
 
     filenames: list[str]
+    crops: RunCrops | None = None
 
 
 # --- sharing (platform_api.md section 10) ---------------------------------------------------

@@ -141,8 +141,8 @@ EMBEDDINGS_TASK = [
             "selection_config.lightly_path_regex",
         ),
         (
-            ({"object_level": {"crop_dataset_name": "c"}}, {"n_samples": 5}, None),
-            r"worker_config\.object_level\.crop_dataset_name",
+            ({"training": {"task_name": "det"}}, {"n_samples": 5}, None),
+            r"worker_config\.training\.task_name",
         ),
         ((None, {"n_samples": 5}, {"model": {"width": 2}}), "lightly_config.model.width"),
     ],
@@ -155,6 +155,11 @@ def test_not_supported_yet_is_refused_when_the_config_loads(configs, key):
 
 def test_object_level_keys_load():  # docs/objects.md
     tiles = {"type": "TILING", "name": "det", "num_rows": 2, "num_cols": 2}
+    named = load_configs(
+        {"object_level": {"crop_dataset_name": "my-crops"}},
+        {"n_samples": 5, "strategies": EMBEDDINGS_TASK, "auto_tasks": [tiles]},
+    )
+    assert named.worker.object_level.crop_dataset_name == "my-crops"  # the platform's crops
     cfg = load_configs(
         {"object_level": {"padding": 0.1}, "crops": {"enable_upload": False}},
         {"n_samples": 5, "strategies": EMBEDDINGS_TASK, "auto_tasks": [tiles]},

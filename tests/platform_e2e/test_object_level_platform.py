@@ -3,7 +3,8 @@
 The planted data and predictions are those of ``tests/stages/test_object_level.py`` (17 objects
 of five kinds in 10 images, a detection task ``shapes``); the planted answer: DIVERSITY with
 ``n_samples: 5`` picks one crop of each kind, the crops are written to
-``.lightly/crops/shapes/``, and the dataset's samples are the images holding them.
+``.lightly/crops/shapes/``, the dataset's samples are the images holding them, and the crops
+dataset ``<dataset>-crops`` holds the crops as its samples.
 """
 
 from __future__ import annotations
@@ -84,3 +85,16 @@ def test_a_scheduled_object_level_run_writes_the_crops(platform, tmp_path):
     report = json.loads((tmp_path / "all" / "report.json").read_text())
     sizes = report["generalInformation"]["datasetInformation"]["objectLevelSizes"]
     assert (sizes["nObjects"], sizes["nSelectedObjects"]) == (17, 5)
+
+    # The crops dataset (Lightly's `<dataset>-crops`): the selected crops are its samples.
+    (crops_dataset,) = client.get_datasets_by_name("object-level-crops")
+    assert crops_dataset.type == DatasetType.CROPS
+    assert crops_dataset.user_id == client.get_dataset_by_id(client.dataset_id).user_id
+    client.set_dataset_id_by_name("object-level-crops")
+    assert client.get_filenames() == [f"{TASK}/{name}" for name in crops]
+    (tag,) = client.get_all_tags()
+    assert (tag.name, tag.run_id) == ("initial-tag", run.id)
+    client.download_dataset(str(tmp_path / "crops"), verbose=False)  # the crop files' bytes
+    for name in crops:
+        got = (tmp_path / "crops" / TASK / name).read_bytes()
+        assert got == (lightly / ".lightly" / "crops" / TASK / name).read_bytes()

@@ -516,9 +516,9 @@ COMBINATIONS: list[Case] = [
         ("selection_config.strategies[0].strategy.target_range", "min_sum", "max_sum"),
     ),
     Case(
-        "object-level-crop-dataset",
-        {"worker_config": {"object_level": {"crop_dataset_name": "c"}}, _SEL: {"n_samples": 5}},
-        ("worker_config.object_level.crop_dataset_name",),
+        "object-level-training",
+        {"worker_config": {"training": {"task_name": "det"}}, _SEL: {"n_samples": 5}},
+        ("worker_config.training.task_name",),
     ),
     Case(
         "training-with-embeddings",

@@ -53,11 +53,6 @@ NOT_YET: tuple[NotYet, ...] = (
         "copy the files listed in filenames/selected.txt instead",
     ),
     NotYet("worker_config.upload_dataset", (False,), "the platform upload is planned"),
-    NotYet(
-        "worker_config.object_level.crop_dataset_name",
-        ("",),
-        "crops are written to .lightly/crops/<task>/; a crops dataset on the platform is planned",
-    ),
     NotYet("worker_config.active_learning", (None,), "use a SCORES input in selection_config"),
     NotYet("worker_config.training.task_name", ("",), "object-level training is planned"),
     NotYet("worker_config.append_weak_labels", (False,), "an archive feature"),

@@ -24,6 +24,7 @@ from thresher.platform.models import Datasource, User
 from thresher.wire import (
     SECRET_FIELDS,
     SECRET_MASK,
+    DatasetType,
     DatasourceConfig,
     DatasourceConfigLocal,
     DatasourceRawSamplesPermissions,
@@ -131,6 +132,15 @@ def resolve(
     return None
 
 
+def input_root(p: Platform, dataset_type: str) -> Path | None:
+    """Where the server sees a LOCAL INPUT datasource of a dataset of this type.
+
+    ``THRESHER_LOCAL_ROOT`` (the workers' ``--input-mount``), except for a crops dataset,
+    whose INPUT is a folder of its original's LIGHTLY location (``THRESHER_LIGHTLY_ROOT``).
+    """
+    return p.settings.lightly_root if dataset_type == DatasetType.CROPS else p.settings.local_root
+
+
 def run_datasources(
     p: Platform, s: Session, dataset_id: str
 ) -> tuple[DatasourceConfig, DatasourceConfig]:
@@ -171,7 +181,7 @@ def verify(
                     f"The dataset {dataset_id} has no {purpose} datasource.",
                     "DATASET_DATASOURCE_UNKNOWN",
                 )
-            root = p.settings.lightly_root if purpose == "LIGHTLY" else p.settings.local_root
+            root = p.settings.lightly_root if purpose == "LIGHTLY" else input_root(p, d.type)
             pair = (one, one)
         else:
             inp = resolve(p, s, d.id, (*INPUT_PURPOSES, "LIGHTLY"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,6 +79,7 @@ class _Loaded:
     dataset_id: str
     samples: list[ExportedSample]
     input: DatasourceConfig | None
+    local_root: Path | None  # where the server sees a LOCAL INPUT datasource
 
 
 def _load(p: Platform, user: User, dataset_id: str, tag_id: str, page: Page) -> _Loaded:
@@ -92,7 +94,8 @@ def _load(p: Platform, user: User, dataset_id: str, tag_id: str, page: Page) -> 
         wanted = positions[page.offset : end]
         found = _samples_at(s, d.id, wanted)
         cfg = datasources.resolve(p, s, d.id, datasources.INPUT_PURPOSES)
-    return _Loaded(d.id, found, cfg)
+        root = datasources.input_root(p, d.type)
+    return _Loaded(d.id, found, cfg, root)
 
 
 def _samples_at(s: Session, dataset_id: str, positions: list[int]) -> list[ExportedSample]:
@@ -108,17 +111,17 @@ def _samples_at(s: Session, dataset_id: str, positions: list[int]) -> list[Expor
     return [by_position[k] for k in positions if k in by_position]
 
 
-def datasource_url(cfg: DatasourceConfig | None, p: Platform, file_name: str) -> str:
+def datasource_url(cfg: DatasourceConfig | None, root: Path | None, file_name: str) -> str:
     """Where the file lies in the INPUT datasource (``DATASOURCE_FULL``).
 
     ``s3://bucket/prefix/name`` for a bucket; for a LOCAL datasource the path on the server's
-    view of the mount when it has one (``THRESHER_LOCAL_ROOT``), else ``full_path/name``.
+    view of the mount when it has one (``root``: ``datasources.input_root``), else
+    ``full_path/name``.
     """
     if cfg is None:
         return file_name
     if isinstance(cfg, DatasourceConfigLocal):
         rel = posixpath.join(check_local_path(cfg.full_path), file_name)
-        root = p.settings.local_root
         return str(root / rel) if root is not None else rel
     return bucket_url(cfg).rstrip("/") + "/" + file_name
 
@@ -161,7 +164,9 @@ def filenames(
     if fmt is FileNameFormat.NAME:
         return [x.file_name for x in loaded.samples]
     if fmt is FileNameFormat.DATASOURCE_FULL:
-        return [datasource_url(loaded.input, p, x.file_name) for x in loaded.samples]
+        return [
+            datasource_url(loaded.input, loaded.local_root, x.file_name) for x in loaded.samples
+        ]
     return [
         samples.signed_url(p, loaded.dataset_id, x.id, base_url, expires_in) for x in loaded.samples
     ]
@@ -182,7 +187,7 @@ def filenames_and_read_urls(
         FilenameAndReadUrl(
             file_name=x.file_name,
             read_url=samples.signed_url(p, loaded.dataset_id, x.id, base_url, expires_in),
-            datasource_url=datasource_url(loaded.input, p, x.file_name),
+            datasource_url=datasource_url(loaded.input, loaded.local_root, x.file_name),
         )
         for x in loaded.samples
     ]

@@ -36,6 +36,7 @@ from thresher.wire import (
     END_STATES,
     ArtifactCreateRequest,
     ClaimedRun,
+    DatasetType,
     DockerRunArtifactData,
     DockerRunData,
     DockerRunScheduledCreateRequest,
@@ -122,12 +123,19 @@ def schedule(p: Platform, user: User, dataset_id: str, req: DockerRunScheduledCr
 
     The owner and the users the dataset is shared with may schedule, each with a config of
     their own; the dataset owner's workers take the run (the datasources are the owner's).
-    Refused up front (Unprocessable, HTTP 422) when the dataset lacks an INPUT or a LIGHTLY
+    Refused up front (Unprocessable, HTTP 422) on a crops dataset (schedule its original
+    dataset), and when the dataset lacks an INPUT or a LIGHTLY
     datasource, or a permission a run needs (list and read INPUT, write and overwrite LIGHTLY)
     is missing: the message names each one.
     """
     with p.session() as s:
         d = dataset_for(s, user, dataset_id, "schedule")
+        if d.type == DatasetType.CROPS:
+            raise Unprocessable(
+                f"The dataset {dataset_id} ({d.name!r}) is a crops dataset: object-level runs "
+                "of another dataset fill it. Schedule the run on that original dataset; its "
+                "new crops are added here."
+            )
         require_owner(
             s.get(WorkerConfig, req.config_id),
             user.id,

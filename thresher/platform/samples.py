@@ -22,7 +22,7 @@ from thresher.platform import access, datasources
 from thresher.platform.core import Platform
 from thresher.platform.errors import Forbidden, Invalid, NotFound, Unprocessable
 from thresher.platform.locations import fsspec_target
-from thresher.platform.models import Sample, User
+from thresher.platform.models import Dataset, Sample, User
 from thresher.wire import DatasourceConfig
 
 #: The subject prefix of a sample's read URL (see the module doc).
@@ -236,13 +236,16 @@ def open_original(
                 f"The dataset {dataset_id} has no sample {sample_id!r}.", "SAMPLE_UNKNOWN"
             )
         cfg = datasources.resolve(p, s, dataset_id, datasources.INPUT_PURPOSES)
+        d = s.get(Dataset, dataset_id)
+        root = datasources.input_root(p, d.type if d is not None else "")
         name = sample.file_name
     size, chunks = open_in_datasource(
         cfg,
-        p.settings.local_root,
+        root,
         name,
         "sample file",
         "SAMPLE_UNAVAILABLE",
-        "THRESHER_LOCAL_ROOT set to the worker's --input-mount folder",
+        "THRESHER_LOCAL_ROOT set to the worker's --input-mount folder (a crops dataset: "
+        "THRESHER_LIGHTLY_ROOT set to its --lightly-mount folder)",
     )
     return name, size, chunks

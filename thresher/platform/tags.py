@@ -77,6 +77,26 @@ def _by_name(s: Session, dataset_id: str, name: str) -> Tag | None:
     return s.scalar(select(Tag).where(Tag.dataset_id == dataset_id, Tag.name == name))
 
 
+def check_relative_names(names: list[str], what: str, datasource: str) -> None:
+    """Refuse a reported file name that is not a plain relative path.
+
+    Args:
+        names: The names a worker reported.
+        what: Words for one name in the message ("selected file name").
+        datasource: What the names are relative to ("the INPUT datasource").
+
+    Raises:
+        Invalid: a leading ``/``, an empty, ``.`` or ``..`` part, or a NUL; nothing is recorded.
+    """
+    for name in names:
+        parts = name.split("/")
+        if "\x00" in name or name.startswith("/") or any(x in ("", ".", "..") for x in parts):
+            raise Invalid(
+                f"The {what} {name!r} is not a path relative to {datasource} (no leading "
+                "'/', no empty, '.' or '..' parts, no NUL); nothing was recorded."
+            )
+
+
 def record_run_selection(p: Platform, user: User, run_id: str, filenames: list[str]) -> str:
     """Add a run's selected files to its dataset and write the run's tag (see the module doc).
 
@@ -87,73 +107,76 @@ def record_run_selection(p: Platform, user: User, run_id: str, filenames: list[s
     Returns:
         The id of the run's tag.
     """
-    for name in filenames:
-        parts = name.split("/")
-        if "\x00" in name or name.startswith("/") or any(x in ("", ".", "..") for x in parts):
-            raise Invalid(
-                f"The selected file name {name!r} is not a path relative to the INPUT "
-                "datasource (no leading '/', no empty, '.' or '..' parts, no NUL); nothing "
-                "was recorded."
-            )
+    check_relative_names(filenames, "selected file name", "the INPUT datasource")
     with p.session() as s:
         r = require_owner(s.get(Run, run_id), user.id, "run", "DOCKER_RUN_UNKNOWN", run_id)
-        known = s.scalar(select(Tag).where(Tag.run_id == r.id, Tag.dataset_id == r.dataset_id))
-        if known is not None:
-            return known.id
-        positions = dict(
-            s.execute(
-                select(Sample.file_name, Sample.position).where(Sample.dataset_id == r.dataset_id)
-            ).all()
-        )
-        now = now_ms()
-        picked: list[int] = []
-        for name in dict.fromkeys(filenames):  # de-duplicated, pick order kept
-            if name not in positions:
-                positions[name] = len(positions)
-                s.add(
-                    Sample(
-                        id=new_id(),
-                        dataset_id=r.dataset_id,
-                        position=positions[name],
-                        file_name=name,
-                        created_at=now,
-                    )
+        return add_run_samples(s, r.dataset_id, r.id, filenames).id
+
+
+def add_run_samples(s: Session, dataset_id: str, run_id: str, filenames: list[str]) -> Tag:
+    """Add a run's picks to a dataset's samples and make the run's tag there (module doc).
+
+    The names must be checked before (:func:`check_relative_names`); no access check here.
+    When the run has a tag in the dataset already, nothing changes and that tag is returned.
+    """
+    known = s.scalar(select(Tag).where(Tag.run_id == run_id, Tag.dataset_id == dataset_id))
+    if known is not None:
+        return known
+    positions = dict(
+        s.execute(
+            select(Sample.file_name, Sample.position).where(Sample.dataset_id == dataset_id)
+        ).all()
+    )
+    now = now_ms()
+    picked: list[int] = []
+    for name in dict.fromkeys(filenames):  # de-duplicated, pick order kept
+        if name not in positions:
+            positions[name] = len(positions)
+            s.add(
+                Sample(
+                    id=new_id(),
+                    dataset_id=dataset_id,
+                    position=positions[name],
+                    file_name=name,
+                    created_at=now,
                 )
-            picked.append(positions[name])
-        total = len(positions)
-        initial = _by_name(s, r.dataset_id, INITIAL_TAG)
-        if initial is None:
-            tag = Tag(
-                id=new_id(),
-                dataset_id=r.dataset_id,
-                name=INITIAL_TAG,
-                prev_tag_id=None,
-                bit_mask_data=to_bitmask(picked),
-                tot_size=total,
-                run_id=r.id,
-                created_at=now,
-                last_modified_at=now,
             )
-        else:
-            initial.bit_mask_data = to_bitmask(range(total))
-            initial.tot_size = total
-            initial.last_modified_at = now
-            name = r.id
-            while _by_name(s, r.dataset_id, name) is not None:  # a user took the name
-                name += "_"
-            tag = Tag(
-                id=new_id(),
-                dataset_id=r.dataset_id,
-                name=name,
-                prev_tag_id=initial.id,
-                bit_mask_data=to_bitmask(picked),
-                tot_size=total,
-                run_id=r.id,
-                created_at=now,
-                last_modified_at=now,
-            )
-        s.add(tag)
-    return tag.id
+        picked.append(positions[name])
+    total = len(positions)
+    initial = _by_name(s, dataset_id, INITIAL_TAG)
+    if initial is None:
+        tag = Tag(
+            id=new_id(),
+            dataset_id=dataset_id,
+            name=INITIAL_TAG,
+            prev_tag_id=None,
+            bit_mask_data=to_bitmask(picked),
+            tot_size=total,
+            run_id=run_id,
+            created_at=now,
+            last_modified_at=now,
+        )
+    else:
+        initial.bit_mask_data = to_bitmask(range(total))
+        initial.tot_size = total
+        initial.last_modified_at = now
+        name = run_id
+        while _by_name(s, dataset_id, name) is not None:  # a user took the name
+            name += "_"
+        tag = Tag(
+            id=new_id(),
+            dataset_id=dataset_id,
+            name=name,
+            prev_tag_id=initial.id,
+            bit_mask_data=to_bitmask(picked),
+            tot_size=total,
+            run_id=run_id,
+            created_at=now,
+            last_modified_at=now,
+        )
+    s.add(tag)
+    s.flush()
+    return tag
 
 
 def list_tags(p: Platform, user: User, dataset_id: str) -> list[TagData]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from thresher.platform import runs, tags, workers
+from thresher.platform import crops, runs, workers
 from thresher.server import prefect_server
 from thresher.server.lightly_routes import Auth, _created, _json, _p
 from thresher.wire import (
@@ -61,5 +61,9 @@ def add_artifact(
 def add_selection(
     request: Request, user: Auth, run_id: str, body: RunSelectionRequest
 ) -> JSONResponse:
-    """A completed run's picks: new samples for its dataset, and the run's tag (its id)."""
-    return _created(tags.record_run_selection(_p(request), user, run_id, body.filenames))
+    """A completed run's picks: new samples for its dataset, and the run's tag (its id).
+
+    With ``crops`` (an object-level run), the crops go to the run's crops dataset too.
+    """
+    picks = crops.record_run_picks(_p(request), user, run_id, body.filenames, body.crops)
+    return _created(picks)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from thresher.client.errors import ApiException
 from thresher.client.http import Http
 from thresher.wire import (
@@ -12,6 +14,7 @@ from thresher.wire import (
     DockerRunArtifactType,
     DockerRunState,
     DockerWorkerState,
+    RunCrops,
     RunSelectionRequest,
     RunStateUpdate,
     WorkerHeartbeat,
@@ -98,9 +101,18 @@ class WorkerApi:
             self.http.send_json("POST", f"/v1/docker/runs/{run_id}/artifacts", body.wire())
         ).id
 
-    def add_selection(self, run_id: str, filenames: list[str]) -> str:
-        """Report a completed run's picks (``selected.txt``); the id of the run's tag."""
-        body = RunSelectionRequest(filenames=filenames).wire()
+    def add_selection(
+        self, run_id: str, filenames: list[str], crops: dict[str, Any] | None = None
+    ) -> str:
+        """Report a completed run's picks (``selected.txt``); the id of the run's tag.
+
+        ``crops`` (``{"task", "filenames"}``): an object-level run's written crops, for its
+        crops dataset.
+        """
+        body = RunSelectionRequest(
+            filenames=filenames,
+            crops=RunCrops.model_validate(crops) if crops is not None else None,
+        ).wire()
         return CreateEntityResponse.model_validate(
             self.http.send_json("POST", f"/v1/docker/runs/{run_id}/selection", body)
         ).id

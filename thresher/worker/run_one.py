@@ -6,7 +6,9 @@ progress as JSON lines on the file descriptor named by ``THRESHER_WORKER_EVENTS_
 ``{"state", "message"}`` while it works (the first one with ``"prefect_flow_run_id"`` when the
 run is a flow run of the server's deployment) (from the flow's ``stage <name>`` lines and its human
 lines), then ``{"artifacts": [...]}``, on success ``{"selection": [file names]}`` (the run's
-``filenames/selected.txt``) and ``{"done": summary}``, else ``{"failed": reason}``.
+``filenames/selected.txt``; an object-level run that wrote its crops adds
+``"crops": {"task", "filenames"}``, its ``filenames/selected_crops.txt``) and
+``{"done": summary}``, else ``{"failed": reason}``.
 """
 
 from __future__ import annotations
@@ -101,6 +103,26 @@ def _selection(lightly_url: str, run_id: str) -> list[str] | None:
     if not lightly.exists(rel):
         return None
     return [line for line in lightly.read_text(rel).splitlines() if line.strip()]
+
+
+def _crops(lightly_url: str, run_id: str) -> dict[str, Any] | None:
+    """An object-level run's written crops: ``{"task", "filenames"}``, else None.
+
+    From ``config.json`` (``object_sizes``: the task, and whether the crops were written to
+    ``.lightly/crops/<task>/``) and ``filenames/selected_crops.txt``.
+    """
+    from thresher.stages.write_results import run_dir
+    from thresher.storage.location import Location
+
+    lightly = Location(lightly_url)
+    base = run_dir(run_id)
+    if not lightly.exists(f"{base}/filenames/selected_crops.txt"):
+        return None
+    sizes = json.loads(lightly.read_text(f"{base}/config.json")).get("object_sizes") or {}
+    if not sizes.get("cropsWritten") or not sizes.get("task"):
+        return None
+    text = lightly.read_text(f"{base}/filenames/selected_crops.txt")
+    return {"task": str(sizes["task"]), "filenames": [x for x in text.splitlines() if x.strip()]}
 
 
 def summary(sizes: dict[str, int], report_pdf: str) -> str:
@@ -234,7 +256,8 @@ def main() -> int:
         events.send(artifacts=_artifacts(job["lightly"], job["run_id"]))
         picks = _selection(job["lightly"], job["run_id"])
         if picks is not None:
-            events.send(selection=picks)
+            crops = _crops(job["lightly"], job["run_id"])
+            events.send(selection=picks, **({"crops": crops} if crops is not None else {}))
         report = f"LIGHTLY/{run_dir(job['run_id'])}/report.pdf"  # no worker paths in messages
         events.send(done=summary(result.sizes, report))
         code = 0

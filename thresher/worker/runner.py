@@ -201,6 +201,7 @@ class RunRunner:
         reader.start()
         artifacts: list[dict[str, str]] = []
         selection: list[str] | None = None
+        crops: dict[str, Any] | None = None
         outcome: tuple[str, str] | None = None
         try:
             while True:
@@ -227,6 +228,7 @@ class RunRunner:
                     artifacts = list(event["artifacts"])
                 elif "selection" in event:
                     selection = [str(n) for n in event["selection"]]
+                    crops = event.get("crops")
                 elif "done" in event:
                     outcome = ("COMPLETED", str(event["done"]))
                 elif "failed" in event:
@@ -244,7 +246,7 @@ class RunRunner:
                 self._report("UPLOADING_ARTIFACTS", f"registering {len(artifacts)} files")
             self._register(artifacts)
             if state == "COMPLETED" and selection is not None:
-                state, message = self._add_selection(selection, message)
+                state, message = self._add_selection(selection, crops, message)
         except AbortRequested:
             return self._finish("ABORTED", "cancelled by the user while registering artifacts")
         return self._finish(state, message)
@@ -261,13 +263,21 @@ class RunRunner:
             if "artifacts" in event:
                 return list(event["artifacts"])
 
-    def _add_selection(self, selection: list[str], message: str) -> tuple[str, str]:
-        """Report the picks (the dataset's new samples and the run's tag); the final state."""
+    def _add_selection(
+        self, selection: list[str], crops: dict[str, Any] | None, message: str
+    ) -> tuple[str, str]:
+        """Report the picks (the dataset's new samples and the run's tag); the final state.
+
+        ``crops``: an object-level run's written crops, for its crops dataset (the server
+        records the images first: when only the crops are refused, they stay recorded).
+        """
+        add = functools.partial(self.api.add_selection, self.run_id, selection, crops)
         try:
-            self._until_answered(functools.partial(self.api.add_selection, self.run_id, selection))
+            self._until_answered(add)
         except (ApiException, ServerUnreachableError) as e:
-            log.warning("run %s: could not report its selection: %s", self.run_id, e)
-            return "FAILED", f"{message}; but the server did not take its selection: {e}"
+            what = "selection and crops" if crops is not None else "selection"
+            log.warning("run %s: could not report its %s: %s", self.run_id, what, e)
+            return "FAILED", f"{message}; but the server did not take its {what}: {e}"
         return "COMPLETED", message
 
     def _register(self, artifacts: list[dict[str, str]]) -> None:
