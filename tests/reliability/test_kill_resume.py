@@ -53,7 +53,14 @@ from thresher.storage.location import TEMP_NAME
 HARNESS = Path(__file__).with_name("kill_points.py")
 N_SAMPLES = 5
 #: The stages that keep a cache folder (report and write_results write the run folder).
-CACHED_STAGES = ("list_input", "corruption_check", "deduplicate", "embed", "select")
+CACHED_STAGES = (
+    "list_input",
+    "corruption_check",
+    "deduplicate",
+    "embed",
+    "near_duplicates",
+    "select",
+)
 MARK = "THRESHER_KILL_TEST"
 
 
