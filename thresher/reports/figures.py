@@ -245,33 +245,40 @@ def pca_figure(
         fig, axes = _figure(6.0, 5.0)
         ax = axes[0, 0]
         input_xy = np.asarray(input_xy, dtype=float).reshape(-1, 2)
-        selected_xy = np.asarray(selected_xy, dtype=float).reshape(-1, 2)
-        size = float(np.clip(2000.0 / max(len(input_xy), 1), 3.0, 12.0))
-        ax.scatter(
-            input_xy[:, 0],
-            input_xy[:, 1],
-            s=size,
-            c=COLORS["input"],
-            alpha=0.5,
-            linewidths=0,
-            label=f"input ({len(input_xy):,} shown)",
-        )
-        if overlay and len(selected_xy):
-            ax.scatter(
-                selected_xy[:, 0],
-                selected_xy[:, 1],
-                s=max(size * 2.5, 8.0),
-                c=COLORS["selected"],
-                edgecolors="k",
-                linewidths=0.3,
-                label=f"selected ({len(selected_xy):,} shown)",
-            )
+        _scatter_map(ax, input_xy, selected_xy, overlay, f"{len(input_xy):,}")
         ax.set_xlabel(f"PC 1 ({100 * explained[0]:.1f}% of variance)")
         ax.set_ylabel(f"PC 2 ({100 * explained[1]:.1f}% of variance)")
         ax.set_title("PCA of the embeddings" + (" with the selection" if overlay else ""))
         ax.legend(loc="best", fontsize=8, markerscale=2)
         fig.tight_layout()
     return fig
+
+
+def _scatter_map(
+    ax: Any, input_xy: np.ndarray, selected_xy: np.ndarray, overlay: bool, shown: str
+) -> None:
+    """A 2-D map's points: the input (``shown`` of it in the legend), the selection on top."""
+    selected_xy = np.asarray(selected_xy, dtype=float).reshape(-1, 2)
+    size = float(np.clip(2000.0 / max(len(input_xy), 1), 3.0, 12.0))
+    ax.scatter(
+        input_xy[:, 0],
+        input_xy[:, 1],
+        s=size,
+        c=COLORS["input"],
+        alpha=0.5,
+        linewidths=0,
+        label=f"input ({shown} shown)",
+    )
+    if overlay and len(selected_xy):
+        ax.scatter(
+            selected_xy[:, 0],
+            selected_xy[:, 1],
+            s=max(size * 2.5, 8.0),
+            c=COLORS["selected"],
+            edgecolors="k",
+            linewidths=0.3,
+            label=f"selected ({len(selected_xy):,} shown)",
+        )
 
 
 def umap_figure(
@@ -297,28 +304,8 @@ def umap_figure(
         fig, axes = _figure(6.0, 5.0)
         ax = axes[0, 0]
         input_xy = np.asarray(input_xy, dtype=float).reshape(-1, 2)
-        selected_xy = np.asarray(selected_xy, dtype=float).reshape(-1, 2)
-        size = float(np.clip(2000.0 / max(len(input_xy), 1), 3.0, 12.0))
         shown = f"{len(input_xy):,}" + ("" if len(input_xy) >= n_input else f" of {n_input:,}")
-        ax.scatter(
-            input_xy[:, 0],
-            input_xy[:, 1],
-            s=size,
-            c=COLORS["input"],
-            alpha=0.5,
-            linewidths=0,
-            label=f"input ({shown} shown)",
-        )
-        if overlay and len(selected_xy):
-            ax.scatter(
-                selected_xy[:, 0],
-                selected_xy[:, 1],
-                s=max(size * 2.5, 8.0),
-                c=COLORS["selected"],
-                edgecolors="k",
-                linewidths=0.3,
-                label=f"selected ({len(selected_xy):,} shown)",
-            )
+        _scatter_map(ax, input_xy, selected_xy, overlay, shown)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel("UMAP 1")
