@@ -27,14 +27,14 @@ print(json.dumps({"code": code, "prefect": "prefect" in sys.modules}))
 """
 
 
-def run_cli(*args: str, cwd: Path) -> tuple[int, bool, str]:
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> tuple[int, bool, str]:
     """Run ``thresher ARGS`` in a fresh interpreter: exit code, Prefect imported?, stderr."""
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        timeout=300,
+        timeout=timeout,
         env=dict(os.environ, THRESHER_PROGRESS="0"),
     )
     probe = json.loads(proc.stdout.strip().splitlines()[-1])

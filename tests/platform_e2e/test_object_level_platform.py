@@ -10,11 +10,10 @@ dataset ``<dataset>-crops`` holds the crops as its samples.
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 
 import pytest
 
+from tests.platform_e2e.test_first_steps import _follow, _wait
 from tests.stages.test_object_level import (
     KINDS,
     TASK,
@@ -22,27 +21,10 @@ from tests.stages.test_object_level import (
     patch,
     write_predictions,
 )
-from thresher import ApiWorkflowClient, DatasetType, DatasourcePurpose
+from thresher import DatasetType, DatasourcePurpose
 
 # A scheduled object-level run through a real server and worker. CI runs the slow marker.
 pytestmark = pytest.mark.slow
-
-
-def _follow(client: ApiWorkflowClient, scheduled_run_id: str, timeout_s: float = 600) -> list:
-    infos = []
-    deadline = time.monotonic() + timeout_s
-    for run_info in client.compute_worker_run_info_generator(scheduled_run_id=scheduled_run_id):
-        infos.append(run_info)
-        assert time.monotonic() < deadline, "the run did not end in time"
-    return infos
-
-
-def _wait(proc: subprocess.Popen[bytes], timeout_s: float = 120) -> int:
-    try:
-        return proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.terminate()
-        return proc.wait(timeout=30)
 
 
 def test_a_scheduled_object_level_run_writes_the_crops(platform, tmp_path):

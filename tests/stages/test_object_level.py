@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +28,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.cli.test_cli_errors import run_cli
 from thresher.config import load_configs
 from thresher.errors import ConfigError
 from thresher.stages.corruption_check import corruption_check
@@ -353,28 +351,6 @@ def test_scores_apply_per_object_and_crops_are_not_written_without_upload(
 
 # ------------------------------------------------------------------------ through the CLI
 
-_PROBE = """
-import json, sys
-from thresher.cli import main
-code = main(sys.argv[1:])
-sys.stdout.flush()
-print(json.dumps({"code": code, "prefect": "prefect" in sys.modules}))
-"""
-
-
-def run_cli(*args: str, cwd: Path) -> tuple[int, bool, str]:
-    """``thresher ARGS`` in a fresh interpreter: exit code, Prefect imported?, stderr."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-        env=dict(os.environ, THRESHER_PROGRESS="0"),
-    )
-    probe = json.loads(proc.stdout.strip().splitlines()[-1])
-    return probe["code"], probe["prefect"], proc.stderr
-
 
 def test_tiling_through_the_cli(planted, tmp_path):
     lightly = tmp_path / "lightly"
@@ -385,7 +361,7 @@ def test_tiling_through_the_cli(planted, tmp_path):
     }
     code, _, err = run_cli(
         "run", str(planted.root), "--lightly", str(lightly),
-        "--selection-config", json.dumps(selection), cwd=tmp_path,
+        "--selection-config", json.dumps(selection), cwd=tmp_path, timeout=600,
     )  # fmt: skip
     assert code == 0, err
     written = sorted((lightly / ".lightly" / "crops" / "tiles").rglob("*.png"))
