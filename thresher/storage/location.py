@@ -147,11 +147,49 @@ def transient_reason(err: BaseException) -> str | None:
 
 @dataclass(frozen=True)
 class FileInfo:
-    """One listed file: its name relative to the location root, size and a change token."""
+    """One listed file: its name relative to the location root, size and a change token.
+
+    ``modified`` is the object's last-modified time in Unix seconds (None where the backend
+    gives none); it takes no part in comparisons.
+    """
 
     name: str
     size: int
     token: str  # etag / mtime: anything that changes when the content changes
+    modified: float | None = field(default=None, compare=False)
+
+
+def modified_time(info: dict[str, Any]) -> float | None:
+    """The last-modified time (Unix seconds) in an fsspec ``info`` dict, any backend's spelling.
+
+    Local files and memory give ``mtime``/``created`` as numbers, s3fs ``LastModified`` and
+    adlfs ``last_modified`` as datetimes, gcsfs ``updated`` (or ``mtime``) as a datetime or an
+    ISO 8601 text. None when there is none.
+    """
+    from datetime import UTC, datetime
+
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return stamp.timestamp()
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                try:
+                    return float(value)
+                except ValueError:
+                    continue
+            stamp = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return stamp.timestamp()
+    return None
 
 
 @dataclass(eq=False)
@@ -344,7 +382,7 @@ class Location:
                 or info.get("last_modified")
                 or ""
             )
-            out.append(FileInfo(rel, int(info.get("size") or 0), token))
+            out.append(FileInfo(rel, int(info.get("size") or 0), token, modified_time(info)))
         out.sort(key=lambda f: f.name)
         return out
 
