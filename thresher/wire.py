@@ -576,6 +576,42 @@ class FilenameAndReadUrl(WireModel):
     datasource_url: str
 
 
+# --- datasource listing (datasources_api.py: .../datasource/list, processedUntilTimestamp) --
+
+
+class DatasourceRawSamplesDataRow(WireModel):
+    """One listed file: its name relative to the datasource, and a read URL for it."""
+
+    file_name: str
+    read_url: str
+
+
+class DatasourceRawSamplesData(WireModel):
+    """One page of a datasource listing; pass ``cursor`` back while ``has_more``."""
+
+    has_more: bool
+    cursor: str
+    data: list[DatasourceRawSamplesDataRow]
+
+
+class DivideAndConquerCursorData(WireModel):
+    """The first cursor of each shard of a listing (``.../list/dnc``)."""
+
+    cursors: list[str]
+
+
+class DatasourceProcessedUntilTimestampRequest(WireModel):
+    """The body of ``PUT .../datasource/processedUntilTimestamp`` (Unix seconds)."""
+
+    processed_until_timestamp: int = Field(ge=0)
+
+
+class DatasourceProcessedUntilTimestampResponse(WireModel):
+    """The answer of ``GET .../datasource/processedUntilTimestamp`` (Unix seconds)."""
+
+    processed_until_timestamp: int = Field(ge=0)
+
+
 class LabelStudioTaskData(WireModel):
     """``data`` of a Label Studio task: ``image`` is a URL Label Studio can fetch."""
 

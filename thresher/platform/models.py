@@ -62,6 +62,8 @@ class Dataset(Base):
     img_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_modified_at: Mapped[int] = mapped_column(BigInteger)
+    #: Lightly's ``processedUntilTimestamp`` (Unix seconds; None = 0: nothing processed yet).
+    processed_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Datasource(Base):
