@@ -216,6 +216,13 @@ def _embeddings_url(p: Platform, alice: User, w: World) -> str:
     return str(embeddings.read_url(p, alice, w.ids["dataset_id"], w.ids["embedding_id"], BASE))
 
 
+def _listed_file_url(p: Platform, alice: User, w: World) -> str:
+    from thresher.platform import listing
+
+    page = listing.list_page(p, alice, w.ids["dataset_id"], "samples", BASE)
+    return page.data[0].read_url
+
+
 OWN_DATASET = "dataset:own"
 READ, SCHEDULE, TAG = "dataset:read", "dataset:schedule", "dataset:tag"
 EXPORT, DOWNLOAD = "dataset:export", "dataset:download"
@@ -241,6 +248,26 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/v1/datasets/{dataset_id}/datasource"): Case(READ),
     ("GET", "/v1/datasets/{dataset_id}/datasource/verify"): Case(SCHEDULE),
+    # datasource listing (platform/listing.py)
+    ("GET", "/v1/datasets/{dataset_id}/datasource/list"): Case(READ),
+    ("GET", "/v1/datasets/{dataset_id}/datasource/list/dnc"): Case(READ, params={"dncShards": "2"}),
+    ("GET", "/v1/datasets/{dataset_id}/datasource/metadata/list"): Case(READ),
+    ("GET", "/v1/datasets/{dataset_id}/datasource/metadata/list/dnc"): Case(
+        READ, params={"dncShards": "1"}
+    ),
+    ("GET", "/v1/datasets/{dataset_id}/datasource/predictions/list"): Case(
+        READ, params={"taskName": "det"}
+    ),
+    ("GET", "/v1/datasets/{dataset_id}/datasource/predictions/list/dnc"): Case(
+        READ, params={"taskName": "det", "dncShards": "1"}
+    ),
+    ("GET", "/v1/datasets/{dataset_id}/datasource/readurlRedirect"): Case(
+        "signed-url", signer=_listed_file_url
+    ),
+    ("GET", "/v1/datasets/{dataset_id}/datasource/processedUntilTimestamp"): Case(READ),
+    ("PUT", "/v1/datasets/{dataset_id}/datasource/processedUntilTimestamp"): Case(
+        SCHEDULE, (204,), _const({"processedUntilTimestamp": 1700000000})
+    ),
     # samples and tags
     ("GET", "/v1/datasets/{dataset_id}/mappings"): Case(READ, params={"field": "fileName"}),
     ("GET", "/v1/datasets/{dataset_id}/tags"): Case(READ),

@@ -475,15 +475,17 @@ def open_file(
         The file's name, its size if known, and an iterator over its bytes (unchanged).
 
     Raises:
-        Forbidden: a wrong, malformed or expired ``publicToken``.
-        Invalid: ``purpose`` is not INPUT or LIGHTLY, or ``path`` is not a plain relative path.
+        Forbidden: a wrong, malformed or expired ``publicToken`` (or one signed for another
+            file, purpose or dataset).
+        Invalid: ``path`` is not a plain relative path.
         NotFound: the dataset, its datasource or the file is gone; or the file is a link out
             of the datasource.
         Unprocessable: the file lies in a LOCAL datasource the server cannot see.
     """
+    # The token first: a URL with a part missing or altered is refused as such (403).
+    samples.check_public_token(p, _subject(dataset_id, purpose, path), token)
     if purpose not in ("INPUT", "LIGHTLY"):
         raise Invalid(f"purpose must be INPUT or LIGHTLY, not {purpose!r}.")
-    samples.check_public_token(p, _subject(dataset_id, purpose, path), token)
     with p.session() as s:
         d = s.get(Dataset, dataset_id)
         if d is None:

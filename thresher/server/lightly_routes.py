@@ -7,6 +7,7 @@ function and answers its wire model.
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from thresher.platform import configs, datasets, datasources, runs, tags, workers
+from thresher.platform import configs, datasets, datasources, listing, runs, tags, workers
 from thresher.platform.core import Platform
 from thresher.platform.errors import Invalid
 from thresher.platform.models import User
@@ -24,6 +25,7 @@ from thresher.wire import (
     CreateEntityResponse,
     DatasetCreateRequest,
     DatasourceConfig,
+    DatasourceProcessedUntilTimestampRequest,
     DatasourcePurpose,
     DockerRunScheduledCreateRequest,
     DockerRunScheduledState,
@@ -209,6 +211,217 @@ def verify_datasource(
     """Check list/read/write/overwrite at the datasources."""
     perms = datasources.verify(_p(request), user, dataset_id, str(purpose) if purpose else None)
     return _json(perms)
+
+
+# --- datasource listing (datasources_api.py: list, list/dnc, processedUntilTimestamp) ------
+
+_From = Annotated[int | None, Query(alias="from")]
+_To = Annotated[int | None, Query()]
+_Relevant = Annotated[str | None, Query(alias="relevantFilenamesFileName")]
+_RunId = Annotated[str | None, Query(alias="relevantFilenamesRunId")]
+_ArtifactId = Annotated[str | None, Query(alias="relevantFilenamesArtifactId")]
+_Redirected = Annotated[bool, Query(alias="useRedirectedReadUrl")]
+_Shards = Annotated[int, Query(alias="dncShards")]
+_Task = Annotated[str, Query(alias="taskName")]
+
+
+def _no_artifact_relevant(run_id: str | None, artifact_id: str | None) -> None:
+    """Lightly's relevant filenames from a run's artifact: not supported by thresher."""
+    if run_id or artifact_id:
+        raise Invalid(
+            "relevantFilenamesRunId/relevantFilenamesArtifactId (relevant filenames from a "
+            "run's artifact) are not supported by thresher; upload the file to the LIGHTLY "
+            "datasource and pass relevant_filenames_file_name instead."
+        )
+
+
+def _page(
+    request: Request,
+    user: User,
+    dataset_id: str,
+    kind: listing.Kind,
+    cursor: str | None,
+    from_: int | None,
+    to: int | None,
+    relevant: str | None,
+    task: str | None = None,
+) -> JSONResponse:
+    page = listing.list_page(
+        _p(request),
+        user,
+        dataset_id,
+        kind,
+        str(request.base_url),
+        cursor=cursor,
+        from_=from_,
+        to=to,
+        relevant_filenames_file_name=relevant,
+        task_name=task,
+    )
+    return _json(page)
+
+
+def _dnc(
+    request: Request,
+    user: User,
+    dataset_id: str,
+    kind: listing.Kind,
+    shards: int,
+    from_: int | None,
+    to: int | None,
+    relevant: str | None,
+    task: str | None = None,
+) -> JSONResponse:
+    cursors = listing.divide_and_conquer(
+        _p(request),
+        user,
+        dataset_id,
+        kind,
+        dnc_shards=shards,
+        from_=from_,
+        to=to,
+        relevant_filenames_file_name=relevant,
+        task_name=task,
+    )
+    return _json(cursors)
+
+
+@router.get("/datasets/{dataset_id}/datasource/list")
+def list_raw_samples(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    from_: _From = None,
+    to: _To = None,
+    cursor: str | None = None,
+    use_redirected_read_url: _Redirected = False,
+    relevant: _Relevant = None,
+) -> JSONResponse:
+    """One page of the INPUT datasource's files (``{hasMore, cursor, data}``)."""
+    return _page(request, user, dataset_id, "samples", cursor, from_, to, relevant)
+
+
+@router.get("/datasets/{dataset_id}/datasource/list/dnc")
+def list_raw_samples_dnc(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    dnc_shards: _Shards,
+    from_: _From = None,
+    to: _To = None,
+    relevant: _Relevant = None,
+) -> JSONResponse:
+    """The first cursor of each shard of the INPUT listing (``{cursors}``)."""
+    return _dnc(request, user, dataset_id, "samples", dnc_shards, from_, to, relevant)
+
+
+@router.get("/datasets/{dataset_id}/datasource/metadata/list")
+def list_raw_metadata(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    from_: _From = None,
+    to: _To = None,
+    cursor: str | None = None,
+    use_redirected_read_url: _Redirected = False,
+    relevant: _Relevant = None,
+    run_id: _RunId = None,
+    artifact_id: _ArtifactId = None,
+) -> JSONResponse:
+    """One page of the files below ``.lightly/metadata/`` of LIGHTLY."""
+    _no_artifact_relevant(run_id, artifact_id)
+    return _page(request, user, dataset_id, "metadata", cursor, from_, to, relevant)
+
+
+@router.get("/datasets/{dataset_id}/datasource/metadata/list/dnc")
+def list_raw_metadata_dnc(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    dnc_shards: _Shards,
+    from_: _From = None,
+    to: _To = None,
+    relevant: _Relevant = None,
+    run_id: _RunId = None,
+    artifact_id: _ArtifactId = None,
+) -> JSONResponse:
+    """The first cursor of each shard of the metadata listing."""
+    _no_artifact_relevant(run_id, artifact_id)
+    return _dnc(request, user, dataset_id, "metadata", dnc_shards, from_, to, relevant)
+
+
+@router.get("/datasets/{dataset_id}/datasource/predictions/list")
+def list_raw_predictions(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    task_name: _Task,
+    from_: _From = None,
+    to: _To = None,
+    cursor: str | None = None,
+    use_redirected_read_url: _Redirected = False,
+    relevant: _Relevant = None,
+    run_id: _RunId = None,
+    artifact_id: _ArtifactId = None,
+) -> JSONResponse:
+    """One page of the files below ``.lightly/predictions/<taskName>/`` of LIGHTLY."""
+    _no_artifact_relevant(run_id, artifact_id)
+    return _page(request, user, dataset_id, "predictions", cursor, from_, to, relevant, task_name)
+
+
+@router.get("/datasets/{dataset_id}/datasource/predictions/list/dnc")
+def list_raw_predictions_dnc(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    task_name: _Task,
+    dnc_shards: _Shards,
+    from_: _From = None,
+    to: _To = None,
+    relevant: _Relevant = None,
+    run_id: _RunId = None,
+    artifact_id: _ArtifactId = None,
+) -> JSONResponse:
+    """The first cursor of each shard of a task's predictions listing."""
+    _no_artifact_relevant(run_id, artifact_id)
+    return _dnc(
+        request, user, dataset_id, "predictions", dnc_shards, from_, to, relevant, task_name
+    )
+
+
+@router.get("/datasets/{dataset_id}/datasource/readurlRedirect")
+def datasource_file(
+    request: Request,
+    dataset_id: str,
+    path: str = "",
+    purpose: str = "",
+    public_token: Annotated[str, Query(alias="publicToken")] = "",
+) -> StreamingResponse:
+    """A listed file's bytes, unchanged (no API token: the signed ``publicToken``)."""
+    name, size, chunks = listing.open_file(_p(request), dataset_id, purpose, path, public_token)
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(name, safe='')}"}
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+
+
+@router.get("/datasets/{dataset_id}/datasource/processedUntilTimestamp")
+def get_processed_until(request: Request, user: Auth, dataset_id: str) -> JSONResponse:
+    """Until when the datasource was processed (``{processedUntilTimestamp}``, Unix s)."""
+    return _json(listing.processed_until_response(_p(request), user, dataset_id))
+
+
+@router.put("/datasets/{dataset_id}/datasource/processedUntilTimestamp", status_code=204)
+def put_processed_until(
+    request: Request,
+    user: Auth,
+    dataset_id: str,
+    body: DatasourceProcessedUntilTimestampRequest,
+) -> Response:
+    """Set until when the datasource was processed (owner and collaborators)."""
+    listing.set_processed_until(_p(request), user, dataset_id, body.processed_until_timestamp)
+    return Response(status_code=204)
 
 
 # --- samples and tags ----------------------------------------------------------------------
