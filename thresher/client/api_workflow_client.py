@@ -9,12 +9,14 @@ from thresher.client._datasets import _DatasetsMixin
 from thresher.client._datasources import _DatasourcesMixin
 from thresher.client._download import _DownloadMixin
 from thresher.client._export import _ExportMixin
+from thresher.client._listing import _ListingMixin
 from thresher.client._tags import _TagsMixin
 
 
 class ApiWorkflowClient(
     _DatasetsMixin,
     _DatasourcesMixin,
+    _ListingMixin,
     _ComputeWorkerMixin,
     _ArtifactsMixin,
     _TagsMixin,
