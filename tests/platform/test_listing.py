@@ -78,6 +78,13 @@ def test_shards_and_pages_cover_every_file_once(
         got = _all(seen, alice, d, shards=shards)
         assert sorted(got) == names, shards
         assert len(got) == len(set(got))
+    # The shards split the work: none is empty here, and each is in name order.
+    for cursor in listing.divide_and_conquer(seen, alice, d, "samples", dnc_shards=3).cursors:
+        part = [
+            r.file_name
+            for r in listing.list_page(seen, alice, d, "samples", "h", cursor=cursor).data
+        ]
+        assert part and part == sorted(part)
     # Without divide and conquer: one shard, same answer, in name order.
     page = listing.list_page(seen, alice, d, "samples", "http://h")
     assert [r.file_name for r in page.data] == names[:4] and page.has_more
