@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from tests.platform.helpers import ready_dataset, user
-from thresher.platform import listing, sharing
+from thresher.platform import datasets, listing, sharing
 from thresher.platform.core import Platform
 from thresher.platform.errors import Forbidden, Invalid, NotFound, Unprocessable
 from thresher.platform.models import User
@@ -240,8 +240,10 @@ def test_processed_until_and_who_may_list(seen: Platform) -> None:
     _touch(_mnt(seen) / "in" / "a.png", T0)
     sharing.share_only_with(seen, alice, d, ["bob@example.com"])
     assert listing.processed_until(seen, alice, d) == 0
+    assert datasets.get(seen, alice, d).datasource_processed_until_timestamp is None
     listing.set_processed_until(seen, alice, d, T0)
     assert listing.processed_until(seen, bob, d) == T0
+    assert datasets.get(seen, bob, d).datasource_processed_until_timestamp == T0
     # The collaborator lists, reads and sets the timestamp ("schedule").
     assert _all(seen, bob, d) == ["a.png"]
     listing.set_processed_until(seen, bob, d, T0 + 1)

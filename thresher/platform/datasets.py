@@ -28,6 +28,7 @@ def to_wire(d: Dataset, shared: bool = False) -> DatasetData:
         last_modified_at=d.last_modified_at,
         img_type=d.img_type,
         access_type="WRITE" if shared else None,
+        datasource_processed_until_timestamp=d.processed_until,
     )
 
 
