@@ -266,3 +266,63 @@ def test_processed_until_and_who_may_list(seen: Platform) -> None:
     sharing.share_only_with(seen, alice, d, [])
     with pytest.raises(NotFound):
         listing.list_page(seen, bob, d, "samples", "http://h")
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """An S3 emulator (moto) on 127.0.0.1, one per module: s3fs caches its clients by their
+    options, so every test here must see the same endpoint."""
+    server_mod = pytest.importorskip("moto.server")
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    mp = pytest.MonkeyPatch()
+    endpoint = f"http://127.0.0.1:{port}"
+    mp.setenv("AWS_ENDPOINT_URL", endpoint)
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    yield endpoint
+    mp.undo()
+    server.stop()
+
+
+def test_an_s3_datasource(platform: Platform, moto_endpoint: str) -> None:
+    """S3 (moto): objects' LastModified drive from/to; read URLs stream them."""
+    import fsspec
+
+    from thresher.platform import datasources
+    from thresher.wire import DatasetCreateRequest, DatasourceConfigS3
+
+    fs = fsspec.filesystem(
+        "s3",
+        key="testing",
+        secret="testing",
+        client_kwargs={"endpoint_url": moto_endpoint},
+        skip_instance_cache=True,
+    )
+    bucket = "listing-" + os.urandom(4).hex()  # moto's state is the process's
+    fs.mkdir(bucket)
+    for name in ("in/a.png", "in/sub/b.png", "in/c.txt", "out/.lightly/metadata/a.json"):
+        fs.pipe(f"{bucket}/{name}", name.encode())
+    alice = user(platform)
+    d = datasets.create(platform, alice, DatasetCreateRequest(name="s3-listing"))
+    for purpose, folder in (("INPUT", "in"), ("LIGHTLY", "out")):
+        cfg = DatasourceConfigS3(
+            purpose=purpose,
+            full_path=f"s3://{bucket}/{folder}/",
+            s3_region="us-east-1",
+            s3_access_key_id="testing",
+            s3_secret_access_key="testing",
+        )
+        datasources.put(platform, alice, d, cfg)
+    got = _all(platform, alice, d, shards=2)
+    assert sorted(got) == ["a.png", "sub/b.png"]
+    assert _all(platform, alice, d, "metadata") == [".lightly/metadata/a.json"]
+    assert _all(platform, alice, d, to=T0) == []  # written now, not before T0
+    row = listing.list_page(platform, alice, d, "samples", "h").data[0]
+    q = {k: v[0] for k, v in parse_qs(urlsplit(row.read_url).query).items()}
+    _, _, chunks = listing.open_file(platform, d, "INPUT", q["path"], q["publicToken"])
+    assert b"".join(chunks) == b"in/a.png"
