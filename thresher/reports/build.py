@@ -30,10 +30,16 @@ from thresher.reports.findings import add_findings
 from thresher.reports.neighbors import embedding_statistics, selected_removed_examples
 from thresher.reports.pca import pca_2d
 from thresher.reports.pdf import write_pdf
+from thresher.reports.report_v2 import N_EXAMPLE_IMAGES as V2_EXAMPLE_IMAGES
 from thresher.reports.report_v2 import report_v2
 from thresher.reports.sizes import dataset_sizes
 from thresher.reports.stats import is_normalized, subsample
-from thresher.reports.umap_2d import umap_embedding_data
+from thresher.reports.umap_2d import (
+    PendingMaps,
+    clean_neighbors,
+    start_umap,
+    umap_embedding_data,
+)
 from thresher.reports.video_timeline import VideoTimeline, video_timeline_figure
 from thresher.reports.vs_random import ClassLabels, selection_vs_random
 from thresher.selection.report import (
@@ -147,10 +153,35 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     out_dir = pathlib.Path(out_dir)
     x, sel = _validate(inputs)
+    # The UMAP fits (seconds of single-threaded work) start first, in a worker process when
+    # there is a spare core, and run beside everything else until the maps are drawn.
+    umap = start_umap(
+        x, sel, seed=int(inputs.seed), neighbors=clean_neighbors(tuple(inputs.umap_neighbors))
+    )
+    try:
+        return _build(inputs, out_dir, x, sel, umap, t0)
+    finally:
+        umap.close()
+
+
+def _build(
+    inputs: ReportInputs,
+    out_dir: pathlib.Path,
+    x: NDArray[Any],
+    sel: NDArray[np.int64],
+    umap: PendingMaps,
+    t0: float,
+) -> dict[str, Any]:
     # Figures are drawn from the JSON-safe numbers, so the PDF shows exactly what the JSON holds.
     computed, xy = _compute(inputs, x, sel)
     report: dict[str, Any] = _json_safe(computed)
     plots = _draw(report, inputs, out_dir / "plots")
+    # Only now wait for the UMAP maps, then draw them.
+    maps = umap_embedding_data(x, sel, list(inputs.filenames), seed=int(inputs.seed), pending=umap)
+    scatter = report["datasetAnalysis"]["embeddingInformation"].get("scatterPlotData")
+    if maps is not None and scatter is not None:
+        scatter["umapEmbeddingData"] = _json_safe(maps)
+        _draw_umap(scatter["umapEmbeddingData"], plots, out_dir / "plots")
     _add_video(report, plots, inputs, out_dir / "plots")
     add_findings(  # near duplicates and quality issues (reports/findings.py)
         report, plots, inputs.near_duplicates, inputs.quality, inputs.load_image, out_dir / "plots"
@@ -161,9 +192,10 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
     report["plots"] = {k: p.relative_to(out_dir).as_posix() for k, p in plots.items()}
     for loc in report["datasetAnalysis"]["distributionLocations"]:
         loc["plot"] = report["plots"][loc["plotName"]]
+    report["sampling"] = sampling_statements(report)
     # The report's own time runs to here; writing the files below takes well under a second.
     _add_timing(report, inputs, time.perf_counter() - t0)
-    text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)
+    text = dumps_json(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(text + "\n", encoding="utf-8")
     v2 = _json_safe(report_v2(report, list(inputs.filenames), xy, sel))
@@ -171,7 +203,7 @@ def build_report(inputs: ReportInputs, out_dir: pathlib.Path) -> dict[str, Any]:
         v2["generalInformation"]["datasetInformation"]["videoLevelSizes"] = inputs.video_sizes
     if inputs.object_sizes is not None:
         v2["generalInformation"]["datasetInformation"]["objectLevelSizes"] = inputs.object_sizes
-    text_v2 = json.dumps(v2, indent=2, ensure_ascii=False, allow_nan=False)
+    text_v2 = dumps_json(v2)
     (out_dir / "report_v2.json").write_text(text_v2 + "\n", encoding="utf-8")
     write_pdf(report, plots, out_dir / "report.pdf")
     return report
@@ -261,9 +293,12 @@ def _compute(
     }
     xy = np.zeros((0, 2))
     if len(x):
-        xy, ratio = pca_2d(x, seed=seed)
         shown_in = subsample(len(x), MAX_SCATTER_POINTS, seed)
         shown_sel = sel[subsample(len(sel), MAX_SCATTER_POINTS, seed + 1)]
+        # Only the rows any map shows are projected (report_v2 picks the same ones and the
+        # first picks): a memmap of a million rows is not read whole for a 5,000-point map.
+        drawn = np.concatenate([shown_in, shown_sel, sel[:V2_EXAMPLE_IMAGES]])
+        xy, ratio = pca_2d(x, seed=seed, rows=drawn)
         emb_info["scatterPlotData"] = {
             "pcaEmbeddingData": {
                 "input2dEmbeddings": np.round(xy[shown_in], 5).tolist(),
@@ -275,11 +310,6 @@ def _compute(
                 "selectedSubsampled": bool(len(shown_sel) < len(sel)),
             }
         }
-        umap = umap_embedding_data(
-            x, sel, list(inputs.filenames), seed=seed, neighbors=tuple(inputs.umap_neighbors)
-        )
-        if umap is not None:
-            emb_info["scatterPlotData"]["umapEmbeddingData"] = umap
     examples = selected_removed_examples(
         x, sel, inputs.filenames, int(inputs.n_example_images), seed=seed
     )
@@ -326,6 +356,91 @@ def _compute(
         "seed": seed,
         "memoryRequirementInGB": float(inputs.memory_requirement_in_GB),
     }, xy
+
+
+def sampling_statements(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Which statistics were computed on a seeded sample, in words: report.json's ``sampling``.
+
+    The report's cost is bounded at any N by sampling (pairwise distances, nearest-neighbour
+    searches, maps); each entry says what was sampled and how much, e.g. ``{"what":
+    "pairwiseDistances.input", "nSampled": 2000, "nTotal": 1000000, "text": "pairwise distances
+    from a seeded sample of 2,000 of 1,000,000 input samples"}``. Empty when nothing was.
+    """
+    out: list[dict[str, Any]] = []
+
+    def add(what: str, n_sampled: Any, n_total: Any, text: str) -> None:
+        if n_sampled is not None and n_total is not None and int(n_sampled) < int(n_total):
+            t = text.format(s=f"{int(n_sampled):,}", n=f"{int(n_total):,}")
+            out.append(
+                {"what": what, "nSampled": int(n_sampled), "nTotal": int(n_total), "text": t}
+            )
+
+    emb = report["datasetAnalysis"]["embeddingInformation"]
+    pca = (emb.get("scatterPlotData") or {}).get("pcaEmbeddingData") or {}
+    n_in, n_sel = pca.get("nInput"), pca.get("nSelected")
+    if n_in is None:
+        return out
+    hists = report.get("distanceHistograms") or {}
+    for key, who, n in (("before", "input", n_in), ("after", "selected", n_sel)):
+        h = hists.get(key) or {}
+        add(
+            f"pairwiseDistances.{who}",
+            h.get("nPoints"),
+            n,
+            "pairwise distances from a seeded sample of {s} of {n} " + who + " samples",
+        )
+    nn = emb.get("distanceToNearestNeighborInSet") or {}
+    for who, n in (("input", n_in), ("selected", n_sel)):
+        h = nn.get(who) or {}
+        add(
+            f"nearestNeighbor.{who}.reference",
+            h.get("nReference"),
+            n,
+            "nearest neighbours searched within a seeded sample of {s} of {n} " + who + " samples",
+        )
+        add(
+            f"nearestNeighbor.{who}.queries",
+            h.get("nQueries"),
+            min(int(h.get("nReference") or 0), int(n or 0)),
+            "nearest-neighbour distances of {s} of those {n} " + who + " samples",
+        )
+    cov = emb.get("distanceToCoverInput") or {}
+    add("coverage.queries", cov.get("nQueries"), n_in, "coverage measured from {s} of {n} inputs")
+    add(
+        "coverage.reference",
+        cov.get("nReference"),
+        n_sel,
+        "coverage: distance to the nearest of a seeded sample of {s} of {n} selected samples",
+    )
+    add(
+        "pcaMap.input",
+        len(pca.get("input2dEmbeddings", [])),
+        n_in,
+        "PCA map: {s} of {n} inputs drawn",
+    )
+    sel_drawn = len(pca.get("selectedExcludingDatapool2dEmbeddings", []))
+    add("pcaMap.selected", sel_drawn, n_sel, "PCA map: {s} of {n} selected samples drawn")
+    umap = (emb.get("scatterPlotData") or {}).get("umapEmbeddingData") or {}
+    add(
+        "umapMaps.input",
+        umap.get("nFitted"),
+        umap.get("nInput"),
+        "UMAP maps fitted on and drawing {s} of {n} inputs",
+    )
+    vr = report.get("selectionVsRandom") or {}
+    add(
+        "selectionVsRandom.queries",
+        vr.get("nQueries"),
+        vr.get("nInput"),
+        "selection vs random: coverage from {s} of {n} inputs",
+    )
+    add(
+        "selectionVsRandom.reference",
+        vr.get("nReference"),
+        vr.get("nSelected"),
+        "selection vs random: each pick searched as a seeded sample of {s} of its {n} samples",
+    )
+    return out
 
 
 def _add_timing(report: dict[str, Any], inputs: ReportInputs, report_seconds: float) -> None:
@@ -426,9 +541,13 @@ def _draw(
     def save(name: str, fig: Any) -> None:
         plots[name] = figures.save_figure(fig, plot_dir / f"{name}.png")
 
-    save(
-        "selected_grid",
-        figures.selected_grid_figure(gi["selectedImages"]["shown"], inputs.load_image),
+    def pair(m: figures.MapFigure, name: str) -> None:  # drawn once, saved twice
+        with_sel, plain = plot_dir / f"{name}.png", plot_dir / f"{name}_no_overlay.png"
+        m.save_pair(with_sel, plain)
+        plots[name], plots[f"{name}_no_overlay"] = with_sel, plain
+
+    plots["selected_grid"] = figures.selected_grid_sheet(
+        gi["selectedImages"]["shown"], inputs.load_image, plot_dir / "selected_grid.png"
     )
     save("sizes", figures.sizes_figure(gi["datasetInformation"]["datasetSizes"]))
     hists = report["distanceHistograms"]
@@ -453,27 +572,59 @@ def _draw(
             pca["selectedExcludingDatapool2dEmbeddings"],
             pca["explainedVarianceRatio"],
         )
-        save("scatter_pca", figures.pca_figure(*args, overlay=True))
-        save("scatter_pca_no_overlay", figures.pca_figure(*args, overlay=False))
-    umap = emb.get("scatterPlotData", {}).get("umapEmbeddingData")
-    for k, m in (umap or {}).get("maps", {}).items():
-        for overlay, suffix in ((True, ""), (False, "_no_overlay")):
-            fig = figures.umap_figure(
-                m["input2dEmbeddings"],
-                m["selectedExcludingDatapool2dEmbeddings"],
-                int(k),
-                umap["nInput"],
-                overlay=overlay,
-            )
-            save(f"scatter_umap_k_{k}{suffix}", fig)
+        pair(figures.pca_map(*args), "scatter_pca")
     if report.get("selectionVsRandom"):
         save("selection_vs_random", figures.vs_random_figure(report["selectionVsRandom"]))
     pairs = gi["selectedAndRemovedImageExamples"]
     for k in range(0, len(pairs), 6):
-        save(f"examples_{k // 6}", figures.examples_figure(pairs[k : k + 6], inputs.load_image))
+        name = f"examples_{k // 6}"
+        plots[name] = figures.examples_sheet(
+            pairs[k : k + 6], inputs.load_image, plot_dir / f"{name}.png"
+        )
     for loc, dist in zip(da["distributionLocations"], inputs.distributions, strict=True):
         save(loc["plotName"], figures.distribution_figure(dist))
     return plots
+
+
+def dumps_json(obj: Any, indent: int = 2, _level: int = 0) -> str:
+    """JSON text with objects indented and lists of plain values on one line each.
+
+    ``json.dumps(indent=2)`` runs Python's slow pure-Python encoder and puts every number of a
+    coordinate list on its own line; this writes the same document (``json.loads`` gives it
+    back equal) with the C encoder for each list of values: several times faster and easier to
+    read.
+
+    Raises:
+        ValueError: On NaN or infinity (``allow_nan=False``).
+    """
+    kw: dict[str, Any] = {"ensure_ascii": False, "allow_nan": False}
+    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
+    if isinstance(obj, dict) and obj:
+        items = [
+            f"{inner}{json.dumps(str(k), **kw)}: {dumps_json(v, indent, _level + 1)}"
+            for k, v in obj.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(obj, list) and any(isinstance(v, dict) and v for v in obj):
+        items = [f"{inner}{dumps_json(v, indent, _level + 1)}" for v in obj]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    return json.dumps(obj, separators=(", ", ": "), **kw)
+
+
+def _draw_umap(
+    umap: dict[str, Any], plots: dict[str, pathlib.Path], plot_dir: pathlib.Path
+) -> None:
+    """The UMAP maps, each drawn once and saved with and without the selection."""
+    for k, m in umap.get("maps", {}).items():
+        name = f"scatter_umap_k_{k}"
+        with_sel, plain = plot_dir / f"{name}.png", plot_dir / f"{name}_no_overlay.png"
+        figures.umap_map(
+            m["input2dEmbeddings"],
+            m["selectedExcludingDatapool2dEmbeddings"],
+            int(k),
+            umap["nInput"],
+        ).save_pair(with_sel, plain)
+        plots[name], plots[f"{name}_no_overlay"] = with_sel, plain
 
 
 def _json_safe(obj: Any) -> Any:

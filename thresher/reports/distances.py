@@ -89,7 +89,7 @@ def distance_histograms(
         ``range``, ``nPoints``, ``nPairs``, ``subsampled`` and ``metrics`` (see
         :func:`~thresher.reports.stats.summary`).
     """
-    x = np.asarray(embeddings)
+    x = embeddings  # only the sampled rows are read (a memmap stays on disk)
     sel = np.asarray(selected, dtype=np.int64)
     m = max_pairwise_points(memory_requirement_in_GB)
     if normalized is None:

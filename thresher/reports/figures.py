@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
-import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from thresher.reports.thumbs import Tile, thumbnail, tile_sheet
 from thresher.selection.report import (
     SETS,
     CategoricalDistribution,
@@ -62,11 +63,58 @@ def ellipsize(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - tail :]
 
 
+#: Seaborn's "whitegrid" style at its "paper" context (font_scale 1.1), written out: importing
+#: seaborn (and pandas with it) for these constants cost 1 to 3 s per report.
+STYLE: dict[str, Any] = {
+    "axes.axisbelow": True,
+    "axes.edgecolor": ".8",
+    "axes.facecolor": "white",
+    "axes.grid": True,
+    "axes.labelcolor": ".15",
+    "axes.labelsize": 10.56,
+    "axes.linewidth": 1.0,
+    "axes.titlesize": 10.56,
+    "figure.facecolor": "white",
+    "font.family": ["sans-serif"],
+    "font.sans-serif": ["DejaVu Sans"],  # the PDF's font; always there (matplotlib ships it)
+    "font.size": 10.56,
+    "grid.color": ".8",
+    "grid.linestyle": "-",
+    "grid.linewidth": 0.8,
+    "legend.fontsize": 9.68,
+    "legend.title_fontsize": 10.56,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4.8,
+    "lines.solid_capstyle": "round",
+    "patch.edgecolor": "w",
+    "patch.force_edgecolor": True,
+    "patch.linewidth": 0.8,
+    "text.color": ".15",
+    "xtick.bottom": False,
+    "xtick.color": ".15",
+    "xtick.direction": "out",
+    "xtick.labelsize": 9.68,
+    "xtick.major.size": 4.8,
+    "xtick.major.width": 1.0,
+    "xtick.minor.size": 3.2,
+    "xtick.minor.width": 0.8,
+    "xtick.top": False,
+    "ytick.color": ".15",
+    "ytick.direction": "out",
+    "ytick.labelsize": 9.68,
+    "ytick.left": False,
+    "ytick.major.size": 4.8,
+    "ytick.major.width": 1.0,
+    "ytick.minor.size": 3.2,
+    "ytick.minor.width": 0.8,
+    "ytick.right": False,
+}
+
+
 @contextlib.contextmanager
 def _style() -> Iterator[None]:
-    """Seaborn's whitegrid/paper look, applied only while a figure is being built."""
-    rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.1)}
-    with matplotlib.rc_context(rc):
+    """The report's look (:data:`STYLE`), applied only while a figure is being built."""
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
         yield
 
 
@@ -81,18 +129,30 @@ def save_figure(fig: Figure, path: pathlib.Path) -> pathlib.Path:
     """Write a figure as PNG and close it, whatever happens.
 
     Args:
-        fig: The figure.
+        fig: The figure, laid out (``tight_layout``) already.
         path: Target file; parent directories are created.
 
     Returns:
         ``path``.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png", bbox_inches="tight")
+        _write(fig, path)
     finally:
         close_figure(fig)
     return path
+
+
+def _write(fig: Figure, path: pathlib.Path) -> None:
+    """One PNG, atomically (a temporary file beside it, then renamed).
+
+    Every figure lays itself out with ``tight_layout`` when it is built, so no
+    ``bbox_inches="tight"`` here: that would draw each figure twice. A fast zlib level keeps
+    the encoding cheap; the plots are small either way.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", pil_kwargs={"compress_level": 1})
+    tmp.replace(path)
 
 
 def close_figure(fig: Figure) -> None:
@@ -153,8 +213,13 @@ def distance_histogram_figure(hist: dict[str, Any], title: str, color: str) -> F
         edges = np.asarray(hist["bins"], dtype=float)
         counts = np.asarray(hist["counts"], dtype=float)
         if counts.sum() > 0:
-            ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=color, alpha=0.9)
+            # One filled step artist, not a bar per bin: the same picture, far cheaper to lay out.
+            ax.stairs(counts, edges, fill=True, color=color, alpha=0.9, baseline=0.7)
             ax.set_yscale("log")
+            # Plain-text powers of ten (10³): matplotlib's default mathtext labels cost a parse
+            # each, a tenth of a second per figure.
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_power_of_ten))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             # Counts are whole numbers: below 1 a log axis only shows meaningless 10^-k ticks.
             ax.set_ylim(0.7, max(10.0, float(counts.max()) * 1.5))
         else:
@@ -176,6 +241,20 @@ def distance_histogram_figure(hist: dict[str, Any], title: str, color: str) -> F
         ax.set_title(f"{title}: {hist.get('nPoints', 0):,} points{sub}", fontsize=9)
         fig.tight_layout()
     return fig
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _power_of_ten(value: float, _pos: Any = None) -> str:
+    """A log axis tick label: ``1``, ``10``, then ``10²``, ``10³``... (empty between decades)."""
+    if value <= 0:
+        return ""
+    e = float(np.log10(value))
+    if abs(e - round(e)) > 1e-6:
+        return ""
+    e_int = round(e)
+    return {0: "1", 1: "10"}.get(e_int, "10" + str(e_int).translate(_SUPERSCRIPT))
 
 
 def _density(hist: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -241,44 +320,9 @@ def pca_figure(
     Returns:
         The figure.
     """
-    with _style():
-        fig, axes = _figure(6.0, 5.0)
-        ax = axes[0, 0]
-        input_xy = np.asarray(input_xy, dtype=float).reshape(-1, 2)
-        _scatter_map(ax, input_xy, selected_xy, overlay, f"{len(input_xy):,}")
-        ax.set_xlabel(f"PC 1 ({100 * explained[0]:.1f}% of variance)")
-        ax.set_ylabel(f"PC 2 ({100 * explained[1]:.1f}% of variance)")
-        ax.set_title("PCA of the embeddings" + (" with the selection" if overlay else ""))
-        ax.legend(loc="best", fontsize=8, markerscale=2)
-        fig.tight_layout()
-    return fig
-
-
-def _scatter_map(
-    ax: Any, input_xy: np.ndarray, selected_xy: np.ndarray, overlay: bool, shown: str
-) -> None:
-    """A 2-D map's points: the input (``shown`` of it in the legend), the selection on top."""
-    selected_xy = np.asarray(selected_xy, dtype=float).reshape(-1, 2)
-    size = float(np.clip(2000.0 / max(len(input_xy), 1), 3.0, 12.0))
-    ax.scatter(
-        input_xy[:, 0],
-        input_xy[:, 1],
-        s=size,
-        c=COLORS["input"],
-        alpha=0.5,
-        linewidths=0,
-        label=f"input ({shown} shown)",
-    )
-    if overlay and len(selected_xy):
-        ax.scatter(
-            selected_xy[:, 0],
-            selected_xy[:, 1],
-            s=max(size * 2.5, 8.0),
-            c=COLORS["selected"],
-            edgecolors="k",
-            linewidths=0.3,
-            label=f"selected ({len(selected_xy):,} shown)",
-        )
+    m = pca_map(input_xy, selected_xy, explained)
+    m.show(overlay)
+    return m.fig
 
 
 def umap_figure(
@@ -300,21 +344,118 @@ def umap_figure(
     Returns:
         The figure.
     """
+    m = umap_map(input_xy, selected_xy, n_neighbors, n_input)
+    m.show(overlay)
+    return m.fig
+
+
+class MapFigure:
+    """A 2-D map drawn once and saved with and without the selection on top.
+
+    Example:
+        >>> m = pca_map(xy, xy[:10], (0.4, 0.2))  # doctest: +SKIP
+        >>> m.save_pair(Path("scatter_pca.png"), Path("scatter_pca_no_overlay.png"))
+        ... # doctest: +SKIP
+    """
+
+    def __init__(self, fig: Figure, ax: Any, selected: Any, title: str) -> None:
+        self.fig, self.ax, self.selected, self.title = fig, ax, selected, title
+
+    def show(self, overlay: bool) -> None:
+        """Show or hide the selection; the title and legend follow."""
+        if self.selected is not None:
+            self.selected.set_visible(overlay)
+        with_sel = overlay and self.selected is not None
+        self.ax.set_title(self.title + (" with the selection" if with_sel else ""))
+        handles, labels = self.ax.get_legend_handles_labels()
+        keep = [(h, lab) for h, lab in zip(handles, labels, strict=True) if h.get_visible()]
+        # A fixed corner: "best" searches every point of the map (slow for thousands).
+        self.ax.legend(
+            [h for h, _ in keep],
+            [lab for _, lab in keep],
+            loc="upper right",
+            fontsize=8,
+            markerscale=2,
+            framealpha=0.9,
+        )
+
+    def save_pair(self, overlay_path: pathlib.Path, plain_path: pathlib.Path) -> None:
+        """Write the map without, then with the selection, and close the figure."""
+        try:
+            self.show(False)
+            _write(self.fig, plain_path)
+            self.show(True)
+            _write(self.fig, overlay_path)
+        finally:
+            close_figure(self.fig)
+
+
+def pca_map(
+    input_xy: np.ndarray, selected_xy: np.ndarray, explained: Sequence[float] = (0.0, 0.0)
+) -> MapFigure:
+    """The PCA map (see :func:`pca_figure`), to be saved with :meth:`MapFigure.save_pair`."""
+    with _style():
+        fig, axes = _figure(6.0, 5.0)
+        ax = axes[0, 0]
+        input_xy = np.asarray(input_xy, dtype=float).reshape(-1, 2)
+        sel = _scatter_map(ax, input_xy, selected_xy, f"{len(input_xy):,}")
+        ax.set_xlabel(f"PC 1 ({100 * explained[0]:.1f}% of variance)")
+        ax.set_ylabel(f"PC 2 ({100 * explained[1]:.1f}% of variance)")
+        m = MapFigure(fig, ax, sel, "PCA of the embeddings")
+        m.show(True)
+        fig.tight_layout()
+    return m
+
+
+def umap_map(
+    input_xy: np.ndarray, selected_xy: np.ndarray, n_neighbors: int, n_input: int
+) -> MapFigure:
+    """The UMAP map (see :func:`umap_figure`), to be saved with :meth:`MapFigure.save_pair`."""
     with _style():
         fig, axes = _figure(6.0, 5.0)
         ax = axes[0, 0]
         input_xy = np.asarray(input_xy, dtype=float).reshape(-1, 2)
         shown = f"{len(input_xy):,}" + ("" if len(input_xy) >= n_input else f" of {n_input:,}")
-        _scatter_map(ax, input_xy, selected_xy, overlay, shown)
+        sel = _scatter_map(ax, input_xy, selected_xy, shown)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel("UMAP 1")
         ax.set_ylabel("UMAP 2")
-        title = f"UMAP of the embeddings, k = {n_neighbors}"
-        ax.set_title(title + (" with the selection" if overlay else ""))
-        ax.legend(loc="best", fontsize=8, markerscale=2)
+        m = MapFigure(fig, ax, sel, f"UMAP of the embeddings, k = {n_neighbors}")
+        m.show(True)
         fig.tight_layout()
-    return fig
+    return m
+
+
+def _scatter_map(ax: Any, input_xy: np.ndarray, selected_xy: np.ndarray, shown: str) -> Any:
+    """A 2-D map's points: the input (``shown`` of it in the legend), the selection on top.
+
+    Returns:
+        The selection's artist (hide it for the plain map), or None when nothing is selected.
+    """
+    selected_xy = np.asarray(selected_xy, dtype=float).reshape(-1, 2)
+    size = float(np.clip(2000.0 / max(len(input_xy), 1), 3.0, 12.0))
+    ax.scatter(
+        input_xy[:, 0],
+        input_xy[:, 1],
+        s=size,
+        c=COLORS["input"],
+        alpha=0.5,
+        linewidths=0,
+        label=f"input ({shown} shown)",
+        rasterized=True,
+    )
+    if not len(selected_xy):
+        return None
+    return ax.scatter(
+        selected_xy[:, 0],
+        selected_xy[:, 1],
+        s=max(size * 2.5, 8.0),
+        c=COLORS["selected"],
+        edgecolors="k",
+        linewidths=0.3,
+        label=f"selected ({len(selected_xy):,} shown)",
+    )
 
 
 def vs_random_figure(result: dict[str, Any]) -> Figure:
@@ -462,103 +603,74 @@ def _draw_categorical(ax: Any, dist: CategoricalDistribution) -> None:
 
 
 def _thumbnail(load_image: Callable[[str], Image.Image] | None, name: str, size: int) -> np.ndarray:
-    """An RGB thumbnail, or a grey placeholder with a cross when the image cannot be opened."""
-    if load_image is not None:
-        try:
-            with contextlib.ExitStack() as stack:
-                img = load_image(name)
-                if hasattr(img, "close"):
-                    stack.callback(img.close)
-                img = img.convert("RGB")
-                img.thumbnail((size, size))
-                canvas = Image.new("RGB", (size, size), (255, 255, 255))
-                canvas.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
-                return np.asarray(canvas)
-        except (OSError, ValueError, KeyError, RuntimeError, TypeError):
-            pass  # a missing or broken image becomes a placeholder; the report still renders
-    ph = np.full((size, size, 3), 225, dtype=np.uint8)
-    idx = np.arange(size)
-    ph[idx, idx] = 150
-    ph[idx, size - 1 - idx] = 150
-    return ph
+    """An RGB thumbnail (see :func:`thresher.reports.thumbs.thumbnail`)."""
+    return thumbnail(load_image, name, size)
 
 
-def examples_figure(
+def examples_sheet(
     pairs: Sequence[dict[str, Any]],
     load_image: Callable[[str], Image.Image] | None,
+    path: pathlib.Path,
     thumb_px: int = 160,
-) -> Figure:
-    """Thumbnails of removed images (top row) above their nearest selected image (bottom row).
+) -> pathlib.Path:
+    """Removed images (top row) above their nearest selected image (bottom row), as PNG.
+
+    One column per pair, the distance above.
 
     Args:
         pairs: ``{"selectedImage", "removedImage", "distance"}`` dicts.
         load_image: Opens a file by relative name; None or a failure draws a placeholder.
+        path: Target PNG.
         thumb_px: Thumbnail size in pixels.
 
     Returns:
-        The figure (one column per pair).
+        ``path``.
     """
-    n = max(len(pairs), 1)
-    with _style(), matplotlib.rc_context({"axes.grid": False}):
-        fig, axes = _figure(1.45 * n + 0.4, 3.6, 2, n)
-        for j in range(n):
-            for i, key in enumerate(("removedImage", "selectedImage")):
-                ax = axes[i, j]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if j >= len(pairs):
-                    ax.axis("off")
-                    continue
-                name = str(pairs[j][key])
-                ax.imshow(_thumbnail(load_image, name, thumb_px))
-                color = COLORS["removed"] if i == 0 else COLORS["selected"]
-                for spine in ax.spines.values():
-                    spine.set_edgecolor(color)
-                    spine.set_linewidth(3)
-                label = ellipsize(pathlib.PurePosixPath(name).name, 22)
-                ax.set_xlabel(label, fontsize=6)
-            if j < len(pairs):
-                axes[0, j].set_title(f"d = {pairs[j]['distance']:.3f}", fontsize=8)
-        axes[0, 0].set_ylabel("removed", fontsize=9)
-        axes[1, 0].set_ylabel("nearest selected", fontsize=9)
-        fig.tight_layout()
-    return fig
+    rows: list[list[Tile | None]] = [[], []]
+    for p in pairs:
+        for i, (key, colour) in enumerate(
+            (("removedImage", COLORS["removed"]), ("selectedImage", COLORS["selected"]))
+        ):
+            name = str(p[key])
+            rows[i].append(
+                Tile(
+                    name,
+                    below=pathlib.PurePosixPath(name).name,
+                    above=f"d = {p['distance']:.3f}" if i == 0 else "",
+                    frame=colour,
+                )
+            )
+    return tile_sheet(
+        rows, load_image, path, thumb_px=thumb_px, row_labels=("removed", "nearest selected")
+    )
 
 
-def selected_grid_figure(
+def selected_grid_sheet(
     names: Sequence[str],
     load_image: Callable[[str], Image.Image] | None,
+    path: pathlib.Path,
     ncols: int = 6,
-    thumb_px: int = 128,
-) -> Figure:
-    """Thumbnails of selected images in pick order, each with its rank and name.
+    thumb_px: int = 150,
+) -> pathlib.Path:
+    """Thumbnails of selected images in pick order, each with its rank and name; written as PNG.
 
     Args:
         names: Filenames (relative to the INPUT root), first pick first.
         load_image: Opens a file by relative name; None or a failure draws a placeholder.
+        path: Target PNG.
         ncols: Thumbnails per row.
         thumb_px: Thumbnail size in pixels.
 
     Returns:
-        The figure (one empty panel saying so when ``names`` is empty).
+        ``path`` (a sheet saying "no images were selected" when ``names`` is empty).
     """
-    n = len(names)
-    nrows = max(1, -(-n // ncols))
-    with _style(), matplotlib.rc_context({"axes.grid": False}):
-        fig, axes = _figure(1.25 * ncols, 1.42 * nrows, nrows, ncols)
-        for k in range(nrows * ncols):
-            ax = axes[k // ncols, k % ncols]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if k >= n:
-                ax.axis("off")
-                continue
-            ax.imshow(_thumbnail(load_image, names[k], thumb_px))
-            for spine in ax.spines.values():
-                spine.set_edgecolor(COLORS["selected"])
-                spine.set_linewidth(1.5)
-            ax.set_xlabel(f"{k + 1}. {ellipsize(names[k], 24)}", fontsize=5.5)
-        if n == 0:
-            axes[0, 0].text(0, 0.5, "no images were selected", fontsize=9)
-        fig.tight_layout(pad=0.3, h_pad=0.4, w_pad=0.3)
-    return fig
+    tiles = [
+        Tile(n, below=f"{k + 1}. {pathlib.PurePosixPath(n).name}", frame=COLORS["selected"])
+        for k, n in enumerate(names)
+    ]
+    rows: list[list[Tile | None]] = [
+        list(tiles[i : i + ncols]) for i in range(0, len(tiles), ncols)
+    ]
+    return tile_sheet(
+        rows, load_image, path, thumb_px=thumb_px, empty_text="no images were selected"
+    )

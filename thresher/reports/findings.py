@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import matplotlib
 import numpy as np
 from PIL import Image
 
 from thresher.checks.quality import CUTOFF
 from thresher.config.selection import THRESHER_METADATA_KEYS
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from thresher.reports.thumbs import Tile, tile_sheet
 
 #: Pairs / images per issue shown as examples.
 N_EXAMPLES = 6
@@ -94,85 +91,35 @@ def add_findings(
                 (e["keptImage"], e["duplicateImage"], f"d = {e['distance']:.3f}")
                 for e in found["examples"]
             ]
-            plots["near_duplicate_examples"] = _save(
-                _pairs_figure(pairs, ("kept", "near duplicate"), load_image),
+            rows: list[list[Tile | None]] = [
+                [Tile(k, below=_base(k), above=t, frame="#4C72B0") for k, _, t in pairs],
+                [Tile(d, below=_base(d), frame="#8C8C8C") for _, d, _ in pairs],
+            ]
+            plots["near_duplicate_examples"] = tile_sheet(
+                rows,
+                load_image,
                 plot_dir / "near_duplicate_examples.png",
+                thumb_px=160,
+                row_labels=("kept", "near duplicate"),
             )
     if quality is not None:
         issues = quality_findings(quality)
         analysis["qualityIssues"] = issues
-        cells = [
-            (e["image"], f"{QUALITY_LABELS[k]} {e['score']:.2f}")
+        tiles = [
+            Tile(e["image"], below=_base(e["image"]), above=f"{QUALITY_LABELS[k]} {e['score']:.2f}")
             for k in THRESHER_METADATA_KEYS
             for e in issues["examples"][k][:2]
-        ]
-        if cells:
-            plots["quality_examples"] = _save(
-                _grid_figure(cells[:12], load_image), plot_dir / "quality_examples.png"
+        ][:12]
+        if tiles:
+            plots["quality_examples"] = tile_sheet(
+                [tiles[i : i + 6] for i in range(0, len(tiles), 6)],
+                load_image,
+                plot_dir / "quality_examples.png",
             )
 
 
-def _save(fig: Figure, path: pathlib.Path) -> pathlib.Path:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
-
-
-def _pairs_figure(
-    pairs: list[tuple[str, str, str]],
-    rows: tuple[str, str],
-    load_image: Callable[[str], Image.Image] | None,
-) -> Figure:
-    """Two rows of thumbnails: the first and second image of each pair, the label above."""
-    from thresher.reports.figures import _thumbnail
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(pairs)
-    fig, axes = plt.subplots(2, n, figsize=(1.45 * n + 0.4, 3.4), squeeze=False)
-    for j, (a, b, title) in enumerate(pairs):
-        for i, name in enumerate((a, b)):
-            ax = axes[i, j]
-            ax.imshow(_thumbnail(load_image, name, 160))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel(pathlib.PurePosixPath(name).name[-22:], fontsize=6)
-        axes[0, j].set_title(title, fontsize=8)
-    axes[0, 0].set_ylabel(rows[0], fontsize=9)
-    axes[1, 0].set_ylabel(rows[1], fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def _grid_figure(
-    cells: list[tuple[str, str]], load_image: Callable[[str], Image.Image] | None
-) -> Figure:
-    """Thumbnails in rows of six, each titled with its issue and score."""
-    from thresher.reports.figures import _thumbnail
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ncols = 6
-    nrows = -(-len(cells) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.25 * ncols, 1.6 * nrows), squeeze=False)
-    for k in range(nrows * ncols):
-        ax = axes[k // ncols, k % ncols]
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k >= len(cells):
-            ax.axis("off")
-            continue
-        name, title = cells[k]
-        ax.imshow(_thumbnail(load_image, name, 128))
-        ax.set_title(title, fontsize=6)
-        ax.set_xlabel(pathlib.PurePosixPath(name).name[-22:], fontsize=5.5)
-    fig.tight_layout()
-    return fig
+def _base(name: str) -> str:
+    return pathlib.PurePosixPath(name).name
 
 
 def pdf_section(pdf: Any, report: dict[str, Any], plots: Mapping[str, pathlib.Path]) -> None:

@@ -31,6 +31,14 @@ DEFAULT_FLOP_BUDGET = 5e9
 #: Fewest queries a subsampled nearest-neighbour statistic uses, whatever the budget.
 MIN_QUERIES = 256
 
+#: Most rows a search runs against (the "database"). A bigger set is replaced by a seeded
+#: sample of this many rows, so a search never copies more than 20,000 x D floats (100 MB at
+#: D = 1280) whatever N is; the statistic then says so (``nReference``).
+MAX_REFERENCE_ROWS = 20_000
+
+#: Fewest removed images searched for the selected-vs-removed examples, whatever the budget.
+MIN_EXAMPLE_CANDIDATES = 2000
+
 # Bytes per (query, database row) pair while knn ranks a block: the float32 distance and its
 # temporaries plus argpartition's int64 indices.
 _BYTES_PER_PAIR = 24
@@ -54,6 +62,17 @@ def _search(
     return d.astype(np.float64), i
 
 
+def reference_rows(
+    n: int, seed: int, members: NDArray[np.integer[Any]] | None = None
+) -> NDArray[np.int64]:
+    """The rows a search runs against: ``members`` (all rows when None), at most a sample.
+
+    Beyond :data:`MAX_REFERENCE_ROWS` rows, a seeded sample of that many.
+    """
+    rows = np.arange(n, dtype=np.int64) if members is None else np.asarray(members, np.int64)
+    return rows[subsample(len(rows), MAX_REFERENCE_ROWS, seed)]
+
+
 def nearest_neighbor_in_set(
     embeddings: NDArray[Any],
     members: NDArray[np.integer[Any]] | None = None,
@@ -64,17 +83,21 @@ def nearest_neighbor_in_set(
 ) -> NDArray[np.float64]:
     """Distance from each member of a set to its nearest other member.
 
-    The set is ``embeddings[members]`` (all rows when None). When querying every member would
-    cost more than ``flop_budget`` multiply-adds, a seeded subsample of members is queried
-    against the whole set, which estimates the distribution without the quadratic cost.
+    The set is ``embeddings[members]`` (all rows when None). Beyond
+    :data:`MAX_REFERENCE_ROWS` members the set is a seeded sample of that many (distances are
+    then to the nearest other member *of the sample*: larger than in the whole set, the more so
+    the bigger the set). When querying every member would cost more than ``flop_budget``
+    multiply-adds, a seeded subsample of members is queried, which estimates the distribution
+    without the quadratic cost. Only the rows used are read, so ``embeddings`` may be a
+    read-only memmap of any size.
 
     Returns:
         Float64 distances, one per queried member (empty when the set has < 2 members).
     """
-    x = np.asarray(embeddings)
-    s = x if members is None else x[np.asarray(members, dtype=np.int64)]
-    if len(s) < 2:
+    ref = reference_rows(len(embeddings), seed + 97, members)
+    if len(ref) < 2:
         return np.zeros(0)
+    s = np.asarray(embeddings[ref], np.float32)
     qi = subsample(len(s), n_queries(len(s), len(s), s.shape[1], flop_budget), seed)
     # Two neighbours, then the first that is not the query itself (an exact copy elsewhere in
     # the set may come first, at the same distance 0).
@@ -114,9 +137,13 @@ def embedding_statistics(
     Returns:
         ``{"distanceToNearestNeighborInSet": {"input", "selected"}, "distanceToCoverInput"}``
         where each entry holds ``metrics`` (see :func:`~thresher.reports.stats.summary`),
-        ``bins``, ``counts``, ``nQueries`` and ``exact``.
+        ``bins``, ``counts``, ``nQueries`` (rows queried), ``nReference`` (rows searched: the
+        set, or for the coverage the selection), ``referenceSubsampled`` (those were a seeded
+        sample of :data:`MAX_REFERENCE_ROWS`) and ``exact`` (every row queried against the
+        whole set).
     """
-    x = np.asarray(embeddings)
+    x = embeddings
+    n = len(x)
     sel = np.asarray(selected, dtype=np.int64)
     if normalized is None:
         normalized = is_normalized(x)
@@ -124,23 +151,31 @@ def embedding_statistics(
     nn_in = nearest_neighbor_in_set(x, None, seed=seed, **kw)
     nn_sel = nearest_neighbor_in_set(x, sel, seed=seed + 1, **kw)
     dim = x.shape[1] if x.ndim == 2 else 1
-    qi = subsample(len(x), n_queries(len(x), len(sel), dim, flop_budget), seed + 2)
+    ref_sel = reference_rows(n, seed + 3, sel)
+    qi = subsample(n, n_queries(n, len(ref_sel), dim, flop_budget), seed + 2)
     cover = np.zeros(0)
     if len(sel) and len(qi):
-        cover = _search(x[qi], x[sel], 1, block_bytes)[0][:, 0]
+        db = np.asarray(x[ref_sel], np.float32)
+        cover = _search(np.asarray(x[qi], np.float32), db, 1, block_bytes)[0][:, 0]
     rng = distance_range(normalized, nn_in, nn_sel, cover)
 
-    def pack(v: NDArray[np.float64], n_set: int) -> dict[str, Any]:
+    def pack(v: NDArray[np.float64], n_set: int, n_ref: int) -> dict[str, Any]:
         h = histogram(v, bins, rng)
-        h.update(metrics=summary(v), nQueries=int(v.size), exact=bool(v.size >= n_set))
+        h.update(
+            metrics=summary(v),
+            nQueries=int(v.size),
+            exact=bool(v.size >= n_set and n_ref <= MAX_REFERENCE_ROWS),
+            nReference=int(min(n_ref, MAX_REFERENCE_ROWS)),
+            referenceSubsampled=bool(n_ref > MAX_REFERENCE_ROWS),
+        )
         return h
 
     return {
         "distanceToNearestNeighborInSet": {
-            "input": pack(nn_in, len(x) if len(x) > 1 else 0),
-            "selected": pack(nn_sel, len(sel) if len(sel) > 1 else 0),
+            "input": pack(nn_in, n if n > 1 else 0, n),
+            "selected": pack(nn_sel, len(sel) if len(sel) > 1 else 0, len(sel)),
         },
-        "distanceToCoverInput": pack(cover, len(x) if len(sel) else 0),
+        "distanceToCoverInput": pack(cover, n if len(sel) else 0, len(sel)),
     }
 
 
@@ -153,28 +188,37 @@ def selected_removed_examples(
     max_candidates: int = 50_000,
     seed: int = 0,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    flop_budget: float = 2 * DEFAULT_FLOP_BUDGET,
 ) -> list[dict[str, Any]]:
     """The removed images closest to a selected image, with that image and the distance.
 
     The closest pairs are shown because they explain why an image was dropped: a near copy of
     it is already in the selection. Each selected image appears at most once until every
     selected image with a removed neighbour has appeared, so the pairs show different regions.
-    Picks are deterministic (ties broken by index); beyond ``max_candidates`` removed images,
-    a seeded subsample is searched.
+    Picks are deterministic (ties broken by index); beyond ``max_candidates`` removed images
+    (or fewer, as ``flop_budget`` multiply-adds allow), a seeded subsample is searched, and
+    beyond :data:`MAX_REFERENCE_ROWS` selected images, a seeded sample of them.
 
     Returns:
         Up to ``n_examples`` dicts ``{"selectedImage", "removedImage", "distance",
         "selectedIndex", "removedIndex"}``, closest first among distinct selected images.
     """
-    x = np.asarray(embeddings)
-    sel = np.asarray(selected, dtype=np.int64)
+    x = embeddings
+    sel_all = np.asarray(selected, dtype=np.int64)
     is_removed = np.ones(len(x), dtype=bool)
-    is_removed[sel] = False
+    is_removed[sel_all] = False
     removed = np.nonzero(is_removed)[0]
-    if n_examples <= 0 or len(sel) == 0 or len(removed) == 0:
+    if n_examples <= 0 or len(sel_all) == 0 or len(removed) == 0:
         return []
-    removed = removed[subsample(len(removed), max_candidates, seed)]
-    d2, j2 = _search(x[removed], x[sel], 1, block_bytes)
+    # Bounded at any N: the selected rows searched are at most MAX_REFERENCE_ROWS, the removed
+    # candidates as many as flop_budget affords (at least MIN_EXAMPLE_CANDIDATES).
+    sel = reference_rows(len(x), seed + 5, sel_all)
+    dim = x.shape[1] if x.ndim == 2 else 1
+    affordable = int(flop_budget // max(1, len(sel) * dim))
+    most = min(max_candidates, max(MIN_EXAMPLE_CANDIDATES, affordable))
+    removed = removed[subsample(len(removed), most, seed)]
+    db = np.asarray(x[sel], np.float32)
+    d2, j2 = _search(np.asarray(x[removed], np.float32), db, 1, block_bytes)
     d, j = d2[:, 0], j2[:, 0]
     ranked = np.lexsort((removed, d))
     # Closest pairs first, but each selected image once before any repeats, so the examples

@@ -310,6 +310,14 @@ def _summary_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, path
         size=10.5,
         style="B",
     )
+    if report.get("sampling"):
+        n_in_emb = report["sampling"][0]["nTotal"]
+        pdf.para(
+            f"Bounded cost: with {_fmt(n_in_emb)} embedded samples, some statistics and maps "
+            "use seeded samples of them; the section “Sampling” on the embeddings pages lists "
+            "each (report.json: sampling).",
+            size=8.5,
+        )
     if sizes.get("nPreselectedDatapool"):  # use_datapool (docs/datapool.md)
         pdf.para(
             f"Datapool: {_fmt(sizes['nPreselectedDatapool'])} samples selected by earlier runs "
@@ -466,6 +474,14 @@ def _embedding_section(
         f"{' (seeded subsample)' if hists['before'].get('subsampled') else ''}.",
         size=8.5,
     )
+    if report.get("sampling"):
+        pdf.h2("Sampling")
+        pdf.para(
+            "To build in bounded time and memory at any size, these were computed on seeded "
+            "samples (the same seed gives the same report):\n"
+            + "\n".join(f"• {e['text']}" for e in report["sampling"]),
+            size=8.5,
+        )
     pdf.h2("Pairwise distances")
     if "distance_distr_before" in plots and "distance_distr_after" in plots:
         pdf.figure_pair(

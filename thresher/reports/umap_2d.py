@@ -21,6 +21,13 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import os
+import pathlib
+import pickle
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from typing import Any
@@ -28,8 +35,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from thresher.reports.pca import pca_basis
 from thresher.reports.stats import subsample
 from thresher.selection.knn import knn
+
+log = logging.getLogger(__name__)
 
 #: ``n_neighbors`` of the maps, as in Lightly's ``scatter_umap_k_{5,15,50}.png``.
 NEIGHBORS = (5, 15, 50)
@@ -52,11 +62,11 @@ N_EPOCHS = 200
 
 def available() -> bool:
     """Whether umap-learn can be imported."""
-    try:
-        import umap  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    # find_spec, not an import: importing umap-learn (with scikit-learn and numba) costs 1 to
+    # 3 s, which the worker process pays, not the report.
+    return importlib.util.find_spec("umap") is not None
 
 
 _CACHING = False
@@ -87,14 +97,223 @@ def _cache_compiled_code() -> None:
     _CACHING = True
 
 
-def _reduce(x: NDArray[np.float64], dims: int) -> NDArray[np.float64]:
-    """PCA to at most ``dims`` dimensions (numpy SVD; the rows are few)."""
-    x = x - x.mean(axis=0)
+def _reduce(x: NDArray[np.float64], dims: int, seed: int = 0) -> NDArray[np.float64]:
+    """PCA to at most ``dims`` dimensions (a randomized SVD; the rows are few)."""
     if x.shape[1] <= dims:
-        return x
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    out: NDArray[np.float64] = x @ vt[:dims].T
+        out: NDArray[np.float64] = x - x.mean(axis=0)
+        return out
+    mean, comps, _, _ = pca_basis(x, dims, seed=seed)
+    out = (x - mean) @ comps.T
     return out
+
+
+def _choose_rows(
+    n: int, sel: NDArray[np.int64], seed: int, max_fit_points: int
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """The fitted rows (sorted; the selected among them first chosen) and which are selected."""
+    chosen_sel = sel[subsample(len(sel), min(MAX_FIT_SELECTED, max_fit_points), seed + 41)]
+    rest = np.setdiff1d(np.arange(n), chosen_sel)
+    more = rest[subsample(len(rest), max(0, max_fit_points - len(chosen_sel)), seed + 42)]
+    rows = np.sort(np.concatenate([chosen_sel, more]))
+    return rows, np.isin(rows, sel)
+
+
+def _fit_maps(
+    x_rows: NDArray[Any], seed: int, neighbors: tuple[int, ...], time_budget_s: float
+) -> tuple[dict[str, NDArray[np.float64]], dict[str, float], list[int]]:
+    """Fit one map per k on the given rows: ``(maps, seconds, skipped)``.
+
+    A top-level function so that a worker process can run it (:func:`start_umap`).
+    """
+    import umap
+
+    _cache_compiled_code()
+    z = _reduce(np.asarray(x_rows, np.float64), PCA_DIMS, seed).astype(np.float32)
+    maps: dict[str, NDArray[np.float64]] = {}
+    seconds: dict[str, float] = {}
+    skipped: list[int] = []
+    start = time.perf_counter()
+    # One exact neighbour graph (thresher's knn) serves every k: UMAP's own approximate search
+    # (pynndescent) would cost a numba compile and a search per map.
+    k_max = int(min(max(neighbors), len(z) - 1))
+    dist, idx = knn(z, z, k_max + 1)
+    dist[:, 0], idx[:, 0] = 0.0, np.arange(len(z))  # UMAP expects each row first
+    for k in neighbors:
+        if time.perf_counter() - start > time_budget_s:
+            skipped.append(k)
+            continue
+        t = time.perf_counter()
+        kk = int(min(k, len(z) - 1))
+        reducer = umap.UMAP(
+            n_neighbors=kk,
+            n_components=2,
+            random_state=int(seed),
+            n_epochs=N_EPOCHS,
+            precomputed_knn=(idx[:, :kk], dist[:, :kk], None),
+        )
+        with warnings.catch_warnings():
+            # random_state disables parallelism (the price of reproducible maps), and a
+            # precomputed graph disables transform(): umap-learn warns about both.
+            warnings.simplefilter("ignore")
+            maps[str(k)] = np.asarray(reducer.fit_transform(z), np.float64)
+        seconds[str(k)] = round(time.perf_counter() - t, 2)
+    return maps, seconds, skipped
+
+
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class PendingMaps:
+    """UMAP maps being fitted, in a worker process when there is a spare core.
+
+    The fits take seconds of single-threaded numba work (umap-learn's ``random_state`` rules
+    out its parallel mode), and importing umap-learn takes more; in a worker process both run
+    beside the rest of the report (distances, figures, the PDF's text). The worker is a plain
+    ``python -m thresher.reports.umap_2d IN OUT`` child with its input and output as files in a
+    private temporary folder: unlike multiprocessing's spawn, it never re-runs the caller's
+    main script, and unlike fork it inherits no half-held locks of the caller's threads.
+    Without a spare core, or when the worker fails, the fits run in this process when
+    :meth:`result` is called. Always call :meth:`close` (or ``result``).
+    """
+
+    def __init__(
+        self,
+        out: dict[str, Any],
+        x_rows: NDArray[Any] | None,
+        seed: int,
+        neighbors: tuple[int, ...],
+        time_budget_s: float,
+        use_process: bool,
+    ) -> None:
+        self._out, self._x, self._args = out, x_rows, (seed, neighbors, time_budget_s)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if x_rows is not None and use_process:
+            try:
+                self._start(x_rows)
+            except OSError as e:  # no temporary folder or no child process here
+                log.info("report: UMAP maps fitted in this process (%s)", e)
+                self.close()
+
+    def _start(self, x_rows: NDArray[Any]) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="thresher-umap-")
+        folder = pathlib.Path(self._tmp.name)
+        with (folder / "in.pkl").open("wb") as f:
+            pickle.dump((np.asarray(x_rows, np.float32), *self._args), f, protocol=5)
+        env = dict(os.environ)
+        root = str(pathlib.Path(__file__).resolve().parents[2])  # the folder holding thresher/
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "thresher.reports.umap_2d", str(folder)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(folder / "stderr.txt").open("wb"),
+            env=env,
+        )
+
+    def _collect(self) -> tuple[Any, ...] | None:
+        if self._proc is None or self._tmp is None:
+            return None
+        folder = pathlib.Path(self._tmp.name)
+        rc = self._proc.wait()
+        try:
+            with (folder / "out.pkl").open("rb") as f:
+                fitted: tuple[Any, ...] = pickle.load(f)
+            if rc == 0:
+                return fitted
+        except (OSError, pickle.UnpicklingError, EOFError) as e:
+            log.debug("report: no UMAP result from the worker: %s", e)
+        err = (folder / "stderr.txt").read_text(errors="replace")[-2000:]
+        log.warning("report: the UMAP worker process failed (exit %s), fitting here: %s", rc, err)
+        return None
+
+    def result(self) -> dict[str, Any]:
+        """The maps (see :func:`umap_maps`); fits them here if no worker does."""
+        if self._x is None:
+            return self._out
+        fitted = self._collect()
+        self.close()
+        if fitted is None:
+            fitted = _fit_maps(self._x, *self._args)
+        self._out["maps"], self._out["seconds"], self._out["skipped"] = fitted
+        self._x = None
+        return self._out
+
+    def close(self) -> None:
+        """Stop the worker process, if any, and remove its files (idempotent)."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+        self._proc, self._tmp = None, None
+
+
+def _worker_main(folder: pathlib.Path) -> None:
+    """The worker process: fit the maps of ``folder/in.pkl``, write ``folder/out.pkl``."""
+    with (folder / "in.pkl").open("rb") as f:
+        x_rows, seed, neighbors, budget = pickle.load(f)
+    fitted = _fit_maps(x_rows, seed, neighbors, budget)
+    tmp = folder / "out.pkl.tmp"
+    with tmp.open("wb") as f:
+        pickle.dump(fitted, f, protocol=5)
+    tmp.replace(folder / "out.pkl")
+
+
+def start_umap(
+    embeddings: NDArray[Any],
+    selected: NDArray[np.integer[Any]],
+    *,
+    seed: int = 0,
+    neighbors: tuple[int, ...] = NEIGHBORS,
+    max_fit_points: int = MAX_FIT_POINTS,
+    time_budget_s: float = TIME_BUDGET_S,
+    use_process: bool | None = None,
+) -> PendingMaps:
+    """Start fitting the UMAP maps of a seeded sample of rows; :meth:`PendingMaps.result`.
+
+    Only the sampled rows are read (``embeddings`` may be a read-only memmap of any size).
+
+    Args:
+        embeddings: (N, D) embeddings.
+        selected: Selected row indices.
+        seed: Seeds the sample and UMAP (``random_state``, so the maps are reproducible).
+        neighbors: The ``n_neighbors`` values, one map each.
+        max_fit_points: Most rows fitted.
+        time_budget_s: Seconds the maps may take together.
+        use_process: Fit in a worker process; None: when this process may use 2 or more cores.
+
+    Returns:
+        The pending maps.
+    """
+    sel = np.asarray(selected, np.int64)
+    n = len(embeddings)
+    out: dict[str, Any] = {
+        "rows": np.zeros(0, np.int64),
+        "isSelected": np.zeros(0, bool),
+        "maps": {},
+        "seconds": {},
+        "skipped": [],
+        "nInput": n,
+        "nSelected": len(sel),
+    }
+    if n < 4 or not neighbors or not available():
+        out["skipped"] = list(neighbors)
+        return PendingMaps(out, None, seed, neighbors, time_budget_s, False)
+    rows, is_sel = _choose_rows(n, sel, seed, max_fit_points)
+    out["rows"], out["isSelected"] = rows, is_sel
+    x_rows = np.asarray(embeddings[rows], np.float32)  # reads the sampled rows only
+    if use_process is None:
+        use_process = usable_cpus() >= 2
+    return PendingMaps(out, x_rows, seed, tuple(neighbors), time_budget_s, use_process)
 
 
 def umap_maps(
@@ -106,7 +325,7 @@ def umap_maps(
     max_fit_points: int = MAX_FIT_POINTS,
     time_budget_s: float = TIME_BUDGET_S,
 ) -> dict[str, Any]:
-    """UMAP coordinates of a seeded sample of rows, one map per ``n_neighbors``.
+    """UMAP coordinates of a seeded sample of rows, one map per ``n_neighbors``, fitted here.
 
     Args:
         embeddings: (N, D) embeddings.
@@ -122,58 +341,20 @@ def umap_maps(
         "nSelected"}``; ``maps`` is empty when umap-learn is missing or there are fewer than
         4 rows.
     """
-    x = np.asarray(embeddings)
-    sel = np.asarray(selected, np.int64)
-    n = len(x)
-    out: dict[str, Any] = {
-        "rows": np.zeros(0, np.int64),
-        "isSelected": np.zeros(0, bool),
-        "maps": {},
-        "seconds": {},
-        "skipped": [],
-        "nInput": n,
-        "nSelected": len(sel),
-    }
-    if n < 4 or not neighbors or not available():
-        out["skipped"] = list(neighbors)
-        return out
-    import umap
+    return start_umap(
+        embeddings,
+        selected,
+        seed=seed,
+        neighbors=neighbors,
+        max_fit_points=max_fit_points,
+        time_budget_s=time_budget_s,
+        use_process=False,
+    ).result()
 
-    _cache_compiled_code()
-    chosen_sel = sel[subsample(len(sel), min(MAX_FIT_SELECTED, max_fit_points), seed + 41)]
-    rest = np.setdiff1d(np.arange(n), chosen_sel)
-    more = rest[subsample(len(rest), max(0, max_fit_points - len(chosen_sel)), seed + 42)]
-    rows = np.sort(np.concatenate([chosen_sel, more]))
-    is_sel = np.isin(rows, sel)
-    z = _reduce(x[rows].astype(np.float64), PCA_DIMS).astype(np.float32)
-    start = time.perf_counter()
-    # One exact neighbour graph (thresher's knn) serves every k: UMAP's own approximate search
-    # (pynndescent) would cost a numba compile and a search per map.
-    k_max = int(min(max(neighbors), len(rows) - 1))
-    dist, idx = knn(z, z, k_max + 1)
-    dist[:, 0], idx[:, 0] = 0.0, np.arange(len(rows))  # UMAP expects each row first
-    for k in neighbors:
-        if time.perf_counter() - start > time_budget_s:
-            out["skipped"].append(k)
-            continue
-        t = time.perf_counter()
-        kk = int(min(k, len(rows) - 1))
-        reducer = umap.UMAP(
-            n_neighbors=kk,
-            n_components=2,
-            random_state=int(seed),
-            n_epochs=N_EPOCHS,
-            precomputed_knn=(idx[:, :kk], dist[:, :kk], None),
-        )
-        with warnings.catch_warnings():
-            # random_state disables parallelism (the price of reproducible maps), and a
-            # precomputed graph disables transform(): umap-learn warns about both.
-            warnings.simplefilter("ignore")
-            xy = np.asarray(reducer.fit_transform(z), np.float64)
-        out["maps"][str(k)] = xy
-        out["seconds"][str(k)] = round(time.perf_counter() - t, 2)
-    out["rows"], out["isSelected"] = rows, is_sel
-    return out
+
+def clean_neighbors(neighbors: tuple[int, ...]) -> tuple[int, ...]:
+    """The configured ``n_neighbors`` as fitted: values below 2 count as 2."""
+    return tuple(max(2, int(k)) for k in neighbors)
 
 
 #: Example images marked per map: the first selected rows among the drawn ones, pick order.
@@ -187,6 +368,7 @@ def umap_embedding_data(
     *,
     seed: int = 0,
     neighbors: tuple[int, ...] = NEIGHBORS,
+    pending: PendingMaps | None = None,
 ) -> dict[str, Any] | None:
     """report.json's ``scatterPlotData.umapEmbeddingData``: the maps as JSON-safe lists.
 
@@ -196,6 +378,8 @@ def umap_embedding_data(
         filenames: The N filenames (for ``exampleImages``).
         seed: Seeds the sample and UMAP.
         neighbors: ``n_neighbors`` of the maps (values below 2 count as 2); empty for none.
+        pending: The maps from :func:`start_umap` (with :func:`clean_neighbors`), if started
+            already; else they are fitted here.
 
     Returns:
         ``{"projection": "umap", "maps": {"5" | "15" | "50": {"input2dEmbeddings",
@@ -204,7 +388,9 @@ def umap_embedding_data(
         umap-learn is missing or there are too few rows.
     """
     sel = np.asarray(selected, np.int64)
-    res = umap_maps(embeddings, sel, seed=seed, neighbors=tuple(max(2, int(k)) for k in neighbors))
+    if pending is None:
+        pending = start_umap(embeddings, sel, seed=seed, neighbors=clean_neighbors(neighbors))
+    res = pending.result()
     if not res["maps"]:
         return None
     rows, is_sel = res["rows"], res["isSelected"]
@@ -231,3 +417,7 @@ def umap_embedding_data(
         "seconds": res["seconds"],
         "skipped": [int(k) for k in res["skipped"]],
     }
+
+
+if __name__ == "__main__":  # the worker process of PendingMaps
+    _worker_main(pathlib.Path(sys.argv[1]))

@@ -134,4 +134,5 @@ def video_timeline_figure(rows: list[VideoTimeline]) -> Figure:
         if left:
             title += f"; {left} more videos not shown"
         ax.set_title(title)
+        fig.tight_layout()
     return fig

@@ -36,7 +36,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from thresher.reports.neighbors import n_queries, nearest_neighbor_in_set
+from thresher.reports.neighbors import (
+    MAX_REFERENCE_ROWS,
+    n_queries,
+    nearest_neighbor_in_set,
+    reference_rows,
+)
 from thresher.reports.stats import subsample
 from thresher.selection.knn import knn
 from thresher.selection.report import normalized_entropy
@@ -83,8 +88,9 @@ class ClassLabels:
     counts: NDArray[np.integer[Any]]
 
 
-def _coverage(x: NDArray[np.float32], pick: NDArray[np.int64], qi: NDArray[np.int64]) -> Any:
-    d, _ = knn(x[qi], x[pick], 1)
+def _coverage(x: NDArray[Any], pick: NDArray[np.int64], qi: NDArray[np.int64], seed: int) -> Any:
+    ref = reference_rows(len(x), seed + 61, pick)  # at most MAX_REFERENCE_ROWS picks
+    d, _ = knn(np.asarray(x[qi], np.float32), np.asarray(x[ref], np.float32), 1)
     return d[:, 0].astype(np.float64)
 
 
@@ -149,7 +155,7 @@ def _measure(
     seed: int,
     flop_budget: float,
 ) -> dict[str, float | None]:
-    cover = _coverage(x, pick, qi)
+    cover = _coverage(x, pick, qi, seed)
     nn = nearest_neighbor_in_set(x, pick, flop_budget=flop_budget, seed=seed)
     out: dict[str, float | None] = {
         "coverageMean": float(cover.mean()),
@@ -162,7 +168,7 @@ def _measure(
         # touches the same clusters (at most 256 of them) in practice.
         most = max(MAX_CLUSTERS * 16, int(flop_budget // max(centroids.size, 1)))
         rows = pick[subsample(len(pick), most, seed + 51)]
-        _, cid = knn(x[rows], centroids, 1)
+        _, cid = knn(np.asarray(x[rows], np.float32), centroids, 1)
         out["clusterCoverage"] = float(len(np.unique(cid[:, 0])) / len(centroids))
     if classes is not None:
         out["classCoverage"], out["classBalance"] = _class_measures(classes, pick)
@@ -256,17 +262,19 @@ def selection_vs_random(
         flop_budget: Multiply-adds per measure and pick before queries are subsampled.
 
     Returns:
-        ``{"nSelected", "nInput", "nRandomPicks", "nQueries", "exact", "nClusters",
+        ``{"nSelected", "nInput", "nRandomPicks", "nQueries", "exact", "nReference",
+        "referenceSubsampled", "nClusters",
         "measures": {key: {"selected", "randomMean", "randomStd", "random", "higherIsBetter",
         "description", "status"}}, "classTasks", "verdict"}``; ``{}`` when nothing was selected
         or every input row was.
     """
-    x = np.ascontiguousarray(embeddings, np.float32)
+    x = embeddings  # only sampled rows are read: a memmap of any size stays on disk
     sel = np.asarray(selected, np.int64)
     n, s = len(x), len(sel)
     if s == 0 or n == 0 or s >= n:
         return {}
-    qi = subsample(n, n_queries(n, s, x.shape[1], flop_budget), seed + 21)
+    n_ref = min(s, MAX_REFERENCE_ROWS)
+    qi = subsample(n, n_queries(n, n_ref, x.shape[1], flop_budget), seed + 21)
     centroids, k = _cluster_assign(x, s, seed) if s > 1 else (None, 0)
     tasks = dict(classes or {})
     first = next(iter(tasks.values()), None)
@@ -299,7 +307,9 @@ def selection_vs_random(
         "nInput": n,
         "nRandomPicks": int(n_random),
         "nQueries": len(qi),
-        "exact": bool(len(qi) == n),
+        "exact": bool(len(qi) == n and s <= MAX_REFERENCE_ROWS),
+        "nReference": int(n_ref),
+        "referenceSubsampled": bool(s > MAX_REFERENCE_ROWS),
         "nClusters": int(k),
         "classTask": first.task if first is not None else None,
         "classTasks": sorted(tasks),
