@@ -52,15 +52,17 @@ def new_run_id() -> str:
 
 
 def _versions(model: str) -> dict[str, str]:
+    import importlib.metadata
+
     import numpy
     import prefect
-    import torch
 
     return {
         "thresher": thresher.__version__,
         "python": platform.python_version(),
         "prefect": prefect.__version__,
-        "torch": torch.__version__,
+        # The installed version, read without importing PyTorch (a default run never does).
+        "torch": importlib.metadata.version("torch"),
         "numpy": numpy.__version__,
         "model": model,
     }
@@ -237,6 +239,7 @@ def curate(
                 seed=cfg.lightly.seed,
                 sequence_length=w.selected_sequence_length,
                 objects=objects,
+                checked=checked,
             )
             notes = _notes(deduplicated, selected)
             config = _config_doc(cfg, embedded, notes)
@@ -353,6 +356,12 @@ def _config_doc(cfg: RunConfig, embedded: Embedded | None, notes: list[str]) -> 
 
 
 def _device() -> str:
+    from thresher.selection._device import cuda_available
+
+    if not cuda_available():  # asked without importing PyTorch where there is clearly no GPU
+        from thresher.models.backends import cpu_description
+
+        return cpu_description()
     from thresher.models.inference import device_description
 
     return device_description()

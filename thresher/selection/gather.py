@@ -39,6 +39,7 @@ def gather_inputs(
     filenames: list[str],
     embeddings: NDArray[np.float32],
     storage_options: dict[str, Any] | None = None,
+    known_metadata: Mapping[str, NDArray[Any]] | None = None,
 ) -> dict[str, Any]:
     """Read every input the config uses; return the keyword arguments for ``select()``.
 
@@ -49,6 +50,9 @@ def gather_inputs(
         filenames: The N filenames in embedding row order, relative to INPUT.
         embeddings: (N, D) float32 embeddings of those files.
         storage_options: Passed to fsspec for both locations.
+        known_metadata: Built-in metadata already computed, key -> (N,) array (the
+            corruption check's stored ``thresher.*`` quality scores): used instead of decoding
+            the images again.
 
     Returns:
         ``{"embeddings", "filenames", "scores", "predictions", "metadata", "queries"}``: pass
@@ -83,6 +87,9 @@ def gather_inputs(
     metadata: dict[str, NDArray[Any]] = {}
     if custom_keys:
         metadata.update(read_metadata(lightly, filenames, custom_keys))
+    known = {k: np.asarray(v) for k, v in (known_metadata or {}).items() if k in lightly_keys}
+    metadata.update(known)
+    lightly_keys = [k for k in lightly_keys if k not in known]
     if lightly_keys:
         inp_loc = Location(input_url, dict(storage_options or {}))
         metadata.update(compute_lightly_metadata(inp_loc, filenames, lightly_keys))

@@ -14,6 +14,12 @@ inverted-file faiss index (approximate, probing :data:`IVF_PROBES` lists) replac
 search so a million rows stay affordable on a CPU. Memory is the (unit-norm) embeddings plus
 ``N × k`` neighbours.
 
+Rows too large to hold (``full``, a memory map) are searched through their projection on
+principal components (:mod:`thresher.selection.reduce`; the stage makes it): a projection
+never lengthens a distance, so every pair below the threshold is still a candidate there, and
+each candidate pair is then measured on the full rows (read a chunk of pairs at a time), so
+the groups and distances are the full rows' own.
+
 Example:
     >>> import numpy as np
     >>> x = np.array([[1.0, 0.0], [0.999, 0.04], [0.0, 1.0]], np.float32)
@@ -124,6 +130,7 @@ def find_near_duplicates(
     k: int = DEFAULT_K,
     backend: Backend = "auto",
     exact_max: int = EXACT_MAX_ROWS,
+    full: NDArray[np.floating[Any]] | None = None,
 ) -> NearDuplicateGroups:
     """Group the rows whose cosine distance is below ``threshold``.
 
@@ -133,6 +140,10 @@ def find_near_duplicates(
         k: Neighbours per row to look at.
         backend: The :func:`~thresher.selection.knn.knn` backend.
         exact_max: Above this many rows an approximate IVF search is used.
+        full: The full rows when ``embeddings`` is their projection on orthonormal components
+            of unit rows (:class:`thresher.selection.reduce.Pca` with ``normalize``): the
+            search runs on the projection as given, and each candidate pair is checked on
+            ``full``.
 
     Returns:
         The groups (only groups of two or more rows).
@@ -150,11 +161,14 @@ def find_near_duplicates(
         return NearDuplicateGroups(float(threshold))
     if not np.isfinite(x).all():
         raise ValueError("embeddings hold NaN or inf values")
-    u = unit_rows(x)
+    u = unit_rows(x) if full is None else np.ascontiguousarray(x, dtype=np.float32)
     dist, idx = _neighbours(u, min(k, n - 1), backend, exact_max)
     # unit rows: ||a - b||^2 = 2 (1 - cos), so cosine distance = d^2 / 2
     close = (dist * dist) / 2.0 < threshold
     rows, cols = np.nonzero(close)
+    if full is not None:  # candidates from the projection: keep the pairs the full rows confirm
+        ok = _cosine_pairs(full, rows, idx[rows, cols]) < threshold
+        rows, cols = rows[ok], cols[ok]
     parent = np.arange(n, dtype=np.int64)
     for a, b in zip(rows.tolist(), idx[rows, cols].tolist(), strict=True):
         ra, rb = _find(parent, a), _find(parent, b)
@@ -166,7 +180,26 @@ def find_near_duplicates(
     groups = [sorted(m) for _, m in sorted(members.items()) if len(m) > 1]
     distances = []
     for g in groups:
-        cos = u[g] @ u[g[0]]
+        if full is None:
+            cos = u[g] @ u[g[0]]
+        else:
+            cos = 1.0 - _cosine_pairs(full, np.full(len(g), g[0]), np.asarray(g))
         distances.append([round(float(max(0.0, 1.0 - c)), 6) for c in cos])
         distances[-1][0] = 0.0
     return NearDuplicateGroups(float(threshold), groups, distances)
+
+
+def _cosine_pairs(
+    x: NDArray[np.floating[Any]], a: NDArray[np.int64], b: NDArray[np.int64], chunk: int = 8192
+) -> NDArray[np.float64]:
+    """Cosine distance of rows ``a[i]`` and ``b[i]`` of ``x``, a chunk of pairs at a time."""
+    from thresher.storage.embeddings_npy import read_rows
+
+    out = np.empty(len(a), np.float64)
+    for s in range(0, len(a), chunk):
+        ra = read_rows(x, a[s : s + chunk]).astype(np.float64)
+        rb = read_rows(x, b[s : s + chunk]).astype(np.float64)
+        na = np.maximum(np.linalg.norm(ra, axis=1), 1e-12)
+        nb = np.maximum(np.linalg.norm(rb, axis=1), 1e-12)
+        out[s : s + chunk] = 1.0 - np.einsum("ij,ij->i", ra, rb) / (na * nb)
+    return out

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from thresher.caching import stage_dir
+from thresher.storage.embeddings_npy import local_copy, open_npy, streamed_write
 from thresher.storage.location import Location
 
 MANIFEST = "manifest.json"
@@ -55,6 +57,36 @@ def read_npy(lightly: Location, rel: str) -> np.ndarray:
     """Read the .npy at ``rel``."""
     arr: np.ndarray = np.load(io.BytesIO(lightly.read_bytes(rel)), allow_pickle=False)
     return arr
+
+
+def write_npy_rows(
+    lightly: Location, rel: str, shape: tuple[int, int], chunks: Iterable[np.ndarray]
+) -> None:
+    """Write a float32 ``shape`` .npy at ``rel`` from row chunks, atomically.
+
+    The rows are streamed to a file (:func:`~thresher.storage.embeddings_npy.streamed_write`),
+    so the array is never whole in memory. The chunks must hold exactly ``shape[0]`` rows of
+    ``shape[1]`` values.
+    """
+    n, d = shape
+    with streamed_write(lightly, rel) as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f4", "fortran_order": False, "shape": (n, d)}
+        )
+        written = 0
+        for chunk in chunks:
+            c = np.ascontiguousarray(chunk, dtype="<f4")
+            if c.ndim != 2 or c.shape[1] != d:
+                raise ValueError(f"{rel}: a chunk of shape {c.shape} for ({n}, {d}) rows")
+            fh.write(c.tobytes())
+            written += c.shape[0]
+        if written != n:
+            raise ValueError(f"{rel}: {written} rows were written for {n}")
+
+
+def open_npy_rows(lightly: Location, rel: str) -> np.ndarray:
+    """The .npy at ``rel`` memory-mapped read-only (a cached local copy for a bucket)."""
+    return open_npy(local_copy(lightly, rel), lightly.child(rel).display)
 
 
 def finish(lightly: Location, key: str, summary: dict[str, Any], files: list[str]) -> None:

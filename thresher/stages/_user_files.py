@@ -36,6 +36,7 @@ from thresher.stages.list_input import read_relevant
 from thresher.stages.objects import check_boxes, object_task
 from thresher.storage._json import unmatched_files, where
 from thresher.storage.embeddings_csv import match_embeddings, read_embeddings_csv
+from thresher.storage.embeddings_npy import check_npy_input, is_npy
 from thresher.storage.location import IMAGE_EXTENSIONS, Location
 from thresher.storage.metadata import metadata_path, read_metadata, read_metadata_schema
 from thresher.storage.predictions import read_predictions, read_tasks
@@ -137,6 +138,10 @@ def _read_csv(
 
 def _check_embeddings_csv(lightly: Location, name: str, names: Sequence[str]) -> int:
     """Check the CSV of ``worker_config.embeddings``; return its embedding size."""
+    if is_npy(name):  # thresher's .npy input: checked from its header and filenames file
+        return check_npy_input(
+            lightly, f".lightly/embeddings/{name}", names, "worker_config.embeddings"
+        )
     csv_names, emb = _read_csv(lightly, "worker_config.embeddings", name)
     # Rows for files not in INPUT are wrong now. A file without a row may still be corrupt or
     # a duplicate, which the run drops (thresher's own embeddings.csv has no rows for those):

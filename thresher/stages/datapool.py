@@ -35,6 +35,7 @@ from thresher.config import WorkerConfig
 from thresher.errors import ConfigError, InputError, NotSupportedYetError
 from thresher.stages import _store
 from thresher.stages.list_input import Listing
+from thresher.storage.embeddings_npy import read_rows
 from thresher.storage.location import Location
 
 if TYPE_CHECKING:  # select imports this module
@@ -272,7 +273,8 @@ def update(
     names = embedded.filenames()
     rows = [i for i in idx if names[i] not in seen]
     parts = [pool.embeddings()] if pool and earlier else []
-    new_emb = embedded.embeddings()[rows].astype(np.float32, copy=False)
+    # only the new picks' rows, read from the stored file (never the whole memory map)
+    new_emb = read_rows(embedded.embeddings(), rows)
     emb = np.concatenate([*parts, new_emb], axis=0) if parts else new_emb
     doc = {
         "dataset_type": listing.dataset_type,

@@ -3,8 +3,14 @@
 Embeddings are committed in shards as they are computed (``shards/<first row>.npy`` under the
 stage's key), every few seconds of work, so a run interrupted midway re-embeds only the images no
 shard holds yet (at most those of the last few seconds), with the same result as an uninterrupted
-run. When every image is embedded the shards are joined into
-``embeddings.npy``, the manifest is written, and the shards are deleted.
+run. When every image is embedded the shards are streamed into
+``embeddings.npy`` (row chunks written to a file, never joined in memory), the manifest is
+written, and the shards are deleted.
+
+``worker_config.embeddings`` replaces the model: a Lightly CSV (read whole), or a ``.npy`` with
+its ``.filenames.txt`` (:mod:`thresher.storage.embeddings_npy`), memory-mapped and gathered
+into ``embeddings.npy`` a chunk of rows at a time, so a million 1,280-dim rows never sit in
+memory. :meth:`Embedded.embeddings` memory-maps the stored file read-only.
 
 The work is planned as :class:`Shard` s, row ranges that no committed shard holds yet, and
 embedded by :func:`embed_shard`. In one process the stage embeds them itself; given a
@@ -21,7 +27,7 @@ import multiprocessing
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +42,7 @@ from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.list_input import Listing
 from thresher.stages.objects import Objects
 from thresher.stages.train import ModelCheckpoint
+from thresher.storage.embeddings_npy import CHUNK_ROWS, is_npy
 from thresher.storage.location import Location
 
 log = logging.getLogger("thresher.stages")
@@ -73,9 +80,15 @@ class Embedded:
     n_broken: int = 0
 
     def embeddings(self) -> np.ndarray:
-        """``(n, dim)`` float32, rows in the order of :meth:`filenames`."""
+        """``(n, dim)`` float32, rows in the order of :meth:`filenames`.
+
+        A read-only memory map of the stored ``embeddings.npy`` (of a cached local copy when
+        LIGHTLY is a bucket): nothing is read until rows are used. Passes over all rows should
+        go through :func:`thresher.storage.embeddings_npy.iter_chunks`, which does not keep
+        the pages resident.
+        """
         lightly = _store.lightly_location(self.lightly_url)
-        return _store.read_npy(lightly, f"{stage_dir(self.key)}/embeddings.npy")
+        return _store.open_npy_rows(lightly, f"{stage_dir(self.key)}/embeddings.npy")
 
     def filenames(self) -> list[str]:
         """The embedded files, relative to the INPUT root."""
@@ -111,7 +124,8 @@ def describe_model(
     loading anything.
     """
     if worker.embeddings:
-        name = f"embeddings CSV ({worker.embeddings})"
+        kind = ".npy" if is_npy(worker.embeddings) else "CSV"
+        name = f"embeddings {kind} ({worker.embeddings})"
         return name, f"precomputed embeddings from .lightly/embeddings/{worker.embeddings}"
     model = lightly_cfg.model.name
     if worker.enable_training and checkpoint is not None:
@@ -246,6 +260,75 @@ def _committed(
     return out
 
 
+def _input_digest(lightly: Location, rel: str) -> str:
+    """The content digest of ``worker_config.embeddings`` (its filenames file too, for a .npy).
+
+    Read in blocks, so a 5 GB ``.npy`` is hashed without being held.
+    """
+    h = hashlib.sha256()
+    rels = [rel]
+    if is_npy(rel):
+        from thresher.storage.embeddings_npy import filenames_rel
+
+        rels.append(filenames_rel(rel))
+    for r in rels:
+        if not lightly.exists(r):
+            continue  # the reader names what is missing
+        with lightly.fs.open(lightly.path(r), "rb") as fh:
+            while block := fh.read(1 << 22):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _npy_input(
+    lightly: Location, rel: str, names: list[str], listing: Listing, normalize: bool
+) -> tuple[int, Iterator[np.ndarray]]:
+    """The ``.npy`` of ``worker_config.embeddings``, matched to ``names``: its dim, row chunks.
+
+    The rows are gathered from the memory-mapped file a chunk at a time (L2-normalised if
+    asked); a row that is not finite stops the run, naming its file.
+    """
+    from thresher.errors import SchemaError
+    from thresher.storage.embeddings_csv import match_rows
+    from thresher.storage.embeddings_npy import filenames_rel, read_filenames, read_rows
+
+    display = lightly.child(rel).display
+    x = _store.open_npy_rows(lightly, rel)
+    file_names = read_filenames(lightly, filenames_rel(rel), int(x.shape[0]), display)
+    listed = {*listing.names(), *listing.filtered()}
+    rows = match_rows(file_names, names, also_known=listed, what="embeddings .npy")
+    del listed, file_names
+
+    def chunks() -> Iterator[np.ndarray]:
+        for a in range(0, len(rows), CHUNK_ROWS):
+            c = read_rows(x, rows[a : a + CHUNK_ROWS])
+            bad = np.flatnonzero(~np.isfinite(c).all(axis=1))
+            if bad.size:
+                i = a + int(bad[0])
+                raise SchemaError(
+                    display,
+                    f"<row {int(rows[i])}>",
+                    f"the embedding of {names[i]!r} holds NaN or infinite values "
+                    f"({bad.size} such rows in this block); re-embed those files",
+                )
+            yield _l2(c) if normalize else c
+
+    return int(x.shape[1]), chunks()
+
+
+def _without_rows(parts: Iterable[np.ndarray], drop: set[int]) -> Iterator[np.ndarray]:
+    """The rows of ``parts`` (consecutive blocks) without the rows numbered in ``drop``."""
+    at = 0
+    for p in parts:
+        if drop:
+            keep = [i for i in range(len(p)) if at + i not in drop]
+            yield p[keep] if len(keep) < len(p) else p
+        else:
+            yield p
+        at += len(p)
+
+
 def embed(
     listing: Listing,
     deduplicated: Deduplicated | Objects,
@@ -279,7 +362,7 @@ def embed(
     lightly = _store.lightly_location(listing.lightly_url)
     names = deduplicated.kept()
     csv_rel = f".lightly/embeddings/{worker.embeddings}" if worker.embeddings else ""
-    csv_digest = hashlib.sha256(lightly.read_bytes(csv_rel)).hexdigest() if csv_rel else ""
+    csv_digest = _input_digest(lightly, csv_rel) if csv_rel else ""
     model_cfg = lightly_cfg.model.model_dump(mode="json", exclude_unset=True)
     backend = _backend(worker) if not csv_rel else ""
     precision = worker.embedding_precision if backend else ""
@@ -323,14 +406,23 @@ def embed(
     committed = _committed(lightly, key, len(names)) if not csv_rel else []
     done = sum(len(rows) for _, _, rows in committed)
     cached = f"{done} of {len(names)} images from cache" if done else ""
-    if csv_rel:
+    broken: dict[str, str] = {}
+    # Rows for listed files the run dropped (corrupt, duplicate, filtered) are fine in a user's
+    # file: one written by an earlier run of another tool may hold them. Rows for unlisted
+    # files are not.
+    if csv_rel and is_npy(worker.embeddings):
+        dim, chunks = _npy_input(lightly, csv_rel, names, listing, worker.normalize_embeddings)
+        log.info("using %d precomputed embeddings from %s", len(names), csv_rel)
+    elif csv_rel:
         from thresher.storage.embeddings_csv import match_embeddings, read_embeddings_csv
 
         csv_names, csv_emb = read_embeddings_csv(lightly, csv_rel)
-        # Rows for listed files the run dropped (corrupt, duplicate, filtered) are fine: a CSV
-        # written by an earlier run of another tool may hold them. Rows for unlisted files are not.
         listed = {*listing.names(), *listing.filtered()}
-        parts = [match_embeddings(csv_names, csv_emb, names, also_known=listed)]
+        emb = match_embeddings(csv_names, csv_emb, names, also_known=listed)
+        del csv_emb
+        if worker.normalize_embeddings:
+            emb = _l2(emb)
+        dim, chunks = int(emb.shape[1]), iter([emb])
         log.info("using %d precomputed embeddings from %s", len(names), csv_rel)
     else:
         if done < len(names):
@@ -359,26 +451,23 @@ def embed(
                 f"embed: the committed shards in {lightly.display}/{stage_dir(key)}/shards hold "
                 f"{sum(len(p) for p in parts)} of {len(names)} rows; re-run to embed the rest"
             )
-    emb = np.concatenate(parts).astype(np.float32, copy=False)
-    if csv_rel and worker.normalize_embeddings:
-        emb = _l2(emb)
-    broken = _broken(lightly, [path for _, path, _ in committed], names)
+        broken = _broken(lightly, [path for _, path, _ in committed], names)
+        dim = int(parts[0].shape[1]) if parts else 0
+        drop = {i for i, n in enumerate(names) if n in broken}
+        chunks = _without_rows(parts, drop)
     if broken:  # changed or vanished since the corruption check: counted as corrupt
-        rows = [i for i, n in enumerate(names) if n not in broken]
-        names = [names[i] for i in rows]
-        emb = emb[rows]
+        names = [n for n in names if n not in broken]
         log.warning(
             "embed: %d files could not be read any more and count as corrupt: %s",
             len(broken),
             ", ".join(sorted(broken)[:5]) + (" ..." if len(broken) > 5 else ""),
         )
-    _store.write_npy(lightly, f"{stage_dir(key)}/embeddings.npy", emb)
+    _store.write_npy_rows(lightly, f"{stage_dir(key)}/embeddings.npy", (len(names), dim), chunks)
     _store.write_json(lightly, f"{stage_dir(key)}/filenames.json", names)
     files = ["embeddings.npy", "filenames.json"]
     if broken:
         _store.write_json(lightly, f"{stage_dir(key)}/broken.json", broken)
         files.append("broken.json")
-    dim = int(emb.shape[1])
     _store.finish(
         lightly,
         key,
@@ -415,15 +504,72 @@ def _broken(lightly: Location, paths: list[str], names: list[str]) -> dict[str, 
 
 @dataclass(frozen=True)
 class _Model:
-    """The loaded embedding model of a shard (and the int8 model and note, if asked)."""
+    """The loaded embedding model of a shard (and the int8 model and note, if asked).
+
+    ``pretrained`` is set instead of ``model`` and ``spec`` when the shard embeds with the
+    pretrained default model's converted OpenVINO file, without PyTorch
+    (:mod:`thresher.models.openvino_embed`).
+    """
 
     model: Any
     spec: Any
     model_xml: Any
     note: str
+    pretrained: Any = None
+
+
+def _pretrained_default(shard: Shard) -> bool:
+    """Whether the shard embeds images with the pretrained default model on OpenVINO in fp32.
+
+    The rule is :func:`thresher.models.resolve_embedder`'s for the default model; such a run
+    needs PyTorch only to convert the model once per machine.
+    """
+    worker, lightly_cfg = shard.worker, shard.lightly_cfg
+    return (
+        shard.backend == "openvino"
+        and worker.embedding_precision != "int8"
+        and shard.checkpoint is None
+        and not worker.enable_training
+        and "name" not in lightly_cfg.model.model_fields_set
+        and shard.listing.dataset_type == "images"
+        and not isinstance(shard.deduplicated, Objects)
+    )
+
+
+def _load_pretrained() -> Any:
+    """The default model's converted OpenVINO file, converted and noted on first use.
+
+    None where the cache cannot be written: the run then embeds through PyTorch as before.
+    """
+    from thresher.models.backends import PRETRAINED_DEFAULT, pretrained_openvino
+
+    found = pretrained_openvino(PRETRAINED_DEFAULT)
+    if found is not None:
+        return found
+    from thresher.models import create
+    from thresher.models import spec as zoo_spec
+    from thresher.models.backends import remember_pretrained
+
+    spec = zoo_spec(PRETRAINED_DEFAULT)
+    try:
+        return remember_pretrained(
+            PRETRAINED_DEFAULT,
+            create(PRETRAINED_DEFAULT),
+            spec.input_size,
+            spec.mean,
+            spec.std,
+            spec.dim,
+        )
+    except OSError as e:
+        log.warning("cannot cache the converted model (%s): embedding through PyTorch", e)
+        return None
 
 
 def _load_model(shard: Shard, names: list[str]) -> _Model:
+    if _pretrained_default(shard):
+        found = _load_pretrained()
+        if found is not None:
+            return _Model(None, None, None, "", found)
     from thresher.models import resolve_embedder
 
     model, spec, _ = resolve_embedder(
@@ -502,8 +648,6 @@ def _embed_rows(
     Each committed file is ``shards/<first row>.npy`` (and the reasons for unreadable files in
     the ``.json`` beside it); its rows are also put in ``out`` by first row.
     """
-    from thresher.models import iter_embeddings
-
     worker, lightly_cfg = shard.worker, shard.lightly_cfg
     lightly = _store.lightly_location(shard.listing.lightly_url)
     workers = worker.num_processes if worker.num_processes != -1 else lightly_cfg.loader.num_workers
@@ -533,21 +677,37 @@ def _embed_rows(
         broken[str(shard.start + i)] = f"could not be read when embedding: {reason}"
 
     objects = shard.deduplicated if isinstance(shard.deduplicated, Objects) else None
+    batches: Iterable[np.ndarray]
+    if loaded.pretrained is not None:  # the default model on OpenVINO, without PyTorch
+        from thresher.models.openvino_embed import iter_pretrained_embeddings
 
-    for rows in iter_embeddings(
-        loaded.model,
-        loaded.spec,
-        shard.listing.input_url,
-        names[shard.start : shard.stop],
-        batch_size=_batch_size(lightly_cfg),
-        num_workers=workers,
-        normalize=worker.normalize_embeddings,
-        backend=shard.backend,
-        model_xml=loaded.model_xml,
-        frames=shard.listing.dataset_type == "videos",
-        on_broken=on_broken,
-        crops=objects.crops() if objects is not None else None,  # object level
-    ):
+        batches = iter_pretrained_embeddings(
+            loaded.pretrained,
+            shard.listing.input_url,
+            names[shard.start : shard.stop],
+            batch_size=_batch_size(lightly_cfg),
+            num_workers=workers,
+            normalize=worker.normalize_embeddings,
+            on_broken=on_broken,
+        )
+    else:
+        from thresher.models import iter_embeddings
+
+        batches = iter_embeddings(
+            loaded.model,
+            loaded.spec,
+            shard.listing.input_url,
+            names[shard.start : shard.stop],
+            batch_size=_batch_size(lightly_cfg),
+            num_workers=workers,
+            normalize=worker.normalize_embeddings,
+            backend=shard.backend,
+            model_xml=loaded.model_xml,
+            frames=shard.listing.dataset_type == "videos",
+            on_broken=on_broken,
+            crops=objects.crops() if objects is not None else None,  # object level
+        )
+    for rows in batches:
         pending.append(rows)
         waited = time.monotonic() - last_commit
         if sum(len(p) for p in pending) >= shard_size or waited >= shard_seconds:

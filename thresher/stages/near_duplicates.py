@@ -31,6 +31,7 @@ from thresher.stages import _store
 from thresher.stages.deduplicate import FILE as DEDUP_FILE
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.embed import Embedded
+from thresher.storage.embeddings_npy import CHUNK_ROWS, read_rows
 
 log = logging.getLogger("thresher.stages")
 
@@ -112,9 +113,22 @@ def near_duplicates(
     m = _store.cached(lightly, key)
     if m is not None:
         return _summary(key, embedded, deduplicated, m, "cached")
+    from thresher.selection.reduce import search_rows
+
     emb = embedded.embeddings()
     names = embedded.filenames()
-    found = find_near_duplicates(emb, threshold)
+    rows, pca = search_rows(emb, normalize=True)
+    if pca is not None:  # past the in-memory bound: candidates on a projection, checked in full
+        log.info(
+            "near duplicates: %d x %d embeddings searched on their first %d principal "
+            "components (%.1f%% of the variance); candidate pairs checked on the full rows",
+            emb.shape[0],
+            emb.shape[1],
+            pca.dim,
+            100 * pca.explained,
+        )
+    found = find_near_duplicates(rows, threshold, full=emb if pca is not None else None)
+    del rows
     doc = {
         "threshold": threshold,
         "metric": "cosine distance",
@@ -127,7 +141,12 @@ def near_duplicates(
     if remove and found.groups:
         dup_rows = found.duplicates
         keep = np.array([i for i in range(len(names)) if i not in dup_rows], dtype=np.int64)
-        _store.write_npy(lightly, f"{base}/embeddings.npy", emb[keep])
+        _store.write_npy_rows(
+            lightly,
+            f"{base}/embeddings.npy",
+            (len(keep), int(emb.shape[1])),
+            (read_rows(emb, keep[a : a + CHUNK_ROWS]) for a in range(0, len(keep), CHUNK_ROWS)),
+        )
         _store.write_json(lightly, f"{base}/filenames.json", [names[i] for i in keep])
         if embedded.n_broken:
             _store.write_json(lightly, f"{base}/broken.json", embedded.broken())

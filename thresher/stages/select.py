@@ -1,4 +1,16 @@
-"""Stage: pick the samples with the selection engine."""
+"""Stage: pick the samples with the selection engine.
+
+The engine works on rows in memory. Embeddings up to
+:data:`thresher.selection.reduce.FULL_BYTES_MAX` (1 GiB of float32) are loaded whole; larger
+ones (a million 1,280-dim rows are 5 GB) are projected on their first
+:data:`~thresher.selection.reduce.REDUCED_DIM` principal components, a chunk of the
+memory-mapped file at a time, and every strategy picks on the projection (query embeddings
+and datapool rows are projected too), so no strategy loads the full rows. The run log says
+so, with the share of the variance kept.
+
+``thresher.*`` quality metadata comes from the corruption check's stored scores (``checked``)
+rather than from decoding every image again.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +29,11 @@ from thresher.stages.list_input import Listing
 from thresher.stages.objects import Objects
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from thresher.selection.reduce import Pca
     from thresher.selection.report import Distribution
+    from thresher.stages.corruption_check import CorruptionChecked
 
 log = logging.getLogger("thresher.stages")
 
@@ -96,6 +112,44 @@ def _inputs_fingerprint(listing: Listing, selection: SelectionConfig) -> str:
     return digest(parts)
 
 
+def _stored_quality(
+    checked: CorruptionChecked | None, selection: SelectionConfig, names: list[str]
+) -> dict[str, NDArray[np.float64]] | None:
+    """The ``thresher.*`` quality scores the corruption check stored, per row of ``names``.
+
+    None when no strategy reads them, or the check did not score every row (it was off, or
+    datapool rows come from earlier runs): the engine then computes them.
+    """
+    from thresher.config.selection import MetadataInput
+
+    wanted = any(
+        isinstance(e.input, MetadataInput) and e.input.key.startswith("thresher.")
+        for e in selection.effective_strategies()
+    )
+    if checked is None or not wanted:
+        return None
+    quality = checked.quality()
+    if not quality or any(n not in quality for n in names):
+        return None
+    from thresher.config.selection import THRESHER_METADATA_KEYS
+
+    return {
+        k: np.fromiter((quality[n][k] for n in names), np.float64, len(names))
+        for k in THRESHER_METADATA_KEYS
+    }
+
+
+def _project_queries(queries: dict[str, object], pca: Pca, dim: int) -> dict[str, object]:
+    """Query embeddings (``(Q, dim)`` arrays) projected like the rows; tags (names) as they are."""
+    out: dict[str, object] = {}
+    for k, v in queries.items():
+        if isinstance(v, np.ndarray) and v.ndim == 2 and v.shape[1] == dim:
+            out[k] = pca.transform(v)
+        else:
+            out[k] = v
+    return out
+
+
 def select(
     listing: Listing,
     embedded: Embedded,
@@ -105,13 +159,15 @@ def select(
     progress: ProgressFactory = null_progress,
     sequence_length: int = 1,
     objects: Objects | None = None,
+    checked: CorruptionChecked | None = None,
 ) -> Selected:
     """Run the selection engine over the embeddings (and whatever inputs the config names).
 
     With ``sequence_length`` L > 1 the engine picks sequences of L samples
     (:mod:`thresher.selection.sequences`); the stored indices are their frames, in order.
     With ``objects`` (object level) the rows are crops, and SCORES and PREDICTIONS of the
-    object task apply per crop (``docs/objects.md``).
+    object task apply per crop (``docs/objects.md``). With ``checked`` (the corruption
+    check), ``thresher.*`` metadata inputs use its stored quality scores.
     """
     from thresher import selection as engine
 
@@ -127,14 +183,28 @@ def select(
             sequence_length=sequence_length,
             n_preselected=m.get("n_preselected", 0),
         )  # fmt: skip
-    emb = embedded.embeddings()
+    from thresher.selection.reduce import search_rows
+
+    stored = embedded.embeddings()
     names = embedded.filenames()
+    emb, pca = search_rows(stored, seed=seed)
+    if pca is not None:
+        log.info(
+            "select: %d x %d embeddings are past the in-memory bound; selecting on their first "
+            "%d principal components (%.1f%% of the variance)",
+            stored.shape[0],
+            stored.shape[1],
+            pca.dim,
+            100 * pca.explained,
+        )
+    del stored
     # -- datapool (use_datapool): earlier picks are rows after the candidates', counted as
     # chosen; the engine returns new picks only, all among the candidates --
-    pre = datapool.preselected(listing, names, int(emb.shape[1]), embedded.model)
+    pre = datapool.preselected(listing, names, embedded.dim, embedded.model)
     row_names, row_emb = names, emb
     if pre is not None:
-        row_names, row_emb = [*names, *pre.names], np.concatenate([emb, pre.embeddings])
+        pre_emb = pca.transform(pre.embeddings) if pca is not None else pre.embeddings
+        row_names, row_emb = [*names, *pre.names], np.concatenate([emb, pre_emb])
     # --
     if objects is not None:  # -- object level: the object task's predictions per crop --
         inputs = objects.selection_inputs(row_emb, row_names)
@@ -145,7 +215,10 @@ def select(
             lightly_url=listing.lightly_url,
             filenames=row_names,
             embeddings=row_emb,
+            known_metadata=_stored_quality(checked, selection, row_names),
         )
+    if pca is not None:
+        inputs["queries"] = _project_queries(inputs.get("queries", {}), pca, embedded.dim)
     # -- sequences (selected_sequence_length > 1): select over groups of L rows --
     groups = None
     pick_cfg, pick_inputs = selection, inputs

@@ -145,16 +145,30 @@ class RunOutputs:
     object_sizes: dict[str, Any] | None = None
 
 
-def _embeddings_parquet(names: list[str], emb: np.ndarray) -> bytes:
+def _write_embeddings_parquet(
+    lightly: Location, rel: str, names: list[str], emb: np.ndarray
+) -> None:
+    """``filename`` and ``embedding`` (fixed-size float32 lists), one row group per chunk."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    flat = pa.array(emb.reshape(-1), type=pa.float32())
-    vectors = pa.FixedSizeListArray.from_arrays(flat, emb.shape[1])
-    table = pa.table({"filename": pa.array(names, type=pa.string()), "embedding": vectors})
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    return buf.getvalue()
+    from thresher.storage.embeddings_npy import iter_chunks, streamed_write
+
+    d = int(emb.shape[1])
+    schema = pa.schema([("filename", pa.string()), ("embedding", pa.list_(pa.float32(), d))])
+    with streamed_write(lightly, rel) as fh, pq.ParquetWriter(fh, schema) as writer:
+        for a, chunk in iter_chunks(emb, 65536):
+            flat = pa.array(chunk.reshape(-1), type=pa.float32())
+            vectors = pa.FixedSizeListArray.from_arrays(flat, d)
+            writer.write_table(
+                pa.table(
+                    {
+                        "filename": pa.array(names[a : a + len(chunk)], type=pa.string()),
+                        "embedding": vectors,
+                    },
+                    schema=schema,
+                )
+            )
 
 
 def _lines(names: list[str]) -> str:
@@ -319,7 +333,7 @@ def write_results(
         near: The near-duplicate groups, written as ``near_duplicates.json``; when they were
             removed, ``deduplicated`` already counts them as duplicates.
     """
-    from thresher.storage.embeddings_csv import write_embeddings_csv
+    from thresher.storage.embeddings_csv import write_embeddings_csv_rows
 
     lightly = _store.lightly_location(listing.lightly_url)
     base = run_dir(run_id)
@@ -363,9 +377,9 @@ def write_results(
     if selected is not None and selected.sequence_length > 1:
         write_sequence_information(listing, lightly, base, chosen, selected.sequence_length)
     if embedded is not None:
-        emb = embedded.embeddings()
-        write_embeddings_csv(lightly, names, emb, f"{base}/embeddings.csv")
-        lightly.write_bytes(f"{base}/embeddings.parquet", _embeddings_parquet(names, emb))
+        emb = embedded.embeddings()  # a memory map: both files are written a chunk at a time
+        write_embeddings_csv_rows(lightly, f"{base}/embeddings.csv", names, emb)
+        _write_embeddings_parquet(lightly, f"{base}/embeddings.parquet", names, emb)
 
     stages = (listing, checked, deduplicated, trained, embedded, near, selected)
     doc: dict[str, Any] = {

@@ -45,11 +45,14 @@ def _quote(name: str) -> str:
     return name
 
 
-def _encode(filenames: Sequence[str], embeddings: np.ndarray) -> bytes:
+def _header(d: int) -> str:
+    return ",".join(["filenames", *(f"embedding_{i}" for i in range(d)), "labels"])
+
+
+def _encode(filenames: Sequence[str], embeddings: np.ndarray, *, header: bool = True) -> bytes:
     n, d = embeddings.shape
-    header = ",".join(["filenames", *(f"embedding_{i}" for i in range(d)), "labels"])
     if n == 0:
-        return (header + "\n").encode("utf-8")
+        return (_header(d) + "\n").encode("utf-8") if header else b""
     columns: dict[str, pa.Array] = {f"embedding_{i}": pa.array(embeddings[:, i]) for i in range(d)}
     columns["labels"] = pa.array(np.zeros(n, dtype=np.int64))
     # pyarrow formats floats with the shortest repr that round-trips, and fast; the filename
@@ -59,8 +62,46 @@ def _encode(filenames: Sequence[str], embeddings: np.ndarray) -> bytes:
         pa.table(columns), numeric, pacsv.WriteOptions(include_header=False, delimiter=",")
     )
     rows = numeric.getvalue().decode("utf-8").splitlines()
-    lines = [header, *(f"{_quote(f)},{row}" for f, row in zip(filenames, rows, strict=True))]
+    lines = [f"{_quote(f)},{row}" for f, row in zip(filenames, rows, strict=True)]
+    if header:
+        lines.insert(0, _header(d))
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def write_embeddings_csv_rows(
+    target: Location,
+    rel: str,
+    filenames: Sequence[str],
+    embeddings: np.ndarray,
+    *,
+    chunk_rows: int = 8192,
+) -> None:
+    """Write a Lightly embeddings CSV a chunk of rows at a time, atomically.
+
+    Like :func:`write_embeddings_csv` (same bytes), for arrays too large to format at once:
+    ``embeddings`` may be a memory map, read :data:`chunk_rows` rows at a time with file
+    reads, and the text is streamed to the file.
+
+    Raises:
+        ValueError: The shapes do not agree or a value is not finite.
+        StorageError: The file cannot be written.
+    """
+    from thresher.storage.embeddings_npy import iter_chunks, streamed_write
+
+    n, d = embeddings.shape
+    if n != len(filenames):
+        raise ValueError(
+            f"embeddings must have shape (len(filenames), D) = ({len(filenames)}, D), "
+            f"got {embeddings.shape}"
+        )
+    with streamed_write(target, rel) as fh:
+        fh.write((_header(d) + "\n").encode("utf-8"))
+        for a, chunk in iter_chunks(embeddings, chunk_rows):
+            if not np.isfinite(chunk).all():
+                raise ValueError(
+                    "embeddings contain NaN or infinite values; they cannot be written"
+                )
+            fh.write(_encode(filenames[a : a + len(chunk)], chunk, header=False))
 
 
 def _location(
@@ -269,6 +310,53 @@ def _listing(names: Sequence[str]) -> str:
     return shown + more
 
 
+def match_rows(
+    file_filenames: Sequence[str],
+    input_filenames: Sequence[str],
+    *,
+    also_known: Collection[str] = (),
+    source: str = "worker_config.embeddings",
+    what: str = "embeddings CSV",
+) -> np.ndarray:
+    """The row of an embeddings file for each input file: the one matching rule.
+
+    Used for the Lightly CSV (:func:`match_embeddings`) and for thresher's ``.npy`` input
+    (:mod:`thresher.storage.embeddings_npy`), which gathers the rows without copying them all.
+
+    Args:
+        file_filenames: The file's filenames, one per row.
+        input_filenames: The input files, in the order the result must have.
+        also_known: Other files rows may name (listed files the run dropped as corrupt,
+            duplicate or filtered); their rows are ignored.
+        source: Name of the file for messages.
+        what: What the file is, for messages (``embeddings CSV``, ``embeddings .npy``).
+
+    Returns:
+        ``(N,)`` int64: row ``out[i]`` of the file holds ``input_filenames[i]``.
+
+    Raises:
+        InputError: Input files without a row, or rows for files that are neither input
+            files nor ``also_known``; up to 10 of each are listed.
+    """
+    index = {name: i for i, name in enumerate(file_filenames)}
+    missing = [f for f in input_filenames if f not in index]
+    wanted = set(input_filenames)
+    extra = [f for f in file_filenames if f not in wanted and f not in also_known]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} input files have no row: {_listing(missing)}")
+        if extra:
+            parts.append(f"{len(extra)} rows name files not in the input: {_listing(extra)}")
+        raise InputError(
+            f"{source}: the {what} does not match the input files; "
+            + "; ".join(parts)
+            + ". Filenames must be relative to the input root with forward slashes, "
+            "exactly as listed there."
+        )
+    return np.fromiter((index[f] for f in input_filenames), np.int64, len(input_filenames))
+
+
 def match_embeddings(
     csv_filenames: Sequence[str],
     csv_embeddings: np.ndarray,
@@ -277,7 +365,7 @@ def match_embeddings(
     also_known: Collection[str] = (),
     source: str = "worker_config.embeddings",
 ) -> np.ndarray:
-    """Reorder a CSV's rows to the input files.
+    """Reorder a CSV's rows to the input files (the rule is :func:`match_rows`).
 
     Args:
         csv_filenames: The CSV's filenames.
@@ -294,29 +382,16 @@ def match_embeddings(
         InputError: Input files without a row, or rows for files that are neither input
             files nor ``also_known``; up to 10 of each are listed.
     """
-    index = {name: i for i, name in enumerate(csv_filenames)}
-    missing = [f for f in input_filenames if f not in index]
-    wanted = set(input_filenames)
-    extra = [f for f in csv_filenames if f not in wanted and f not in also_known]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} input files have no row: {_listing(missing)}")
-        if extra:
-            parts.append(f"{len(extra)} rows name files not in the input: {_listing(extra)}")
-        raise InputError(
-            f"{source}: the embeddings CSV does not match the input files; "
-            + "; ".join(parts)
-            + ". Filenames must be relative to the input root with forward slashes, "
-            "exactly as listed there."
-        )
+    rows = match_rows(csv_filenames, input_filenames, also_known=also_known, source=source)
     emb = np.asarray(csv_embeddings, dtype=np.float32)
-    return emb[[index[f] for f in input_filenames]] if len(input_filenames) else emb[:0]
+    return emb[rows] if len(input_filenames) else emb[:0]
 
 
 __all__ = [
     "match_embeddings",
+    "match_rows",
     "parse_embeddings_csv",
     "read_embeddings_csv",
     "write_embeddings_csv",
+    "write_embeddings_csv_rows",
 ]

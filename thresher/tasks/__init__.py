@@ -165,6 +165,7 @@ def select(
     seed: int,
     sequence_length: int = 1,
     objects: _objects.Objects | None = None,
+    checked: _corruption_check.CorruptionChecked | None = None,
 ) -> State[Any]:
     """Stage ``select``."""
     return stage_state(
@@ -176,6 +177,7 @@ def select(
             progress=task_progress,
             sequence_length=sequence_length,
             objects=objects,
+            checked=checked,
         )
     )
 
