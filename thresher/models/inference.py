@@ -15,11 +15,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import math
 import os
-import platform
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -35,21 +33,20 @@ from torchvision.transforms import v2 as T
 from thresher.config.lightly import RESNET_NAMES, LightlyConfig
 from thresher.errors import ConfigError, CorruptMediaError, StorageError
 from thresher.models import zoo
-from thresher.models.backends import make_runner, plan_cpu, resolve_backend
+from thresher.models.backends import (
+    PRETRAINED_DEFAULT,
+    cpu_count,
+    cpu_description,
+    make_runner,
+    plan_cpu,
+    resolve_backend,
+)
 from thresher.storage.crops import Box, CropReader
 from thresher.storage.location import Location
-from thresher.storage.pixels import readable
+from thresher.storage.pixels import decode_image
 from thresher.storage.video import FrameReader
 
 logger = logging.getLogger("thresher.models")
-
-
-def cpu_count() -> int:
-    """Cores this process may use (the affinity mask, not the machine's total)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -57,28 +54,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def decode_image(data: bytes, filename: str, min_size: int | None = None) -> Image.Image:
-    """Decode one image's bytes as RGB.
-
-    Args:
-        data: The file's bytes.
-        filename: Its name relative to the input root, for errors.
-        min_size: If given, JPEGs may be decoded at a reduced scale whose short side is
-            still at least this many pixels (much faster for large photos).
-
-    Raises:
-        CorruptMediaError: The bytes are not a decodable image.
-    """
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if min_size is not None and img.format == "JPEG":
-                img.draft("RGB", (min_size, min_size))
-            img.load()
-            return readable(img).convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise CorruptMediaError(filename, f"cannot decode image: {e}") from e
 
 
 class FileImages(Dataset):
@@ -335,16 +310,7 @@ def device_description(device: str = "auto") -> str:
     dev = resolve_device(device)
     if dev.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(dev)}"
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"CPU: {model} ({cpu_count()} cores)"
+    return cpu_description()
 
 
 def resolve_embedder(
@@ -387,7 +353,7 @@ def resolve_embedder(
             "checkpoint the training wrote"
         )
     if checkpoint is None and not explicit:
-        name = "efficientnet-lite0"
+        name = PRETRAINED_DEFAULT
         return zoo.create(name), zoo.spec(name), name
     if (checkpoint is not None or enable_training) and cfg.name not in RESNET_NAMES:
         raise ConfigError(
@@ -412,6 +378,7 @@ def resolve_embedder(
 __all__ = [
     "FileImages",
     "cpu_count",
+    "decode_image",
     "device_description",
     "embed_files",
     "eval_transform",
