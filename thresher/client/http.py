@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,23 @@ from thresher.client.errors import ApiException, ServerUnreachableError
 DEFAULT_SERVER_URL = "http://127.0.0.1:8360"
 #: Seconds before a request gives up (Lightly's client waits 180 s).
 DEFAULT_TIMEOUT_S = 180.0
+#: Extra tries of a read-only request after a dropped connection (Lightly retries too).
+DEFAULT_RETRIES = 3
+#: Backoff before retry n (1, 2, ...): ``factor * 2 ** (n - 1)`` seconds, as urllib3 and
+#: Lightly's ``RetryConfig`` count it: 0.5 + 1 + 2 = 3.5 s of waiting for the default 3 retries.
+RETRY_BACKOFF_FACTOR_S = 0.5
+#: Methods that read only, so that sending them twice does no harm.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Transport errors after which a read is tried again: the connection was refused, reset or
+#: dropped, or the answer timed out (a server restarting, a proxy recycling a connection).
+RETRY_ERRORS: tuple[type[httpx.HTTPError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadError,
+    httpx.ReadTimeout,
+    httpx.RemoteProtocolError,
+    httpx.WriteError,
+)
 
 _TOKEN_RE = re.compile(r"(?i)((?:[?&]|\b)(?:token|publicToken)=)[^&\s'\"]+")
 
@@ -41,6 +59,7 @@ class _RedactTokenFilter(logging.Filter):
 
 
 _FILTER = _RedactTokenFilter()
+_LOG = logging.getLogger(__name__)
 
 
 def _install_log_filter() -> None:
@@ -83,12 +102,21 @@ class Http:
         base_url: The server, e.g. ``http://127.0.0.1:8360``.
         token: The API token (sent as the ``token`` query parameter).
         timeout_s: Seconds before a request gives up.
+        retries: Extra tries of a read-only request (GET, HEAD, OPTIONS) whose connection was
+            refused, reset or timed out; 0 turns retrying off.
     """
 
-    def __init__(self, base_url: str, token: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
         _install_log_filter()
         self.base_url = base_url.rstrip("/")
         self._token = token
+        self.retries = retries
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s)
 
     def __repr__(self) -> str:
@@ -109,23 +137,45 @@ class Http:
     ) -> httpx.Response:
         """Send one request; return the 2xx response.
 
+        A read-only request (GET, HEAD, OPTIONS) whose connection is refused, reset or times out
+        is sent again up to ``retries`` times, after 0.5 s, 1 s, 2 s... A request that creates or
+        changes something (POST, PUT, PATCH, DELETE) is sent once: the server may have done it
+        before the connection dropped, and a second try would schedule a second run or create a
+        second tag.
+
         Raises:
             ApiException: The server answered with a status other than 2xx.
-            ServerUnreachableError: No answer (connection refused, timeout...).
+            ServerUnreachableError: No answer (connection refused, timeout...), after the retries.
         """
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         query["token"] = self._token
         kwargs: dict[str, Any] = {"params": query, "json": json}
         if timeout_s is not None:
             kwargs["timeout"] = timeout_s
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as e:
-            # The original error holds the URL with the token: do not chain it.
-            raise ServerUnreachableError(
-                f"{method} {self.base_url}{path} failed: {redact_token(str(e)) or type(e).__name__}"
-                " (is `thresher server start` running there? THRESHER_SERVER_URL sets the URL)"
-            ) from None
+        retries = self.retries if method.upper() in IDEMPOTENT_METHODS else 0
+        attempt = 0
+        while True:
+            try:
+                response = self._client.request(method, path, **kwargs)
+                break
+            except RETRY_ERRORS as e:
+                if attempt >= retries:
+                    raise self._unreachable(method, path, e, attempt + 1) from None
+                attempt += 1
+                wait_s = RETRY_BACKOFF_FACTOR_S * 2 ** (attempt - 1)
+                _LOG.info(
+                    "%s %s%s: %s; try %d of %d in %.1f s",
+                    method,
+                    self.base_url,
+                    path,
+                    type(e).__name__,
+                    attempt + 1,
+                    retries + 1,
+                    wait_s,
+                )
+                time.sleep(wait_s)
+            except httpx.HTTPError as e:
+                raise self._unreachable(method, path, e, attempt + 1) from None
         if not response.is_success:
             raise ApiException(
                 status=response.status_code,
@@ -136,6 +186,17 @@ class Http:
                 path=path,
             )
         return response
+
+    def _unreachable(
+        self, method: str, path: str, error: httpx.HTTPError, tries: int
+    ) -> ServerUnreachableError:
+        # The original error holds the URL with the token: the caller does not chain it.
+        after = f" after {tries} tries" if tries > 1 else ""
+        return ServerUnreachableError(
+            f"{method} {self.base_url}{path} failed{after}: "
+            f"{redact_token(str(error)) or type(error).__name__}"
+            " (is `thresher server start` running there? THRESHER_SERVER_URL sets the URL)"
+        )
 
     def get_json(self, path: str, **params: Any) -> Any:
         """``GET path`` and return the decoded JSON body."""
