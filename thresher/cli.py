@@ -250,9 +250,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"thresher: curating {args.input} (starting Prefect's embedded API)...", file=sys.stderr
         )
-        from thresher.cli_startup import ParallelStartup
+        from thresher.cli_startup import EarlyAPI, ParallelStartup, needs_pytorch
 
-        ParallelStartup().wait()  # Prefect's API and the heavy imports at the same time
+        api = EarlyAPI()  # Prefect's API server first (before Prefect is imported here) ...
+        # ... then the imports beside it, PyTorch's only if the run needs it.
+        ParallelStartup(torch=lambda: needs_pytorch(run_cfg, args.dataset_type)).wait()
+        api.wait()
         from thresher.flows import curate
 
         if not args.verbose:

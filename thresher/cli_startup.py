@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("thresher")
 
@@ -36,13 +37,58 @@ ENV = "THRESHER_PARALLEL_STARTUP"
 
 #: Imported in the background: modules no module of the flow imports at load time (so the two
 #: threads never import the same thresher module at once), but the stages need later.
-WARM_MODULES = (
+WARM_MODULES = ("thresher.reports",)
+
+#: Also imported in the background when the run will use PyTorch (:func:`needs_pytorch`).
+TORCH_MODULES = (
     "torch",
     "torchvision.transforms.v2",
     "timm",
     "thresher.models.inference",
-    "thresher.reports",
 )
+
+
+def needs_pytorch(cfg: Any, dataset_type: str = "images") -> bool:
+    """Whether a run with configs ``cfg`` (a ``RunConfig``) will import PyTorch.
+
+    A default run embeds with the pretrained model's converted OpenVINO file and never imports
+    PyTorch, timm or torchvision (:mod:`thresher.models.openvino_embed`); importing them in
+    the background anyway would cost about 600 MB and seconds of a 2-core CPU for nothing.
+    Training, a checkpoint, a named model, the ``torch`` backend or a GPU, int8, videos,
+    object level, or the first run on a machine (the model is converted) need it.
+    """
+    from thresher.models.backends import (
+        PRETRAINED_DEFAULT,
+        openvino_available,
+        pretrained_openvino,
+    )
+    from thresher.selection._device import cuda_available
+    from thresher.stages.objects import object_task
+
+    w = cfg.worker
+    if w.embeddings:  # precomputed embeddings: no model at all
+        return False
+    return bool(
+        w.enable_training
+        or w.checkpoint
+        or w.checkpoint_run_id
+        or "name" in cfg.lightly.model.model_fields_set
+        or w.embedding_backend == "torch"
+        or w.embedding_precision == "int8"
+        or dataset_type != "images"
+        or object_task(cfg) is not None
+        or not openvino_available()
+        or cuda_available()
+        or pretrained_openvino(PRETRAINED_DEFAULT) is None
+    )
+
+
+#: thresher's defaults for Prefect (``thresher.flows`` sets them too): offline-friendly.
+OFFLINE_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "thresher",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
 
 
 def _start_api() -> None:
@@ -59,6 +105,155 @@ def _start_api() -> None:
     server.start()
     if server.server_process is not None:
         end_with_this_process(server.server_process.pid)
+
+
+#: Prefect's settings the early API leaves to Prefect: any of them set in the environment (or
+#: ``PREFECT_API_URL`` in the active profile, or a settings file in the working folder) and
+#: the run starts Prefect's ephemeral API the usual way.
+_PREFECT_CONFIG_ENV = ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH")
+
+
+def _prefect_configured() -> bool:
+    """Whether the user's Prefect configuration might name an API (read without Prefect)."""
+    import tomllib
+    from pathlib import Path
+
+    if any(os.environ.get(k) for k in _PREFECT_CONFIG_ENV):
+        return True
+    if os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED", "").lower() in ("0", "false", "no"):
+        return True
+    cwd = Path.cwd()
+    if (cwd / "prefect.toml").exists() or (cwd / ".env").exists():
+        return True
+    try:
+        if "tool.prefect" in (cwd / "pyproject.toml").read_text(encoding="utf-8"):
+            return True
+    except OSError:
+        pass
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    try:
+        profiles = tomllib.loads((home / "profiles.toml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):  # unreadable: let Prefect read it and say what is wrong
+        return True
+    active = profiles.get("active", "ephemeral")
+    settings = profiles.get("profiles", {}).get(active, {})
+    return not isinstance(settings, dict) or any(
+        k in settings for k in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED")
+    )
+
+
+class EarlyAPI:
+    """Prefect's embedded API server, started at the first line of ``thresher run``.
+
+    The same server Prefect's ephemeral mode starts (``uvicorn`` on Prefect's ``create_app``,
+    in ephemeral mode, on 127.0.0.1 and a free port, stopped when the run ends), but started
+    before this process imports Prefect at all, so its ~4 s start runs beside everything
+    else instead of after the imports. The run finds it through ``PREFECT_API_URL``, set in
+    this process's environment before Prefect reads its settings. Like Prefect's, it is
+    stopped when the command exits and, by :func:`end_with_this_process`, when the command
+    is killed.
+
+    Only where the user's Prefect configuration cannot name an API (no ``PREFECT_API_URL``,
+    profile or settings file, :func:`_prefect_configured`); otherwise :attr:`url` is None and
+    :class:`ParallelStartup` starts the API the usual way.
+    """
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        if os.environ.get(ENV, "1") == "0" or "prefect" in sys.modules:
+            return
+        if _prefect_configured():
+            return
+        import importlib.util
+        import socket
+        from pathlib import Path
+
+        found = importlib.util.find_spec("prefect")
+        if found is None or not found.submodule_search_locations:
+            return
+        package_dir = Path(next(iter(found.submodule_search_locations)))
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        env = dict(os.environ)
+        for key, value in OFFLINE_DEFAULTS.items():
+            env.setdefault(key, value)
+        env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1")
+        env["PREFECT__SERVER_FINAL"] = "1"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(package_dir.parent),
+                "--factory",
+                "prefect.server.api.server:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "error",
+                "--lifespan",
+                "on",
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        atexit.register(self.stop)
+        end_with_this_process(self.process.pid)
+        self.url = f"http://127.0.0.1:{port}/api"
+        os.environ["PREFECT_API_URL"] = self.url  # before this process imports Prefect
+
+    def wait(self) -> None:
+        """Block until the server answers ``/health``.
+
+        Raises:
+            RuntimeError: It exited or did not answer within
+                ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` (90 s).
+        """
+        if self.process is None:
+            return
+        import time
+
+        import httpx
+
+        limit = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 90)
+        deadline = time.monotonic() + limit
+        with httpx.Client() as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"Prefect's embedded API server exited with code "
+                        f"{self.process.returncode} while starting (its messages are above). "
+                        "Set THRESHER_PARALLEL_STARTUP=0 to let Prefect start it instead."
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{self.url}/health", timeout=2).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Prefect's embedded API server did not answer {self.url}/health within "
+                        f"{limit:g} s; raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS on "
+                        "a busy machine."
+                    )
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, SIGKILL after 5 s); what Prefect does for its own."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 #: The reaper's program. Its stdin is a pipe from the thresher process: when that process ends,
@@ -106,8 +301,8 @@ def end_with_this_process(pid: int) -> None:
     )
 
 
-def _warm_imports() -> None:
-    for name in WARM_MODULES:
+def _warm_imports(torch: bool = True) -> None:
+    for name in (*WARM_MODULES, *(TORCH_MODULES if torch else ())):
         importlib.import_module(name)
     from thresher.models.backends import import_openvino, openvino_available
 
@@ -118,6 +313,10 @@ def _warm_imports() -> None:
 class ParallelStartup:
     """Start Prefect's API and the heavy imports in background threads.
 
+    Args:
+        torch: Also import PyTorch, torchvision and timm (:func:`needs_pytorch`); a callable
+            is asked in the background thread.
+
     Example:
         >>> startup = ParallelStartup()  # doctest: +SKIP
         >>> ...  # the command's own checks
@@ -125,14 +324,17 @@ class ParallelStartup:
         >>> curate(...)  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
+    def __init__(self, torch: bool | Callable[[], bool] = True) -> None:
         self._threads: list[threading.Thread] = []
         if os.environ.get(ENV, "1") == "0":
             return
-        for target in (_start_api, _warm_imports):
-            t = threading.Thread(
-                target=self._guard, args=(target,), name=f"thresher-{target.__name__}"
-            )
+
+        def warm() -> None:
+            _warm_imports(torch() if callable(torch) else torch)
+
+        targets: tuple[Callable[[], None], ...] = (_start_api, warm)
+        for target, name in zip(targets, ("start_api", "warm_imports"), strict=True):
+            t = threading.Thread(target=self._guard, args=(target,), name=f"thresher-{name}")
             t.daemon = True
             t.start()
             self._threads.append(t)
@@ -142,7 +344,7 @@ class ParallelStartup:
         try:
             target()
         except Exception as e:  # the flow redoes it and reports a real problem itself
-            log.debug("parallel start-up: %s failed: %s", target.__name__, e)
+            log.debug("parallel start-up: %s failed: %s", getattr(target, "__name__", ""), e)
 
     def wait(self) -> None:
         """Block until both threads are done (the flow must not start before the API)."""
@@ -171,4 +373,12 @@ class FastExit:
         os._exit(self.code)
 
 
-__all__ = ["ENV", "WARM_MODULES", "FastExit", "ParallelStartup"]
+__all__ = [
+    "ENV",
+    "TORCH_MODULES",
+    "WARM_MODULES",
+    "EarlyAPI",
+    "FastExit",
+    "ParallelStartup",
+    "needs_pytorch",
+]

@@ -66,3 +66,33 @@ def test_run_summary_notes_and_cache(tmp_path: Path) -> None:
     second = thresher_run()
     assert second.returncode == 0, second.stderr
     assert "from cache:" in second.stdout and "embed (cached" in second.stdout, second.stdout
+
+
+def test_default_run_never_imports_pytorch(tmp_path: Path) -> None:
+    """Once the default model is converted (by any run on the machine), a default run embeds
+    without importing PyTorch, timm or torchvision (about 600 MB less), with the same rows."""
+    import numpy as np
+
+    images = tmp_path / "images"
+    make_example_dataset(images, n_clusters=2, per_cluster=4, n_duplicates=0, size=64)
+    env = dict(os.environ, THRESHER_PROGRESS="0", THRESHER_HOME=str(tmp_path / "home"))
+
+    def thresher_run(lightly: str, *python_flags: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, *python_flags, "-m", "thresher", "run", str(images)]
+        argv += ["--lightly", str(tmp_path / lightly), "--n-samples", "3"]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+
+    first = thresher_run("first")  # converts the model through PyTorch and notes it
+    assert first.returncode == 0, first.stderr
+    second = thresher_run("second", "-X", "importtime")
+    assert second.returncode == 0, second.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in second.stderr.splitlines()}
+    assert "prefect" in imported and "openvino" in imported  # the probe sees imports
+    assert not {"torch", "timm", "torchvision"} & imported
+
+    def rows(lightly: str) -> np.ndarray:
+        run = next((tmp_path / lightly / ".lightly" / "runs").glob("*/embeddings.csv"))
+        lines = run.read_text().splitlines()[1:]
+        return np.array([[float(v) for v in line.split(",")[1:-1]] for line in lines])
+
+    assert np.allclose(rows("first"), rows("second"), atol=1e-6)
