@@ -32,7 +32,7 @@ class Platform:
 
     def migrate(self) -> None:
         """Create or upgrade the schema (Alembic ``upgrade head``)."""
-        self.db.migrate()
+        self.db.migrate(self.secrets)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,7 +1,9 @@
 """Datasources: one config per dataset and purpose; secrets encrypted at rest.
 
 Read routes get :func:`get` (secrets replaced by :data:`thresher.wire.SECRET_MASK`); only
-:func:`resolve` (for the claim and the artifact download) decrypts.
+:func:`resolve` (for the claim and the artifact download) decrypts the secrets. Key ids
+(:data:`KEY_ID_FIELDS`: an S3 access key id) are encrypted at rest too, the database holds no
+half of a credential in clear text, but read routes show them, as Lightly's do.
 """
 
 from __future__ import annotations
@@ -38,21 +40,30 @@ CONFIG: TypeAdapter[DatasourceConfig] = TypeAdapter(DatasourceConfig)
 #: The purposes that can serve as a run's INPUT, and as its LIGHTLY location, best first.
 INPUT_PURPOSES = ("INPUT", "INPUT_OUTPUT")
 LIGHTLY_PURPOSES = ("LIGHTLY", "INPUT_OUTPUT")
+#: Fields stored encrypted beside the secrets but shown unmasked by :func:`get`.
+KEY_ID_FIELDS: dict[str, tuple[str, ...]] = {"S3": ("s3_access_key_id",)}
+
+
+def _encrypted_fields(kind: str) -> tuple[str, ...]:
+    return SECRET_FIELDS.get(kind, ()) + KEY_ID_FIELDS.get(kind, ())
 
 
 def _split(cfg: DatasourceConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The config's public fields and its secret fields (both snake_case)."""
+    """The config's public fields and its fields stored encrypted (both snake_case)."""
     data = cfg.model_dump(mode="json", exclude_none=True)
-    secret = {k: data.pop(k) for k in SECRET_FIELDS.get(cfg.type, ()) if k in data}
+    secret = {k: data.pop(k) for k in _encrypted_fields(cfg.type) if k in data}
     data.pop("id", None)
     return data, secret
 
 
-def _build(row: Datasource, secret: dict[str, Any] | None) -> DatasourceConfig:
+def _build(row: Datasource, secret: dict[str, Any], *, masked: bool) -> DatasourceConfig:
+    """The config of ``row``, its decrypted fields from ``secret``; secrets masked if asked."""
     data = dict(row.public)
-    fields = SECRET_FIELDS.get(row.type, ())
-    for name in fields:
-        data[name] = secret.get(name, "") if secret is not None else SECRET_MASK
+    for name in KEY_ID_FIELDS.get(row.type, ()):
+        if name in secret:
+            data[name] = secret[name]
+    for name in SECRET_FIELDS.get(row.type, ()):
+        data[name] = SECRET_MASK if masked else secret.get(name, "")
     data["id"] = row.id
     return CONFIG.validate_python(data)
 
@@ -117,7 +128,10 @@ def get(p: Platform, user: User, dataset_id: str, purpose: str | None = None) ->
                 "set_s3_config (PUT .../datasource).",
                 "DATASET_DATASOURCE_UNKNOWN",
             )
-        return _build(row, None)
+        # Only a config with a key id needs the key: a masked read of the rest never decrypts.
+        needs_key = row.secret is not None and row.type in KEY_ID_FIELDS
+        secret = p.secrets.decrypt(row.secret) if row.secret and needs_key else {}
+        return _build(row, secret, masked=True)
 
 
 def resolve(
@@ -128,7 +142,7 @@ def resolve(
     for purpose in purposes:
         row = rows.get(purpose)
         if row is not None:
-            return _build(row, p.secrets.decrypt(row.secret) if row.secret else {})
+            return _build(row, p.secrets.decrypt(row.secret) if row.secret else {}, masked=False)
     return None
 
 

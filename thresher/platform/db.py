@@ -84,21 +84,25 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
-def alembic_config(engine: Engine) -> Any:
-    """Alembic's config for ``engine`` (the migrations ship inside the package)."""
+def alembic_config(engine: Engine, secrets: Any = None) -> Any:
+    """Alembic's config for ``engine`` (the migrations ship inside the package).
+
+    ``secrets`` (a :class:`thresher.platform.crypto.Secrets`) is for migrations that encrypt.
+    """
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
+    cfg.attributes["secrets"] = secrets
     return cfg
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine, secrets: Any = None) -> None:
     """Bring the schema up to date (``alembic upgrade head``); existing data is kept."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), "head")
+    command.upgrade(alembic_config(engine, secrets), "head")
 
 
 class Database:
@@ -117,9 +121,9 @@ class Database:
         self.read_engine = make_engine(url, read_only=True) if separate else self.engine
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
-    def migrate(self) -> None:
-        """Create or upgrade the schema."""
-        migrate(self.engine)
+    def migrate(self, secrets: Any = None) -> None:
+        """Create or upgrade the schema (``secrets``: for migrations that encrypt)."""
+        migrate(self.engine, secrets)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,7 +1,7 @@
 """The database tables (SQLAlchemy 2 declarative models).
 
 Ids are the wire's 24-hex strings, times Unix milliseconds (``BigInteger``), lists and config
-dicts JSON. Datasource secrets live only in ``datasources.secret`` as a Fernet token.
+dicts JSON. Datasource secrets and key ids live only in ``datasources.secret`` (a Fernet token).
 The Alembic migrations in ``thresher/platform/migrations`` must produce exactly these tables
 (``tests/platform/test_migrations.py`` compares them).
 """
@@ -77,7 +77,7 @@ class Datasource(Base):
     dataset_id: Mapped[str] = mapped_column(ID, ForeignKey("datasets.id", ondelete="CASCADE"))
     purpose: Mapped[str] = mapped_column(String(16))
     type: Mapped[str] = mapped_column(String(32))
-    public: Mapped[dict[str, Any]] = mapped_column(JSON)  # the config, secret fields removed
+    public: Mapped[dict[str, Any]] = mapped_column(JSON)  # the config less secrets and key ids
     secret: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet(JSON of secrets)
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_modified_at: Mapped[int] = mapped_column(BigInteger)
