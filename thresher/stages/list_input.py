@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,13 +29,17 @@ from thresher.config.selection import SelectionConfig
 from thresher.config.worker import WorkerConfig
 from thresher.errors import ConfigError, InputError, NotSupportedYetError, StorageError
 from thresher.stages import _store
-from thresher.storage.location import IMAGE_EXTENSIONS, Location
+from thresher.storage.location import IMAGE_EXTENSIONS, TEMP_NAME, Location, modified_time
 from thresher.storage.relevant import RelevantFilenames
 from thresher.storage.video import VIDEO_EXTENSIONS, VideoScan, scan_video
 
 DatasetType = Literal["images", "videos"]
 
 log = logging.getLogger("thresher.stages")
+
+#: A temporary file of an atomic write older than this is a killed run's leftover: no live
+#: write takes that long between creating its temporary file and moving it into place.
+STALE_TEMP_AGE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,54 @@ def printable_name(name: str) -> str:
     except UnicodeEncodeError:
         escaped = name.encode("utf-8", "backslashreplace").decode("utf-8")
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in escaped)
+
+
+def remove_stale_temp_files(lightly: Location, max_age_s: float = STALE_TEMP_AGE_S) -> int:
+    """Delete the temporary files of atomic writes that a killed run left in LIGHTLY.
+
+    Only files named like one (``.tmp-<32 hex>``, ``.write-check-<8 hex>``) and last changed
+    more than ``max_age_s`` ago go: a younger one may be another live run's write in progress,
+    and a file whose age the backend does not tell is kept. Only ever called on the LIGHTLY
+    location (INPUT is never written). A failure to list or delete is logged, never fatal.
+
+    Args:
+        lightly: The LIGHTLY location.
+        max_age_s: The age in seconds past which a temporary file is a leftover.
+
+    Returns:
+        How many files were removed.
+    """
+    try:
+        found = lightly.fs.find(lightly.root, withdirs=False, detail=True)
+    except FileNotFoundError:
+        return 0
+    except (OSError, StorageError) as e:
+        log.warning("could not look for leftover temporary files in %s: %s", lightly.display, e)
+        return 0
+    prefix = lightly.root.rstrip("/") + "/"
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for path, info in found.items():
+        if info.get("type") == "directory" or not TEMP_NAME.match(posixpath.basename(path)):
+            continue
+        changed = modified_time(info)
+        if changed is None or changed > cutoff:
+            continue
+        rel = path[len(prefix) :] if path.startswith(prefix) else posixpath.basename(path)
+        try:
+            lightly.remove(rel)
+        except StorageError as e:
+            log.warning("could not remove the leftover temporary file %s: %s", rel, e)
+            continue
+        removed += 1
+    if removed:
+        log.info(
+            "removed %d temporary file(s) older than %.0f min left in %s by an interrupted run",
+            removed,
+            max_age_s / 60,
+            lightly.display,
+        )
+    return removed
 
 
 def _inside(inner: Location, outer: Location) -> bool:
@@ -314,6 +368,7 @@ def list_input(
     inp = Location(input_url)
     lightly = _store.lightly_location(lightly_url)
     lightly.check_writable()
+    remove_stale_temp_files(lightly)
     extensions, what = _kind(dataset_type)
     files = inp.list_files(extensions)
     if not files:
