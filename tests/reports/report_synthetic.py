@@ -4,6 +4,7 @@ selection inputs' distributions made by the real producer (``report_distribution
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 import zlib
 
 import numpy as np
@@ -51,6 +52,26 @@ def clustered_embeddings(n: int, dim: int = 8, k: int = 4, seed: int = 0) -> np.
     spread = np.where(labels == 0, 0.05, 0.4)[:, None]
     x = centres[labels] + spread * rng.normal(size=(n, dim))
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def memmap_embeddings(path: pathlib.Path, n: int, dim: int, seed: int = 0) -> np.memmap:
+    """``n`` unit vectors around 8 centres (half in one dense cluster), written chunk by chunk
+    to a ``.npy`` file and opened read-only as a memmap, as the pipeline hands them over.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(8, dim)).astype(np.float32)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+    chunk = 50_000
+    for i in range(0, n, chunk):
+        m = min(chunk, n - i)
+        labels = np.where(rng.random(m) < 0.5, 0, rng.integers(1, 8, size=m))
+        spread = np.where(labels == 0, 0.05, 0.4).astype(np.float32)[:, None]
+        x = centres[labels] + spread * rng.standard_normal((m, dim), dtype=np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        out[i : i + m] = x
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r")
 
 
 def farthest_point_selection(x: np.ndarray, n: int) -> np.ndarray:

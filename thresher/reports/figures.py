@@ -369,14 +369,18 @@ class MapFigure:
         self.ax.set_title(self.title + (" with the selection" if with_sel else ""))
         handles, labels = self.ax.get_legend_handles_labels()
         keep = [(h, lab) for h, lab in zip(handles, labels, strict=True) if h.get_visible()]
-        # A fixed corner: "best" searches every point of the map (slow for thousands).
-        self.ax.legend(
+        for old in self.fig.legends:
+            old.remove()
+        # Under the map, never over its points ("best" would search every point, and still
+        # cover some).
+        self.fig.legend(
             [h for h, _ in keep],
             [lab for _, lab in keep],
-            loc="upper right",
+            loc="lower center",
+            ncol=2,
             fontsize=8,
             markerscale=2,
-            framealpha=0.9,
+            frameon=False,
         )
 
     def save_pair(self, overlay_path: pathlib.Path, plain_path: pathlib.Path) -> None:
@@ -403,7 +407,7 @@ def pca_map(
         ax.set_ylabel(f"PC 2 ({100 * explained[1]:.1f}% of variance)")
         m = MapFigure(fig, ax, sel, "PCA of the embeddings")
         m.show(True)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.05, 1, 1))  # room for the legend underneath
     return m
 
 
@@ -423,7 +427,7 @@ def umap_map(
         ax.set_ylabel("UMAP 2")
         m = MapFigure(fig, ax, sel, f"UMAP of the embeddings, k = {n_neighbors}")
         m.show(True)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.05, 1, 1))  # room for the legend underneath
     return m
 
 
@@ -635,7 +639,7 @@ def examples_sheet(
             rows[i].append(
                 Tile(
                     name,
-                    below=pathlib.PurePosixPath(name).name,
+                    below=name,  # the whole relative name: img_000.png is in every folder
                     above=f"d = {p['distance']:.3f}" if i == 0 else "",
                     frame=colour,
                 )
@@ -664,10 +668,7 @@ def selected_grid_sheet(
     Returns:
         ``path`` (a sheet saying "no images were selected" when ``names`` is empty).
     """
-    tiles = [
-        Tile(n, below=f"{k + 1}. {pathlib.PurePosixPath(n).name}", frame=COLORS["selected"])
-        for k, n in enumerate(names)
-    ]
+    tiles = [Tile(n, below=f"{k + 1}. {n}", frame=COLORS["selected"]) for k, n in enumerate(names)]
     rows: list[list[Tile | None]] = [
         list(tiles[i : i + ncols]) for i in range(0, len(tiles), ncols)
     ]

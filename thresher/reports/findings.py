@@ -119,7 +119,8 @@ def add_findings(
 
 
 def _base(name: str) -> str:
-    return pathlib.PurePosixPath(name).name
+    """A tile's label: the whole relative name (shortened in the middle to fit the tile)."""
+    return name
 
 
 def pdf_section(pdf: Any, report: dict[str, Any], plots: Mapping[str, pathlib.Path]) -> None:
@@ -151,8 +152,16 @@ def pdf_section(pdf: Any, report: dict[str, Any], plots: Mapping[str, pathlib.Pa
         rows = [
             (QUALITY_LABELS[k], f"{issues['counts'][k]} of {issues['nImages']}")
             for k in THRESHER_METADATA_KEYS
+            if issues["counts"][k]
         ]
-        pdf.kv_table(rows, col_widths=(3, 2))
+        if rows:
+            pdf.kv_table(rows, col_widths=(3, 2))
+        else:
+            pdf.para(
+                f"None of the {issues['nImages']} checked images is "
+                + ", ".join(QUALITY_LABELS[k] for k in THRESHER_METADATA_KEYS)
+                + "."
+            )
         pdf.para(
             f"Images scoring at least {issues['cutoff']} (scores in [0, 1], higher is worse; "
             "usable as METADATA inputs thresher.dark_score etc., e.g. with a THRESHOLD "

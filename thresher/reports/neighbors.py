@@ -131,7 +131,8 @@ def embedding_statistics(
         flop_budget: Multiply-adds per statistic; beyond it queries are a seeded subsample
             (``exact`` says whether every point was queried).
         seed: Seed.
-        normalized: Whether rows are L2-normalised (bins then span [0, 2]); detected if None.
+        normalized: Whether rows are L2-normalised; detected if None. (The bins span 0 to the
+            largest distance seen either way.)
         block_bytes: Memory of one search block.
 
     Returns:
@@ -157,7 +158,9 @@ def embedding_statistics(
     if len(sel) and len(qi):
         db = np.asarray(x[ref_sel], np.float32)
         cover = _search(np.asarray(x[qi], np.float32), db, 1, block_bytes)[0][:, 0]
-    rng = distance_range(normalized, nn_in, nn_sel, cover)
+    # Bins over the distances seen, not [0, 2]: nearest-neighbour distances of normalised
+    # embeddings sit far below 2, and on [0, 2] they would fill the first few bins only.
+    rng = distance_range(False, nn_in, nn_sel, cover)
 
     def pack(v: NDArray[np.float64], n_set: int, n_ref: int) -> dict[str, Any]:
         h = histogram(v, bins, rng)

@@ -39,9 +39,9 @@ def pca_basis(
         centred rows)``, ``k = min(n_components, N, D)``; the components follow a fixed sign
         convention (largest-magnitude entry positive) so the map is stable across runs.
     """
-    a = np.asarray(x, dtype=np.float64)
+    a = np.array(x, dtype=np.float64)  # a copy, centred in place
     mean = a.mean(axis=0) if len(a) else np.zeros(a.shape[1])
-    a = a - mean
+    a -= mean
     total = float(np.einsum("ij,ij->", a, a))
     k = int(min(n_components, *a.shape))
     if k <= 0:

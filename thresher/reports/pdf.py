@@ -17,13 +17,11 @@ import pathlib
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
 from fpdf import FPDF
 from PIL import Image
 
 from thresher.reports.findings import pdf_section as findings_section
-
-FONT_DIR = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+from thresher.reports.fonts import FONT_FILES, displayable
 
 #: Rows of long lists (corrupt files, duplicates) printed in the PDF; report.json has all.
 MAX_LIST_ROWS = 40
@@ -91,12 +89,17 @@ class _ReportPDF(FPDF):
         self.run_id = run_id
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(auto=True, margin=15)
-        self.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
-        self.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
-        self.add_font("DejaVu", "I", str(FONT_DIR / "DejaVuSans-Oblique.ttf"))
-        self.add_font("DejaVuMono", "", str(FONT_DIR / "DejaVuSansMono.ttf"))
+        self.add_font("DejaVu", "", str(FONT_FILES[""]))
+        self.add_font("DejaVu", "B", str(FONT_FILES["B"]))
+        self.add_font("DejaVu", "I", str(FONT_FILES["I"]))
+        self.add_font("DejaVuMono", "", str(FONT_FILES["mono"]))
         self.set_title(f"thresher report {run_id}")
         self.set_creator("thresher")
+
+    def normalize_text(self, text: str) -> str:
+        """Characters DejaVu lacks (CJK, emoji) become □ rather than empty boxes and warnings."""
+        face = "mono" if self.font_family == "dejavumono" else self.font_style[:1]
+        return super().normalize_text(displayable(text, face if face in ("B", "I", "mono") else ""))
 
     def footer(self) -> None:
         self.set_y(-11)
@@ -194,7 +197,7 @@ class _ReportPDF(FPDF):
         """An image at full text width (or ``width`` mm), kept on one page with its caption.
 
         With ``fit_page`` the image is shrunk to the room left on the current page (down to
-        half its height) rather than moved to the next one.
+        80% of its height, where its labels stay readable) rather than moved to the next one.
         """
         w = width or self.epw
         with Image.open(path) as im:
@@ -203,7 +206,7 @@ class _ReportPDF(FPDF):
         room = self.eph - 25
         if fit_page:
             left = self.h - self.b_margin - self.y - (12 if caption else 0)
-            room = min(room, max(left, h / 2))
+            room = min(room, max(left, h * 0.8))  # smaller than 80% and labels get unreadable
         if h > room:  # too tall for the room: scale down
             w, h = w * room / h, room
         if self.will_page_break(h + (12 if caption else 0)):

@@ -46,9 +46,11 @@ def is_normalized(embeddings: NDArray[Any], atol: float = 1e-3, seed: int = 0) -
     if len(embeddings) == 0:
         return True
     rows = subsample(len(embeddings), MAX_NORM_CHECK_ROWS, seed)
-    sample = embeddings if len(rows) == len(embeddings) else embeddings[rows]
-    norms = np.linalg.norm(np.asarray(sample, dtype=np.float64), axis=1)
-    return bool(np.all(np.abs(norms - 1.0) <= atol))
+    for i in range(0, len(rows), 4096):  # float64 in blocks: no copy of the whole sample
+        norms = np.linalg.norm(np.asarray(embeddings[rows[i : i + 4096]], np.float64), axis=1)
+        if not np.all(np.abs(norms - 1.0) <= atol):
+            return False
+    return True
 
 
 def summary(values: NDArray[Any]) -> dict[str, float | int | None]:

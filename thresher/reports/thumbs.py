@@ -71,7 +71,15 @@ def thumbnail(load_image: Callable[[str], Image.Image] | None, name: str, size: 
                 if hasattr(img, "draft"):  # JPEG: decode at a reduced scale, much faster
                     img.draft("RGB", (size, size))
                 img = img.convert("RGB")
-                img.thumbnail((size, size))
+                # Fit the tile both ways: a 28 x 28 image would otherwise be a speck in a
+                # 150-pixel frame. Small images are enlarged with crisp pixels.
+                scale = size / max(img.width, img.height, 1)
+                if scale <= 1:
+                    img.thumbnail((size, size))
+                else:
+                    new = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+                    up = Image.Resampling.NEAREST if scale >= 2 else Image.Resampling.BICUBIC
+                    img = img.resize(new, up)
                 canvas = Image.new("RGB", (size, size), (255, 255, 255))
                 canvas.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
                 return np.asarray(canvas)

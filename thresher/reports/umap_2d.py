@@ -112,7 +112,9 @@ def _choose_rows(
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """The fitted rows (sorted; the selected among them first chosen) and which are selected."""
     chosen_sel = sel[subsample(len(sel), min(MAX_FIT_SELECTED, max_fit_points), seed + 41)]
-    rest = np.setdiff1d(np.arange(n), chosen_sel)
+    is_rest = np.ones(n, bool)  # O(N), unlike setdiff1d's sort or hash of all N rows
+    is_rest[chosen_sel] = False
+    rest = np.flatnonzero(is_rest)
     more = rest[subsample(len(rest), max(0, max_fit_points - len(chosen_sel)), seed + 42)]
     rows = np.sort(np.concatenate([chosen_sel, more]))
     return rows, np.isin(rows, sel)

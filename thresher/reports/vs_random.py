@@ -9,14 +9,16 @@ label-free measures, and says in one sentence how the pick compares:
 - **redundancy**: the distance from a pick to its nearest other pick, mean (higher is better:
   fewer near-copies in the pick);
 - **cluster coverage**: the share of the input's k-means clusters (k = the pick size, at most
-  :data:`MAX_CLUSTERS`) that hold at least one pick (higher is better);
+  :data:`MAX_CLUSTERS`; k-means in the input's 64 leading principal axes) that hold at least
+  one pick (higher is better);
 - with a classification or object-detection prediction task: **class coverage** (the share of
   the classes predicted in the input that the pick contains) and **class balance** (the
   normalised entropy of the pick's predicted classes, 1 = every class equally often).
 
 Every measure is computed on the same rows for the pick and for the random picks, so they
 compare fairly. On big inputs the input rows queried are a seeded subsample (``nQueries``,
-``exact``) and k-means is fitted on a subsample, so the cost stays bounded
+``exact``), a pick bigger than 20,000 is searched as a seeded sample of 20,000
+(``nReference``) and k-means is fitted on a subsample, so the cost stays bounded
 (:data:`DEFAULT_FLOP_BUDGET` multiply-adds per measure and pick).
 
 Example:
@@ -42,6 +44,7 @@ from thresher.reports.neighbors import (
     nearest_neighbor_in_set,
     reference_rows,
 )
+from thresher.reports.pca import pca_basis
 from thresher.reports.stats import subsample
 from thresher.selection.knn import knn
 from thresher.selection.report import normalized_entropy
@@ -88,9 +91,8 @@ class ClassLabels:
     counts: NDArray[np.integer[Any]]
 
 
-def _coverage(x: NDArray[Any], pick: NDArray[np.int64], qi: NDArray[np.int64], seed: int) -> Any:
-    ref = reference_rows(len(x), seed + 61, pick)  # at most MAX_REFERENCE_ROWS picks
-    d, _ = knn(np.asarray(x[qi], np.float32), np.asarray(x[ref], np.float32), 1)
+def _coverage(queries: NDArray[np.float32], picked: NDArray[np.float32]) -> Any:
+    d, _ = knn(queries, picked, 1)
     return d[:, 0].astype(np.float64)
 
 
@@ -112,21 +114,42 @@ def _kmeans_plus_plus(x: NDArray[np.float32], k: int, seed: int) -> NDArray[np.f
     return np.ascontiguousarray(x[centers], np.float32)
 
 
-def _cluster_assign(
-    x: NDArray[np.float32], n_pick: int, seed: int
-) -> tuple[NDArray[np.float32], int]:
-    """k-means centroids of the input (k = ``min(n_pick, MAX_CLUSTERS)``, seeded).
+#: Dimensions k-means runs in: the input's leading principal axes. k-means++ seeding and
+#: Lloyd's iterations cost in proportion to D; clusters of embeddings live in far fewer
+#: dimensions than 1280, and in 64 the fit takes a fraction of a second at any N.
+KMEANS_DIMS = 64
+
+
+@dataclass(frozen=True)
+class _Clusters:
+    """k-means centroids in the input's leading principal axes, and how to get there."""
+
+    mean: NDArray[np.float64]
+    axes: NDArray[np.float64]
+    centroids: NDArray[np.float32]
+
+    def assign(self, x: NDArray[Any]) -> NDArray[np.int64]:
+        z = ((np.asarray(x, np.float64) - self.mean) @ self.axes.T).astype(np.float32)
+        _, cid = knn(z, self.centroids, 1)
+        return cid[:, 0]
+
+
+def _cluster_assign(x: NDArray[Any], n_pick: int, seed: int) -> tuple[_Clusters, int]:
+    """k-means of the input (k = ``min(n_pick, MAX_CLUSTERS)``, seeded).
 
     k-means++ seeding then 20 Lloyd iterations (faiss) on a seeded subsample of at most
-    :data:`MAX_KMEANS_POINTS` rows: random seeding leaves well-separated clusters merged.
+    :data:`MAX_KMEANS_POINTS` rows, projected onto their :data:`KMEANS_DIMS` leading principal
+    axes: random seeding leaves well-separated clusters merged.
     """
     import faiss
 
     k = int(max(1, min(n_pick, MAX_CLUSTERS, len(x))))
-    fit = np.ascontiguousarray(x[subsample(len(x), MAX_KMEANS_POINTS, seed + 11)], np.float32)
-    init = _kmeans_plus_plus(fit, k, seed + 1)
+    fit = np.asarray(x[subsample(len(x), MAX_KMEANS_POINTS, seed + 11)], np.float64)
+    mean, axes, _, _ = pca_basis(fit, KMEANS_DIMS, seed=seed + 12)
+    z = np.ascontiguousarray((fit - mean) @ axes.T, np.float32)
+    init = _kmeans_plus_plus(z, k, seed + 1)
     km = faiss.Kmeans(
-        x.shape[1],
+        z.shape[1],
         k,
         niter=20,
         seed=int(seed) + 1,
@@ -134,8 +157,8 @@ def _cluster_assign(
         max_points_per_centroid=256,
         min_points_per_centroid=1,
     )
-    km.train(fit, init_centroids=init)
-    return np.asarray(km.centroids, np.float32), k
+    km.train(z, init_centroids=init)
+    return _Clusters(mean, axes, np.asarray(km.centroids, np.float32)), k
 
 
 def _class_measures(labels: ClassLabels, pick: NDArray[np.int64]) -> tuple[float, float]:
@@ -147,29 +170,32 @@ def _class_measures(labels: ClassLabels, pick: NDArray[np.int64]) -> tuple[float
 
 
 def _measure(
-    x: NDArray[np.float32],
+    x: NDArray[Any],
     pick: NDArray[np.int64],
-    qi: NDArray[np.int64],
-    centroids: NDArray[np.float32] | None,
+    queries: NDArray[np.float32],
+    clusters: _Clusters | None,
     classes: ClassLabels | None,
     seed: int,
     flop_budget: float,
 ) -> dict[str, float | None]:
-    cover = _coverage(x, pick, qi, seed)
-    nn = nearest_neighbor_in_set(x, pick, flop_budget=flop_budget, seed=seed)
+    # The pick's rows are read once (at most MAX_REFERENCE_ROWS of them, a seeded sample of a
+    # bigger pick) and serve all three embedding measures: random reads of a memmap are slow.
+    picked = np.asarray(x[reference_rows(len(x), seed + 61, pick)], np.float32)
+    cover = _coverage(queries, picked)
+    nn = nearest_neighbor_in_set(picked, None, flop_budget=flop_budget, seed=seed)
     out: dict[str, float | None] = {
         "coverageMean": float(cover.mean()),
         "coverageMax": float(cover.max()),
         "nearestPickMean": float(nn.mean()) if nn.size else None,
         "clusterCoverage": None,
     }
-    if centroids is not None:
-        # Assigning a huge pick costs s x k x D: a seeded subsample of it within the budget
-        # touches the same clusters (at most 256 of them) in practice.
-        most = max(MAX_CLUSTERS * 16, int(flop_budget // max(centroids.size, 1)))
-        rows = pick[subsample(len(pick), most, seed + 51)]
-        _, cid = knn(np.asarray(x[rows], np.float32), centroids, 1)
-        out["clusterCoverage"] = float(len(np.unique(cid[:, 0])) / len(centroids))
+    if clusters is not None:
+        # Assigning a huge pick costs s x D x (64 + k): a seeded subsample of it within the
+        # budget touches the same clusters (at most 256 of them) in practice.
+        per_row = clusters.axes.size + clusters.centroids.size
+        most = max(MAX_CLUSTERS * 16, int(flop_budget // max(per_row, 1)))
+        cid = clusters.assign(picked[subsample(len(picked), most, seed + 51)])
+        out["clusterCoverage"] = float(len(np.unique(cid)) / len(clusters.centroids))
     if classes is not None:
         out["classCoverage"], out["classBalance"] = _class_measures(classes, pick)
     return out
@@ -275,14 +301,15 @@ def selection_vs_random(
         return {}
     n_ref = min(s, MAX_REFERENCE_ROWS)
     qi = subsample(n, n_queries(n, n_ref, x.shape[1], flop_budget), seed + 21)
-    centroids, k = _cluster_assign(x, s, seed) if s > 1 else (None, 0)
+    queries = np.asarray(x[qi], np.float32)  # read once for every pick
+    clusters, k = _cluster_assign(x, s, seed) if s > 1 else (None, 0)
     tasks = dict(classes or {})
     first = next(iter(tasks.values()), None)
     rng = np.random.default_rng(seed + 31)
     randoms = [np.sort(rng.choice(n, size=s, replace=False)) for _ in range(n_random)]
 
     def measure(pick: NDArray[np.int64]) -> dict[str, float | None]:
-        return _measure(x, pick, qi, centroids, first, seed, flop_budget)
+        return _measure(x, pick, queries, clusters, first, seed, flop_budget)
 
     mine = measure(sel)
     theirs = [measure(r) for r in randoms]
