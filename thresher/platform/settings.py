@@ -19,35 +19,53 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from thresher.errors import ConfigError
 
+Number = TypeVar("Number", int, float)
 
-def _env_float(name: str, default: float) -> float:
+
+def env_number(
+    name: str,
+    default: Number,
+    parse: Callable[[str], Number],
+    example: str,
+    *,
+    zero: str = "",
+) -> Number:
+    """The positive number in the environment variable ``name``; ``default`` when unset or empty.
+
+    The one parser of numeric settings (the platform's, the server's, the Prefect server's).
+
+    Args:
+        name: The variable, e.g. ``THRESHER_WORKER_TIMEOUT_S``.
+        default: The value when it is unset or empty.
+        parse: ``int`` (a whole number) or ``float``.
+        example: A valid setting for the error message, e.g. ``"60 (seconds)"``.
+        zero: What 0 means where 0 is allowed (e.g. ``"never expires"``); "" refuses 0.
+
+    Raises:
+        ConfigError: The value is not a number of that kind, or not positive (naming the
+            variable and a valid setting).
+    """
     raw = os.environ.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
+    fix = f"set it to e.g. {example}, or unset it for the default {default}"
     try:
-        value = float(raw)
+        value = parse(raw.strip())
     except ValueError as e:
-        raise ConfigError(f"{name}={raw!r} is not a number; set it to seconds, e.g. 60.") from e
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be positive.")
-    return value
-
-
-def _env_bytes(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as e:
-        raise ConfigError(f"{name}={raw!r} is not a whole number of bytes, e.g. 16777216.") from e
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be positive.")
+        kind = "a whole number" if parse is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {kind}: {fix}.") from e
+    if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+        raise ConfigError(f"{name}={raw!r} is not a finite number: {fix}.")
+    if value < 0 or (value == 0 and not zero):
+        allowed = f"positive, or 0 ({zero})" if zero else "positive"
+        raise ConfigError(f"{name}={raw!r} must be {allowed}: {fix}.")
     return value
 
 
@@ -90,12 +108,18 @@ class Settings:
             home=home,
             database_url=url,
             secret_key=os.environ.get("THRESHER_SECRET_KEY") or None,
-            worker_timeout_s=_env_float("THRESHER_WORKER_TIMEOUT_S", 60.0),
-            read_url_seconds=_env_float("THRESHER_READ_URL_SECONDS", 7 * 24 * 3600.0),
-            token_days=_env_float("THRESHER_TOKEN_DAYS", 365.0),
+            worker_timeout_s=env_number("THRESHER_WORKER_TIMEOUT_S", 60.0, float, "60 (seconds)"),
+            read_url_seconds=env_number(
+                "THRESHER_READ_URL_SECONDS", 7 * 24 * 3600.0, float, "604800 (seconds: 7 days)"
+            ),
+            token_days=env_number(
+                "THRESHER_TOKEN_DAYS", 365.0, float, "365 (days)", zero="never expires"
+            ),
             local_root=Path(local_root) if local_root else None,
             lightly_root=Path(lightly_root) if lightly_root else None,
             public_url=os.environ.get("THRESHER_PUBLIC_URL") or None,
-            verify_timeout_s=_env_float("THRESHER_VERIFY_TIMEOUT_S", 60.0),
-            max_body_bytes=_env_bytes("THRESHER_MAX_BODY_BYTES", 16 * 1024 * 1024),
+            verify_timeout_s=env_number("THRESHER_VERIFY_TIMEOUT_S", 60.0, float, "60 (seconds)"),
+            max_body_bytes=env_number(
+                "THRESHER_MAX_BODY_BYTES", 16 * 1024 * 1024, int, "16777216 (bytes: 16 MiB)"
+            ),
         )

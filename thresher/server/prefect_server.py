@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO
 
 from thresher.errors import ConfigError
+from thresher.platform.settings import env_number
 
 log = logging.getLogger("thresher.server")
 
@@ -62,12 +63,9 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def _choose_port(host: str) -> int:
-    raw = os.environ.get(PORT_ENV)
-    if raw:
-        try:
-            return int(raw)
-        except ValueError as e:
-            raise ConfigError(f"{PORT_ENV}={raw!r} is not a port number, e.g. 4200.") from e
+    port = env_number(PORT_ENV, 0, int, "4200 (a port number)", zero="a free port")
+    if port:
+        return port
     if _port_free(host, DEFAULT_PORT):
         return DEFAULT_PORT
     with socket.socket() as s:
@@ -119,7 +117,7 @@ class PrefectServer:
         import httpx
 
         if timeout_s is None:
-            timeout_s = float(os.environ.get(STARTUP_ENV) or 180)
+            timeout_s = env_number(STARTUP_ENV, 180.0, float, "180 (seconds)")
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = _choose_port(self.host)
         env = dict(os.environ)
