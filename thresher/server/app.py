@@ -10,10 +10,13 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -123,6 +126,44 @@ def _crash_timer(platform: Platform, stop: threading.Event) -> None:
             log.warning("%d run(s) marked CRASHED: their worker stopped responding", n)
 
 
+#: Where the Swagger UI's script, style sheet and icon are served (by this server, not a CDN).
+DOCS_ASSETS_URL = "/docs/assets"
+
+
+def _swagger_assets() -> Path:
+    """The folder with Swagger UI's files (swagger-ui-bundle.js, swagger-ui.css, favicon.png).
+
+    The ``fastapi-offline`` package ships them (Swagger UI 5, which reads OpenAPI 3.1);
+    only its files are used.
+    """
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/docs``: FastAPI's Swagger page, its assets served from here so it works offline.
+
+    FastAPI's own page loads them from a CDN, which leaves it blank on a machine without
+    internet access. The OpenAPI document itself is ``/openapi.json``.
+    """
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=_swagger_assets()), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            # Swagger UI would send the document to validator.swagger.io for a badge: no.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -162,8 +203,9 @@ def create_app(
             if thread is not None:
                 thread.join(timeout=10)
 
-    app = FastAPI(title="thresher", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="thresher", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.platform = p
+    _add_docs(app)
 
     @app.exception_handler(PlatformError)
     async def _platform_error(request: Request, exc: PlatformError) -> JSONResponse:
