@@ -7,7 +7,8 @@
 Generates (once, cached under ``/tmp/thresher-scale/<n>x<dim>``) N tiny 8x8 PNGs in 1,000
 folders (1 % exact duplicates of earlier files, 1 in 10,000 corrupt) and an ``N x dim`` float32
 embeddings file in thresher's ``.npy`` + ``.filenames.txt`` format (1,000 clusters in a 64-dim
-latent space mapped to ``dim`` dims, plus 5 % isotropic noise: not white noise), then runs the
+latent space mapped to ``dim`` dims, plus isotropic noise, and 1 row in 200 a near duplicate
+of the row before it: not white noise), then runs the
 real ``curate()`` flow in a fresh process with ``worker_config.embeddings`` pointing at it and
 DIVERSITY ``n_samples``. It prints files/s for listing, the corruption check and dedupe, the
 selection seconds, the peak memory (memlog.txt: own RSS + children USS; and the process's
@@ -69,42 +70,56 @@ def _make_dir(args: tuple[str, int, int]) -> int:
     return stop - start
 
 
+#: Isotropic noise of the generated rows, against clusters of spread 2 and 1 in 64 dimensions.
+NOISE = 1.5
+
+
+def _rows(a: int, b: int, dim: int, r: np.random.Generator, noise: float) -> np.ndarray:
+    """Rows ``a`` to ``b`` of the generated embeddings (float32)."""
+    rng = np.random.default_rng(12345)
+    centers = rng.standard_normal((CLUSTERS, LATENT), dtype=np.float32) * 2.0
+    mix = rng.standard_normal((LATENT, dim), dtype=np.float32) / np.sqrt(LATENT)
+    z = centers[r.integers(0, CLUSTERS, b - a)]
+    z += r.standard_normal((b - a, LATENT), dtype=np.float32)
+    x = z @ mix
+    x += r.standard_normal((b - a, dim), dtype=np.float32) * np.float32(noise)
+    # 1 in 200 rows: a near duplicate of the row before (cosine distance ~0.001)
+    near = np.arange(a, b)
+    near = near[(near % 200 == 7) & (near > a)] - a
+    x[near] = x[near - 1] + r.standard_normal((near.size, dim), dtype=np.float32) * 0.05
+    return x
+
+
 def _make_rows(args: tuple[str, int, int, int, int]) -> None:
     """Write rows ``start`` to ``stop`` of the embeddings into the .npy at ``path``."""
     path, start, stop, dim, header = args
-    rng = np.random.default_rng(12345)
-    centers = rng.standard_normal((CLUSTERS, LATENT), dtype=np.float32) * 3.0
-    mix = rng.standard_normal((LATENT, dim), dtype=np.float32) / np.sqrt(LATENT)
     r = np.random.default_rng(start)
-    step = 8192
     with open(path, "r+b") as fh:
         fh.seek(header + start * dim * 4)
-        for a in range(start, stop, step):
-            b = min(a + step, stop)
-            z = centers[r.integers(0, CLUSTERS, b - a)]
-            z += r.standard_normal((b - a, LATENT), dtype=np.float32)
-            x = z @ mix
-            x += r.standard_normal((b - a, dim), dtype=np.float32) * np.float32(0.55)
+        for a in range(start, stop, 8192):
+            x = _rows(a, min(a + 8192, stop), dim, r, NOISE)
             fh.write(np.ascontiguousarray(x, dtype="<f4").tobytes())
 
 
 def generate(n: int, dim: int, workers: int) -> Path:
     """The cached data set for ``n`` x ``dim`` (made if missing); its folder."""
     base = ROOT / f"{n}x{dim}"
-    done = base / "DONE"
+    done = base / "DONE-v2"  # v2: wider clusters (a nearest neighbour ~0.4 away in cosine)
     if done.exists():
         print(f"data: cached in {base}")
         return base
-    shutil.rmtree(base, ignore_errors=True)
     inp, emb_dir = base / "input", base / "lightly" / ".lightly" / "embeddings"
-    inp.mkdir(parents=True)
-    emb_dir.mkdir(parents=True)
-    t0 = time.perf_counter()
-    jobs = [(str(inp), s, min(s + PER_DIR, n)) for s in range(0, n, PER_DIR)]
-    with ProcessPoolExecutor(workers) as pool:
-        for _ in pool.map(_make_dir, jobs, chunksize=4):
-            pass
-    print(f"data: {n} PNGs in {time.perf_counter() - t0:.0f} s")
+    if not (base / "PNGS").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        inp.mkdir(parents=True)
+        t0 = time.perf_counter()
+        jobs = [(str(inp), s, min(s + PER_DIR, n)) for s in range(0, n, PER_DIR)]
+        with ProcessPoolExecutor(workers) as pool:
+            for _ in pool.map(_make_dir, jobs, chunksize=4):
+                pass
+        (base / "PNGS").write_text("ok\n")
+        print(f"data: {n} PNGs in {time.perf_counter() - t0:.0f} s")
+    emb_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     npy = emb_dir / "scale.npy"
     with open(npy, "wb") as fh:
@@ -158,15 +173,12 @@ def _run_child(base: str, samples: int, out: str) -> None:
     )
 
 
-def overlap(n: int, dim: int, samples: int, workers: int) -> None:
-    """DIVERSITY on the PCA-reduced rows against the full rows, on the first ``n`` rows."""
+def overlap(n: int, dim: int, samples: int, noise: float) -> None:
+    """DIVERSITY on the PCA-reduced rows against the full rows, on ``n`` generated rows."""
+    from thresher.selection import select
     from thresher.selection.reduce import REDUCED_DIM, fit_pca
 
-    from thresher.selection import select
-
-    base = generate(max(n, 100_000), dim, workers)
-    full = np.load(base / "lightly/.lightly/embeddings/scale.npy", mmap_mode="r")
-    x = np.array(full[:n], dtype=np.float32)
+    x = _rows(0, n, dim, np.random.default_rng(0), noise)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     t0 = time.perf_counter()
     pca = fit_pca(x)
@@ -191,7 +203,7 @@ def overlap(n: int, dim: int, samples: int, workers: int) -> None:
 
     same = len(set(p_full.tolist()) & set(p_red.tolist()))
     print(
-        f"overlap, {n} x {dim} -> {REDUCED_DIM} dims (PCA keeps "
+        f"overlap, noise {noise}, {n} x {dim} -> {REDUCED_DIM} dims (PCA keeps "
         f"{pca.explained:.1%} of the variance; {t_red:.1f} s): {same} of {samples} picks "
         f"({same / samples:.1%}) are the same; first 100 picks: "
         f"{len(set(p_full[:100].tolist()) & set(p_red[:100].tolist()))} the same"
@@ -210,13 +222,14 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     p.add_argument("--generate-only", action="store_true")
     p.add_argument("--overlap", type=int, default=0, metavar="M")
+    p.add_argument("--noise", type=float, default=NOISE, help="--overlap: isotropic noise")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         _run_child(args.child[0], args.samples, args.child[1])
         return
     if args.overlap:
-        overlap(args.overlap, args.dim, min(args.samples, args.overlap // 10), args.workers)
+        overlap(args.overlap, args.dim, min(args.samples, args.overlap // 10), args.noise)
         return
     base = generate(args.n, args.dim, args.workers)
     if args.generate_only:

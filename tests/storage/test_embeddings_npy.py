@@ -127,11 +127,11 @@ def test_npy_input_errors_name_the_file_and_the_fix(data, arr, names, error, wor
 
 
 def test_preflight_check_reads_only_the_header_and_the_names(data):
-    inp, lightly, names, x = data
+    _inp, lightly, names, x = data
     _put(lightly, "e.npy", x, names)
     loc = Location(str(lightly))
     assert check_npy_input(loc, ".lightly/embeddings/e.npy", names, "worker_config.embeddings") == D
-    with pytest.raises(ConfigError, match="worker_config.embeddings: .*nope.npy was not found"):
+    with pytest.raises(ConfigError, match=r"worker_config\.embeddings: .*nope\.npy was not found"):
         check_npy_input(loc, ".lightly/embeddings/nope.npy", names, "worker_config.embeddings")
     _put(lightly, "f.npy", np.asfortranarray(x), names)
     with pytest.raises(SchemaError, match="Fortran order"):

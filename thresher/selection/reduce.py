@@ -130,9 +130,15 @@ def load_rows(x: NDArray[Any]) -> NDArray[np.float32]:
 
 
 def search_rows(
-    x: NDArray[Any], *, seed: int = 0, normalize: bool = False
+    x: NDArray[Any], *, seed: int = 0, normalize: bool = False, dim: int = REDUCED_DIM
 ) -> tuple[NDArray[np.float32], Pca | None]:
     """The rows to search: ``x`` in memory, or its PCA projection if it is too large.
+
+    Args:
+        x: (N, D) rows, usually a memory map.
+        seed: Seed of the PCA sample.
+        normalize: Project L2-normalised rows (cosine searches).
+        dim: Components to keep past the bound.
 
     Returns:
         ``(rows, pca)``: pca is None when the rows are the full ones.
@@ -140,5 +146,5 @@ def search_rows(
     n, d = int(x.shape[0]), int(x.shape[1])
     if not needs_reduction(n, d):
         return load_rows(x), None
-    pca = fit_pca(x, seed=seed, normalize=normalize)
+    pca = fit_pca(x, dim, seed=seed, normalize=normalize)
     return pca.transform_all(x), pca
