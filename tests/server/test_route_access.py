@@ -232,7 +232,9 @@ ROUTES: dict[tuple[str, str], Case] = {
     # FastAPI's own pages
     ("GET", "/openapi.json"): Case("public"),
     ("GET", "/docs"): Case("public"),
-    ("GET", "/docs/oauth2-redirect"): Case("public"),
+    ("GET", "/docs/assets/swagger-ui-bundle.js"): Case("public"),
+    ("GET", "/docs/assets/swagger-ui.css"): Case("public"),
+    ("GET", "/docs/assets/favicon.png"): Case("public"),
     # versions
     ("GET", "/v1/versions/pip/minimum"): Case("public"),
     ("GET", "/v1/versions/pip/latest"): Case("public"),

@@ -15,8 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -128,6 +127,12 @@ def _crash_timer(platform: Platform, stop: threading.Event) -> None:
 
 #: Where the Swagger UI's script, style sheet and icon are served (by this server, not a CDN).
 DOCS_ASSETS_URL = "/docs/assets"
+#: The files served there, and their media types.
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
+}
 
 
 def _swagger_assets() -> Path:
@@ -141,13 +146,21 @@ def _swagger_assets() -> Path:
     return Path(fastapi_offline.__file__).parent / "static"
 
 
+def _add_asset(app: FastAPI, path: Path, media_type: str) -> None:
+    @app.get(f"{DOCS_ASSETS_URL}/{path.name}", include_in_schema=False)
+    async def asset() -> FileResponse:
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "max-age=86400"})
+
+
 def _add_docs(app: FastAPI) -> None:
     """``/docs``: FastAPI's Swagger page, its assets served from here so it works offline.
 
     FastAPI's own page loads them from a CDN, which leaves it blank on a machine without
     internet access. The OpenAPI document itself is ``/openapi.json``.
     """
-    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=_swagger_assets()), name="docs-assets")
+    folder = _swagger_assets()
+    for name, media_type in DOCS_ASSETS.items():
+        _add_asset(app, folder / name, media_type)
     openapi_url = app.openapi_url or "/openapi.json"
 
     @app.get("/docs", include_in_schema=False)
