@@ -35,41 +35,27 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select as sql_select
 
-from tests.server.conftest import Api
+from tests.server.conftest import Api, open_api
 from tests.server.server_process import running_server
 from tests.server.test_route_access import World, _build
 from thresher.platform import embeddings, runs, samples, users
 from thresher.platform.core import Platform
 from thresher.platform.models import Base, Sample
 from thresher.platform.settings import SELECTION_BODY_FACTOR, Settings
-from thresher.server.app import create_app
 
 SECRET = b"root:x:0:0:the secret outside every datasource\n"
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    """The app over a temporary SQLite (as tests/server/conftest.py), INPUT ``in``, LIGHTLY ``out``."""
-    mount = tmp_path / "mount"
-    (mount / "in").mkdir(parents=True)
-    (mount / "in" / "a.png").write_bytes(b"\x89PNG a")
-    (mount / "in" / "b.png").write_bytes(b"\x89PNG b")
-    settings = Settings(
-        home=tmp_path / "home",
-        database_url=f"sqlite:///{tmp_path / 'thresher.db'}",
-        local_root=mount,
-        lightly_root=mount,
-    )
-    p = Platform(settings)
-    p.migrate()
-    _, alice = users.add_user(p, "alice@example.com")
-    _, bob = users.add_user(p, "bob@example.com")
-    with TestClient(create_app(platform=p, migrate=False, crash_timer=False)) as c:
-        yield Api(c, p, alice, bob, mount)
-    p.close()
+    """tests/server's app (:func:`open_api`) with INPUT ``in`` holding two files."""
+    with open_api(tmp_path) as a:
+        (a.mount / "in").mkdir()
+        (a.mount / "in" / "a.png").write_bytes(b"\x89PNG a")
+        (a.mount / "in" / "b.png").write_bytes(b"\x89PNG b")
+        yield a
 
 
 @pytest.fixture

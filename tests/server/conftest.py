@@ -4,6 +4,7 @@ and ``server`` (a real ``thresher server start`` process, see ``server_process.p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +30,12 @@ class Api:
         return {"token": token or self.token}
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
+@contextmanager
+def open_api(tmp_path: Path) -> Iterator[Api]:
+    """The app over a temporary SQLite in ``tmp_path``, users alice and bob, an empty mount.
+
+    The one way the tests build an :class:`Api` (``tests/reliability`` imports it too).
+    """
     mount = tmp_path / "mount"
     mount.mkdir()
     settings = Settings(
@@ -43,9 +48,17 @@ def api(tmp_path: Path) -> Iterator[Api]:
     p.migrate()
     _, alice = users.add_user(p, "alice@example.com")
     _, bob = users.add_user(p, "bob@example.com")
-    with TestClient(create_app(platform=p, migrate=False, crash_timer=False)) as c:
-        yield Api(c, p, alice, bob, mount)
-    p.close()
+    try:
+        with TestClient(create_app(platform=p, migrate=False, crash_timer=False)) as c:
+            yield Api(c, p, alice, bob, mount)
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    with open_api(tmp_path) as a:
+        yield a
 
 
 @pytest.fixture
