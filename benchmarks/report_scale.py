@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import pathlib
 import resource
 import sys
@@ -172,15 +173,21 @@ def main() -> int:
         for i in range(args.repeat):
             before, anon_before = _rss_bytes(), _status("RssAnon:")
             _reset_peak()
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), os.times()
             with AnonPeak() as anon:
                 report = build_report(inputs, pathlib.Path(tmp) / f"out{i}")
             seconds = time.perf_counter() - t
+            now = os.times()
+            cpu_main = now.user + now.system - cpu.user - cpu.system
+            cpu_child = (
+                now.children_user + now.children_system - cpu.children_user - cpu.children_system
+            )
             whole = max(0, _status("VmHWM:") - before)
             over = max(0, anon.peak - anon_before)
             best = min(best, seconds)
             print(
-                f"build {i + 1}: {seconds:.2f} s, peak anonymous RSS +{over / 2**20:,.0f} MiB "
+                f"build {i + 1}: {seconds:.2f} s (CPU {cpu_main:.2f} s here, {cpu_child:.2f} s in "
+                f"the UMAP worker), peak anonymous RSS +{over / 2**20:,.0f} MiB "
                 f"over {anon_before / 2**20:,.0f} MiB before (peak RSS with the memmap's "
                 f"mapped file pages +{whole / 2**20:,.0f} MiB)"
             )

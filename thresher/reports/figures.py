@@ -178,7 +178,7 @@ def sizes_figure(sizes: dict[str, int]) -> Figure:
         The figure.
     """
     with _style():
-        fig, axes = _figure(7.0, 2.6)
+        fig, axes = _figure(7.0, 2.2)
         ax = axes[0, 0]
         labels = [label for key, label in SIZE_LABELS][::-1]
         values = [int(sizes.get(key, 0)) for key, _ in SIZE_LABELS][::-1]

@@ -37,7 +37,6 @@ from numpy.typing import NDArray
 
 from thresher.reports.pca import pca_basis
 from thresher.reports.stats import subsample
-from thresher.selection.knn import knn
 
 log = logging.getLogger(__name__)
 
@@ -120,26 +119,43 @@ def _choose_rows(
     return rows, np.isin(rows, sel)
 
 
-def _fit_maps(
-    x_rows: NDArray[Any], seed: int, neighbors: tuple[int, ...], time_budget_s: float
-) -> tuple[dict[str, NDArray[np.float64]], dict[str, float], list[int]]:
-    """Fit one map per k on the given rows: ``(maps, seconds, skipped)``.
+def _graph(
+    x_rows: NDArray[Any], seed: int, neighbors: tuple[int, ...]
+) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.float32]]:
+    """The rows reduced to :data:`PCA_DIMS` dimensions and their exact neighbour graph.
 
-    A top-level function so that a worker process can run it (:func:`start_umap`).
+    One exact graph (thresher's knn) serves every k: UMAP's own approximate search
+    (pynndescent) would cost a numba compile and a search per map.
+    """
+    from thresher.selection.knn import knn  # here: the worker process needs no selection engine
+
+    z = _reduce(np.asarray(x_rows, np.float64), PCA_DIMS, seed).astype(np.float32)
+    k_max = int(min(max(neighbors), len(z) - 1))
+    dist, idx = knn(z, z, k_max + 1)
+    dist[:, 0], idx[:, 0] = 0.0, np.arange(len(z))  # UMAP expects each row first
+    return z, idx, dist
+
+
+def _fit_maps(
+    z: NDArray[np.float32],
+    idx: NDArray[np.int64],
+    dist: NDArray[np.float32],
+    seed: int,
+    neighbors: tuple[int, ...],
+    time_budget_s: float,
+) -> tuple[dict[str, NDArray[np.float64]], dict[str, float], list[int]]:
+    """Fit one map per k on the reduced rows and their graph: ``(maps, seconds, skipped)``.
+
+    A top-level function of numpy and umap-learn only, so that the worker process of
+    :class:`PendingMaps` imports nothing else.
     """
     import umap
 
     _cache_compiled_code()
-    z = _reduce(np.asarray(x_rows, np.float64), PCA_DIMS, seed).astype(np.float32)
     maps: dict[str, NDArray[np.float64]] = {}
     seconds: dict[str, float] = {}
     skipped: list[int] = []
     start = time.perf_counter()
-    # One exact neighbour graph (thresher's knn) serves every k: UMAP's own approximate search
-    # (pynndescent) would cost a numba compile and a search per map.
-    k_max = int(min(max(neighbors), len(z) - 1))
-    dist, idx = knn(z, z, k_max + 1)
-    dist[:, 0], idx[:, 0] = 0.0, np.arange(len(z))  # UMAP expects each row first
     for k in neighbors:
         if time.perf_counter() - start > time_budget_s:
             skipped.append(k)
@@ -193,20 +209,23 @@ class PendingMaps:
         use_process: bool,
     ) -> None:
         self._out, self._x, self._args = out, x_rows, (seed, neighbors, time_budget_s)
+        # Reduced rows and neighbour graph, made here (numpy and thresher's knn, a fraction of
+        # a second) so the worker needs only umap-learn.
+        self._graph: tuple[Any, ...] = () if x_rows is None else _graph(x_rows, seed, neighbors)
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if x_rows is not None and use_process:
             try:
-                self._start(x_rows)
+                self._start()
             except OSError as e:  # no temporary folder or no child process here
                 log.info("report: UMAP maps fitted in this process (%s)", e)
                 self.close()
 
-    def _start(self, x_rows: NDArray[Any]) -> None:
+    def _start(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="thresher-umap-")
         folder = pathlib.Path(self._tmp.name)
         with (folder / "in.pkl").open("wb") as f:
-            pickle.dump((np.asarray(x_rows, np.float32), *self._args), f, protocol=5)
+            pickle.dump((*self._graph, *self._args), f, protocol=5)
         env = dict(os.environ)
         root = str(pathlib.Path(__file__).resolve().parents[2])  # the folder holding thresher/
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -241,7 +260,7 @@ class PendingMaps:
         fitted = self._collect()
         self.close()
         if fitted is None:
-            fitted = _fit_maps(self._x, *self._args)
+            fitted = _fit_maps(*self._graph, *self._args)
         self._out["maps"], self._out["seconds"], self._out["skipped"] = fitted
         self._x = None
         return self._out
@@ -262,8 +281,8 @@ class PendingMaps:
 def _worker_main(folder: pathlib.Path) -> None:
     """The worker process: fit the maps of ``folder/in.pkl``, write ``folder/out.pkl``."""
     with (folder / "in.pkl").open("rb") as f:
-        x_rows, seed, neighbors, budget = pickle.load(f)
-    fitted = _fit_maps(x_rows, seed, neighbors, budget)
+        z, idx, dist, seed, neighbors, budget = pickle.load(f)
+    fitted = _fit_maps(z, idx, dist, seed, neighbors, budget)
     tmp = folder / "out.pkl.tmp"
     with tmp.open("wb") as f:
         pickle.dump(fitted, f, protocol=5)
