@@ -260,7 +260,8 @@ class PendingMaps:
         fitted = self._collect()
         self.close()
         if fitted is None:
-            fitted = _fit_maps(*self._graph, *self._args)
+            z, idx, dist = self._graph
+            fitted = _fit_maps(z, idx, dist, *self._args)
         self._out["maps"], self._out["seconds"], self._out["skipped"] = fitted
         self._x = None
         return self._out
