@@ -185,3 +185,24 @@ def _npy_bytes(x):
     buf = io.BytesIO()
     np.save(buf, x)
     return buf.getvalue()
+
+
+def test_streamed_csv_and_parquet_hold_what_the_whole_array_writers_write(tmp_path):
+    import pyarrow.parquet as pq
+
+    from thresher.stages.write_results import _write_embeddings_parquet
+    from thresher.storage.embeddings_csv import write_embeddings_csv, write_embeddings_csv_rows
+
+    x = np.random.default_rng(4).normal(size=(50, 5)).astype(np.float32)
+    names = [f"d/img,{i}.png" if i % 7 == 0 else f"img_{i}.png" for i in range(50)]
+    np.save(tmp_path / "x.npy", x)
+    m = open_npy(str(tmp_path / "x.npy"), "x.npy")
+    loc = Location(str(tmp_path / "out"), writable=True)
+    write_embeddings_csv_rows(loc, "a.csv", names, m, chunk_rows=8)
+    write_embeddings_csv(loc, names, x, "b.csv")
+    assert (tmp_path / "out/a.csv").read_bytes() == (tmp_path / "out/b.csv").read_bytes()
+    _write_embeddings_parquet(loc, "e.parquet", names, m)
+    table = pq.read_table(tmp_path / "out/e.parquet")
+    assert table.column("filename").to_pylist() == names
+    np.testing.assert_array_equal(np.array(table.column("embedding").to_pylist()), x)
+    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".tmp-")]

@@ -377,8 +377,20 @@ def write_results(
     if selected is not None and selected.sequence_length > 1:
         write_sequence_information(listing, lightly, base, chosen, selected.sequence_length)
     if embedded is not None:
+        from thresher.selection.reduce import needs_reduction
+
         emb = embedded.embeddings()  # a memory map: both files are written a chunk at a time
-        write_embeddings_csv_rows(lightly, f"{base}/embeddings.csv", names, emb)
+        if needs_reduction(*emb.shape):  # past 1 GiB of rows: a CSV would be 2.5x that
+            log.warning(
+                "write_results: %d x %d embeddings are past the in-memory bound; "
+                "embeddings.parquet holds them, embeddings.csv (Lightly's format, about %.0f GB "
+                "here) is not written",
+                emb.shape[0],
+                emb.shape[1],
+                emb.shape[0] * emb.shape[1] * 10 / 1e9,
+            )
+        else:
+            write_embeddings_csv_rows(lightly, f"{base}/embeddings.csv", names, emb)
         _write_embeddings_parquet(lightly, f"{base}/embeddings.parquet", names, emb)
 
     stages = (listing, checked, deduplicated, trained, embedded, near, selected)
