@@ -252,10 +252,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         from thresher.cli_startup import EarlyAPI, ParallelStartup, needs_pytorch
 
-        api = EarlyAPI()  # Prefect's API server first (before Prefect is imported here) ...
+        # Prefect's API server first, before Prefect is imported here (only when the process
+        # is this command's: it sets PREFECT_API_URL for the process) ...
+        api = EarlyAPI() if getattr(args, "own_process", False) else None
         # ... then the imports beside it, PyTorch's only if the run needs it.
         ParallelStartup(torch=lambda: needs_pytorch(run_cfg, args.dataset_type)).wait()
-        api.wait()
+        if api is not None:
+            api.wait()
         from thresher.flows import curate
 
         if not args.verbose:
@@ -427,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         from thresher.cli_startup import FastExit
 
         fast_exit = FastExit()
+        args.own_process = True  # the process ends with the command
         code = _run_command(args, argv, started_at)
         fast_exit.code = code
         return code
