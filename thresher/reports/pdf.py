@@ -388,12 +388,15 @@ def _run_page(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.
         [
             (labels.get(k, k), k, _fmt(v), f"{100 * v / n_in:.1f}%" if n_in else "–")
             for k, v in sizes.items()
+            # The datapool rows only mean something when the datapool had samples.
+            if sizes.get("nPreselectedDatapool")
+            or k not in ("nPreselectedDatapool", "nSelectedWithDatapool")
         ],
         header=("stage", "key", "files", "share of input"),
         col_widths=(3, 1.5, 1.2, 1.3),
     )
     if "sizes" in plots:
-        pdf.figure(plots["sizes"], width=pdf.epw * 0.85, caption=CAPTIONS["sizes"], fit_page=True)
+        pdf.figure(plots["sizes"], width=pdf.epw * 0.75, caption=CAPTIONS["sizes"], fit_page=True)
 
 
 def _video_section(pdf: _ReportPDF, report: dict[str, Any], plots: dict[str, pathlib.Path]) -> None:
