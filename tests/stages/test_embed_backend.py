@@ -28,6 +28,10 @@ def test_switching_the_backend_recomputes_with_the_same_rows(tmp_path, monkeypat
 
     on_torch, on_ov = run("torch"), run("openvino")
     assert on_torch.key != on_ov.key and not on_ov.cached
+    # The default model on OpenVINO ran from its noted converted file (without PyTorch: see
+    # tests/models/test_models_backends.py), Pillow's pixels and OpenVINO's normalisation.
+    note = tmp_path / "home" / "models" / "openvino" / "pretrained" / "efficientnet-lite0.json"
+    assert note.is_file()
     assert "OpenVINO" in on_ov.description and "PyTorch" in on_torch.description
     assert run("auto").key == on_ov.key  # no GPU here: auto is OpenVINO, served from cache
     assert run("auto").cached == "cached"
