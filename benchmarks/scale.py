@@ -150,7 +150,10 @@ def _run_child(base: str, samples: int, out: str) -> None:
     result = curate(
         input=str(Path(base) / "input"),
         lightly=str(lightly),
-        worker_config={"embeddings": "scale.npy"},  # type: ignore[arg-type]
+        worker_config={  # type: ignore[arg-type]
+            "embeddings": "scale.npy",
+            "near_duplicate_threshold": float(os.environ.get("SCALE_NEAR_THRESHOLD", "0.15")),
+        },
         selection_config={  # type: ignore[arg-type]
             "n_samples": samples,
             "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
@@ -221,6 +224,12 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     p.add_argument("--generate-only", action="store_true")
+    p.add_argument(
+        "--near-threshold",
+        type=float,
+        default=0.15,
+        help="worker_config.near_duplicate_threshold (0 skips the near-duplicate search)",
+    )
     p.add_argument("--overlap", type=int, default=0, metavar="M")
     p.add_argument("--noise", type=float, default=NOISE, help="--overlap: isotropic noise")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -240,7 +249,12 @@ def main() -> None:
     out.unlink(missing_ok=True)
     t0 = time.perf_counter()
     cmd = [sys.executable, __file__, "--samples", str(args.samples), "--child", str(base), str(out)]
-    subprocess.run(cmd, check=True, env={**os.environ, "PREFECT_HOME": str(base / "prefect")})
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(base / "prefect"),
+        "SCALE_NEAR_THRESHOLD": str(args.near_threshold),
+    }
+    subprocess.run(cmd, check=True, env=env)
     wall = time.perf_counter() - t0
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     res = json.loads(out.read_text())

@@ -79,3 +79,19 @@ def test_near_duplicates_on_the_projection_match_the_full_search(tmp_path, exact
         np.concatenate([np.array(d) for d in want.distances]),
         atol=1e-5,
     )
+
+
+def test_checked_pairs_are_bounded_closest_first(tmp_path, monkeypatch):
+    """Noise the projection drops makes every pair a candidate: only the closest are checked."""
+    from thresher.selection import near_duplicates as nd
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(600, 256)).astype(np.float32)  # white noise: PCA keeps ~half
+    x[300:310] = x[:10] + rng.normal(size=(10, 256)).astype(np.float32) * 0.01
+    np.save(tmp_path / "x.npy", x)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    pca = reduce.fit_pca(mm, dim=8, normalize=True)  # 8 of 256 dims: all pairs look close
+    monkeypatch.setattr(nd, "MAX_CHECKED_PAIRS", 40)
+    got = find_near_duplicates(pca.transform_all(mm), 0.5, backend="numpy", full=mm)
+    assert got.n_unchecked > 1000
+    assert got.groups == [[i, 300 + i] for i in range(10)]

@@ -47,6 +47,9 @@ DEFAULT_K = 8
 EXACT_MAX_ROWS = 200_000
 #: Inverted lists the IVF index probes per query.
 IVF_PROBES = 16
+#: Most candidate pairs of a projected search checked on the full rows (the closest in the
+#: projection first); the rest are counted in :attr:`NearDuplicateGroups.n_unchecked`.
+MAX_CHECKED_PAIRS = 200_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class NearDuplicateGroups:
     threshold: float
     groups: list[list[int]] = field(default_factory=list)
     distances: list[list[float]] = field(default_factory=list)
+    #: Candidate pairs of a projected search left unchecked past :data:`MAX_CHECKED_PAIRS`.
+    n_unchecked: int = 0
 
     @property
     def duplicates(self) -> dict[int, int]:
@@ -166,7 +171,12 @@ def find_near_duplicates(
     # unit rows: ||a - b||^2 = 2 (1 - cos), so cosine distance = d^2 / 2
     close = (dist * dist) / 2.0 < threshold
     rows, cols = np.nonzero(close)
+    n_unchecked = 0
     if full is not None:  # candidates from the projection: keep the pairs the full rows confirm
+        if rows.size > MAX_CHECKED_PAIRS:  # bounded: the closest in the projection first
+            first = np.argsort(dist[rows, cols], kind="stable")[:MAX_CHECKED_PAIRS]
+            n_unchecked = int(rows.size - MAX_CHECKED_PAIRS)
+            rows, cols = rows[np.sort(first)], cols[np.sort(first)]
         ok = _cosine_pairs(full, rows, idx[rows, cols]) < threshold
         rows, cols = rows[ok], cols[ok]
     parent = np.arange(n, dtype=np.int64)
@@ -186,7 +196,7 @@ def find_near_duplicates(
             cos = 1.0 - _cosine_pairs(full, np.full(len(g), g[0]), np.asarray(g))
         distances.append([round(float(max(0.0, 1.0 - c)), 6) for c in cos])
         distances[-1][0] = 0.0
-    return NearDuplicateGroups(float(threshold), groups, distances)
+    return NearDuplicateGroups(float(threshold), groups, distances, n_unchecked)
 
 
 def _cosine_pairs(

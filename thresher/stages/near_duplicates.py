@@ -110,7 +110,7 @@ def near_duplicates(
         threshold: ``worker_config.near_duplicate_threshold`` (cosine distance).
         remove: ``worker_config.remove_near_duplicates``.
     """
-    from thresher.selection.near_duplicates import find_near_duplicates
+    from thresher.selection.near_duplicates import MAX_CHECKED_PAIRS, find_near_duplicates
 
     key = stage_key("near_duplicates", embedded.key, deduplicated.key, threshold, remove)
     lightly = _store.lightly_location(embedded.lightly_url)
@@ -134,10 +134,18 @@ def near_duplicates(
         )
     found = find_near_duplicates(rows, threshold, full=emb if pca is not None else None)
     del rows
+    if found.n_unchecked:
+        log.warning(
+            "near duplicates: %d candidate pairs of the projected search were not checked on the "
+            "full rows (at most %d are, the closest first); groups may be missing from them",
+            found.n_unchecked,
+            MAX_CHECKED_PAIRS,
+        )
     doc = {
         "threshold": threshold,
         "metric": "cosine distance",
         "removed": remove,
+        **({"unchecked_pairs": found.n_unchecked} if found.n_unchecked else {}),
         "groups": [[names[i] for i in g] for g in found.groups],
         "distances": found.distances,
     }
