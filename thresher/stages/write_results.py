@@ -157,7 +157,7 @@ def _write_embeddings_parquet(
     d = int(emb.shape[1])
     schema = pa.schema([("filename", pa.string()), ("embedding", pa.list_(pa.float32(), d))])
     with streamed_write(lightly, rel) as fh, pq.ParquetWriter(fh, schema) as writer:
-        for a, chunk in iter_chunks(emb, 65536):
+        for a, chunk in iter_chunks(emb):
             flat = pa.array(chunk.reshape(-1), type=pa.float32())
             vectors = pa.FixedSizeListArray.from_arrays(flat, d)
             writer.write_table(
