@@ -80,6 +80,30 @@ def decode_batch(
     return out, broken
 
 
+def _decode_context() -> Any:
+    """The process context of the decode workers: a fork server, not a fork of this process.
+
+    By the time the embed stage runs, this process has threads (Prefect's event loop and log
+    handlers, OpenVINO's, the start-up threads) whose locks a plain fork can copy while they
+    are held, which leaves a worker waiting forever (a run hung that way once). The fork
+    server is a clean single-threaded process that has imported only this module.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])  # not ``__main__``: a user's script is not re-run
+    return ctx
+
+
+def start_decode_server() -> None:
+    """Start the decode workers' fork server now, so that the embed stage does not wait for it.
+
+    Called from the command's parallel start-up; harmless when called again.
+    """
+    from multiprocessing import forkserver
+
+    _decode_context()
+    forkserver.ensure_running()
+
+
 def _ignore_sigint() -> None:
     """Decode workers leave Ctrl-C to the main process, which stops them (no tracebacks)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -139,11 +163,8 @@ def iter_pretrained_embeddings(
     )
     options = dict(storage_options or {})
     batches = [names[a : a + batch_size] for a in range(0, len(names), batch_size)]
-    pool = (
-        multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
-        if workers > 0
-        else None
-    )
+    pool = _decode_context().Pool(workers, initializer=_ignore_sigint) if workers > 0 else None
+    finished = False
     try:
         decoded = _decoded(pool, batches, input_url, options, size, ahead=2 * workers + 1)
         done = 0
@@ -161,9 +182,13 @@ def iter_pretrained_embeddings(
                     on_broken(done + i, reason)
             done += len(pixels)
             yield feats
+        finished = True
     finally:
         if pool is not None:
-            pool.terminate()
+            if finished:  # every task is done: let the workers exit on their own
+                pool.close()
+            else:  # an error or an abandoned generator: stop them now
+                pool.terminate()
             pool.join()
 
 
@@ -194,4 +219,4 @@ def _decoded(
         yield result
 
 
-__all__ = ["decode_batch", "iter_pretrained_embeddings"]
+__all__ = ["decode_batch", "iter_pretrained_embeddings", "start_decode_server"]
