@@ -298,7 +298,7 @@ class CoverageStrategy(StrictModel):
     accepts: ClassVar[tuple[InputKind, ...]] = ("embeddings",)
     type: Literal["COVERAGE"]
     strength: Strength = 1.0
-    kernel_width: Annotated[float, Field(gt=0, le=10)] = 0.45
+    kernel_width: Annotated[float, Field(gt=0, le=10)] = 0.4
 
 
 SelectionStrategy = Annotated[
@@ -427,19 +427,19 @@ AutoTask = Annotated[TilingTask | CropTask, Field(discriminator="type")]
 # ------------------------------------------------------------------------------ top level
 
 
-DEFAULT_KERNEL_WIDTH = 0.45
+DEFAULT_KERNEL_WIDTH = 0.4
 
 
 def default_strategies() -> list[StrategyEntry]:
-    """The recipe used when ``strategies`` is left out: COVERAGE with kernel width 0.45.
+    """The recipe used when ``strategies`` is left out: COVERAGE with kernel width 0.4.
 
     Each pick covers the most of the data not covered yet (kernel herding): the first picks
-    sit in the densest regions, later ones in the densest regions left uncovered. Pools of up
-    to about 4,000 rows use the whole kernel, larger ones each row's nearest rows as memory
-    allows (thresher.selection.coverage). The width was tuned on Fashion-MNIST's training
-    split embedded with the default model, against TypiClust (k-means into N clusters, the
-    most typical sample of each) and random at 1 to 10 labels per class; docs/selection.md
-    has the tables from ``benchmarks/selection_quality.py``, held-out sets included.
+    sit in the densest regions, later ones in the densest regions left uncovered. On
+    Fashion-MNIST embedded with the default model it matched or beat TypiClust (k-means into
+    N clusters, the most typical sample of each) and random at 1 to 10 labels per class,
+    where the earlier default (DIVERSITY x TYPICALITY^0.5) fell behind TypiClust.
+    docs/selection.md has the tables from ``benchmarks/selection_quality.py``, a held-out
+    set included.
     """
     return [
         StrategyEntry.model_validate(

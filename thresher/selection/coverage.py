@@ -14,13 +14,9 @@ combiner can pick lazily: an old gain is an upper bound.
 
 Scale. Coverage is measured on reference rows: every row up to :data:`REFERENCE_SIZE`, a seeded
 random subset beyond (fewer at very large N, so that N x R stays below :data:`PAIR_BUDGET`, as
-for TYPICALITY). Each sample's kernel is cut to its ``K`` nearest reference rows: as many as
-fit :data:`KERNEL_BUDGET` entries in all (``K = R``, the whole kernel, up to about 4,000 rows;
-838 at 20,000 rows; 16 at a million), and never fewer than needed to reach the ~R/n rows one
-of ``n`` picks has to cover, ``K = R / n``, or :data:`NEIGHBORS` scaled by the subsampling
-ratio R/N (never below :data:`MIN_NEIGHBORS`). The whole kernel measured better than one cut
-to the nearest 64 rows (6 points more accuracy at 1 label per class on Fashion-MNIST,
-docs/selection.md), so the cut is only as tight as memory asks. When
+for TYPICALITY). Each sample's kernel is cut to its ``K`` nearest reference rows: enough to
+reach the ~R/n rows one of ``n`` picks has to cover, ``K = R / n``, and at least
+:data:`NEIGHBORS` scaled by the subsampling ratio R/N (never below :data:`MIN_NEIGHBORS`). When
 N x K would exceed :data:`GRAPH_BUDGET` entries (a small pick from a very large pool), only the
 reference rows are candidates (a seeded random sample many times larger than the pick), and K
 is cut to what fits (a very small pick from a pool of 5,000 to 20,000 rows). So memory stays
@@ -61,7 +57,6 @@ NEIGHBORS = 64
 MIN_NEIGHBORS = 8
 COVER_FACTOR = 1
 GRAPH_BUDGET = 2**25
-KERNEL_BUDGET = 2**24  # kernel entries kept when more neighbours than the rule ask fit
 SCALE_SAMPLE = 2_000
 
 
@@ -168,8 +163,6 @@ class CoverageObjective(Objective):
         k = max(MIN_NEIGHBORS, round(NEIGHBORS * n_ref / max(n, 1)))
         if budget is not None and budget > 0:
             k = max(k, math.ceil(COVER_FACTOR * n_ref / budget))
-        if n > 0:
-            k = max(k, KERNEL_BUDGET // n)  # the whole kernel where it fits (small pools)
         k = max(min(k, n_ref), 0)
         candidates: NDArray[np.int64] | None = None
         queries = embeddings
