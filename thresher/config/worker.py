@@ -93,7 +93,7 @@ class LegacyDatapool(StrictModel):
 
 #: The default ``near_duplicate_threshold`` (cosine distance), calibrated on a planted set of
 #: real photos by ``benchmarks/near_duplicates.py`` (docs/selection.md, "Near duplicates").
-NEAR_DUPLICATE_THRESHOLD = 0.15
+NEAR_DUPLICATE_THRESHOLD = 0.175
 
 
 class WorkerConfig(StrictModel):

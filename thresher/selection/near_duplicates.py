@@ -3,10 +3,13 @@
 Two rows are near duplicates when their **cosine distance** ``1 - cos(a, b)`` is below the
 threshold (crops, resizes, JPEG re-encodes and small colour shifts of one photo land well
 below it; distinct photos well above; the default is calibrated in
-``benchmarks/near_duplicates.py``, see ``docs/selection.md``). Groups are the connected
-components of that relation (single linkage, union-find): a group is listed with the row kept
-first (the smallest row index, i.e. the first file in listing order, as exact deduplication
-keeps the first by name), then the others.
+``benchmarks/near_duplicates.py``, see ``docs/selection.md``). Groups are stars, not chains:
+going through the rows in listing order, a row not in a group yet is kept and every row within
+the threshold of it that is not in a group yet joins its group. So every member is a near
+duplicate of the kept row (the first file in listing order, as exact deduplication keeps the
+first by name). Connected components (single linkage) chained look-alikes into a few huge
+groups instead: on 3,000 Fashion-MNIST images, 2,094 images in 58 groups with members 0.56
+apart, a boot grouped with a sandal.
 
 No N × N matrix is built: each row's ``k`` nearest neighbours come from
 :func:`thresher.selection.knn.knn` (exact, in chunks); above :data:`EXACT_MAX_ROWS` rows an
@@ -41,8 +44,9 @@ from thresher.selection.knn import Backend, knn
 #: The default ``worker_config.near_duplicate_threshold`` (cosine distance), calibrated on the
 #: planted set of ``benchmarks/near_duplicates.py`` (docs/selection.md, "Near duplicates").
 DEFAULT_THRESHOLD = NEAR_DUPLICATE_THRESHOLD
-#: Neighbours looked at per row; a group larger than this is still found whole through chains.
-DEFAULT_K = 8
+#: Neighbours looked at per row: a group holds at most the kept row's ``k`` nearest
+#: neighbours (copies beyond them form further groups, each with its own kept row).
+DEFAULT_K = 16
 #: Above this many rows the exact search gives way to an IVF index (faiss).
 EXACT_MAX_ROWS = 200_000
 #: Inverted lists the IVF index probes per query.
@@ -119,13 +123,27 @@ def _neighbours(
     return out_d, out_i
 
 
-def _find(parent: NDArray[np.int64], i: int) -> int:
-    root = i
-    while parent[root] != root:
-        root = int(parent[root])
-    while parent[i] != root:  # path compression
-        parent[i], i = root, int(parent[i])
-    return root
+def _stars(a: list[int], b: list[int]) -> list[list[int]]:
+    """Star groups of the pairs ``(a[i], b[i])``.
+
+    In row order, each row not grouped yet and its ungrouped partners; the kept (smallest) row
+    first, the others ascending.
+    """
+    partners: dict[int, set[int]] = {}
+    for i, j in zip(a, b, strict=True):
+        if i != j:
+            partners.setdefault(i, set()).add(j)
+            partners.setdefault(j, set()).add(i)
+    grouped: set[int] = set()
+    groups: list[list[int]] = []
+    for r in sorted(partners):
+        if r in grouped:
+            continue
+        members = sorted(j for j in partners[r] if j not in grouped)
+        if members:  # partners grouped earlier belong to a kept row that r is not close to
+            groups.append([r, *members])
+            grouped.update(groups[-1])
+    return groups
 
 
 def find_near_duplicates(
@@ -179,15 +197,7 @@ def find_near_duplicates(
             rows, cols = rows[np.sort(first)], cols[np.sort(first)]
         ok = _cosine_pairs(full, rows, idx[rows, cols]) < threshold
         rows, cols = rows[ok], cols[ok]
-    parent = np.arange(n, dtype=np.int64)
-    for a, b in zip(rows.tolist(), idx[rows, cols].tolist(), strict=True):
-        ra, rb = _find(parent, a), _find(parent, b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)  # the root is the smallest row: the kept one
-    members: dict[int, list[int]] = {}
-    for r in np.unique(np.concatenate([rows, idx[rows, cols]])).tolist():
-        members.setdefault(_find(parent, r), []).append(r)
-    groups = [sorted(m) for _, m in sorted(members.items()) if len(m) > 1]
+    groups = _stars(rows.tolist(), idx[rows, cols].tolist())
     distances = []
     for g in groups:
         if full is None:
