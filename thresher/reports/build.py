@@ -239,7 +239,7 @@ def _add_video(
 
 def _validate(inputs: ReportInputs) -> tuple[NDArray[Any], NDArray[np.int64]]:
     dataset_sizes(inputs.sizes)
-    x = np.asarray(inputs.embeddings)
+    x = np.asanyarray(inputs.embeddings)  # a memmap stays one: rows are read with file reads
     if x.ndim == 1 and x.size == 0:
         x = x.reshape(0, 0)
     if x.ndim != 2 or len(x) != len(inputs.filenames):

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thresher.reports.stats import distance_range, histogram, is_normalized, subsample, summary
+from thresher.storage.embeddings_npy import read_rows
 
 #: Upper bound on the points used for a pairwise-distance block, whatever the memory allows.
 MAX_PAIRWISE_POINTS = 2000
@@ -96,8 +97,8 @@ def distance_histograms(
         normalized = is_normalized(x)
     idx_before = subsample(len(x), m, seed)
     idx_after = sel[subsample(len(sel), m, seed + 1)]
-    d_before = _pairwise_upper(x[idx_before])
-    d_after = _pairwise_upper(x[idx_after])
+    d_before = _pairwise_upper(read_rows(x, idx_before))
+    d_after = _pairwise_upper(read_rows(x, idx_after))
     rng = distance_range(normalized, d_before, d_after)
     out = {}
     for key, d, idx, n in (

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from thresher.reports.stats import distance_range, histogram, is_normalized, subsample, summary
 from thresher.selection.knn import knn
+from thresher.storage.embeddings_npy import read_rows
 
 #: Bytes one block of a nearest-neighbour search may use.
 DEFAULT_BLOCK_BYTES = 64 * 1024**2
@@ -97,7 +98,7 @@ def nearest_neighbor_in_set(
     ref = reference_rows(len(embeddings), seed + 97, members)
     if len(ref) < 2:
         return np.zeros(0)
-    s = np.asarray(embeddings[ref], np.float32)
+    s = read_rows(embeddings, ref)
     qi = subsample(len(s), n_queries(len(s), len(s), s.shape[1], flop_budget), seed)
     # Two neighbours, then the first that is not the query itself (an exact copy elsewhere in
     # the set may come first, at the same distance 0).
@@ -156,8 +157,8 @@ def embedding_statistics(
     qi = subsample(n, n_queries(n, len(ref_sel), dim, flop_budget), seed + 2)
     cover = np.zeros(0)
     if len(sel) and len(qi):
-        db = np.asarray(x[ref_sel], np.float32)
-        cover = _search(np.asarray(x[qi], np.float32), db, 1, block_bytes)[0][:, 0]
+        db = read_rows(x, ref_sel)
+        cover = _search(read_rows(x, qi), db, 1, block_bytes)[0][:, 0]
     # Bins over the distances seen, not [0, 2]: nearest-neighbour distances of normalised
     # embeddings sit far below 2, and on [0, 2] they would fill the first few bins only.
     rng = distance_range(False, nn_in, nn_sel, cover)
@@ -220,8 +221,8 @@ def selected_removed_examples(
     affordable = int(flop_budget // max(1, len(sel) * dim))
     most = min(max_candidates, max(MIN_EXAMPLE_CANDIDATES, affordable))
     removed = removed[subsample(len(removed), most, seed)]
-    db = np.asarray(x[sel], np.float32)
-    d2, j2 = _search(np.asarray(x[removed], np.float32), db, 1, block_bytes)
+    db = read_rows(x, sel)
+    d2, j2 = _search(read_rows(x, removed), db, 1, block_bytes)
     d, j = d2[:, 0], j2[:, 0]
     ranked = np.lexsort((removed, d))
     # Closest pairs first, but each selected image once before any repeats, so the examples

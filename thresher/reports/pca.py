@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thresher.reports.stats import subsample
+from thresher.storage.embeddings_npy import read_rows
 
 #: Rows read from the embeddings at a time when projecting (bounds memory on a memmap).
 PROJECT_CHUNK = 8192
@@ -94,7 +95,7 @@ def pca_2d(
     if n == 0:
         return np.zeros((0, 2)), np.zeros(2)
     # scikit-learn is no runtime dependency; numpy does a 2-component PCA in a few products.
-    mean, vt, s, total = pca_basis(x[subsample(n, max_fit_points, seed)], 2, seed=seed)
+    mean, vt, s, total = pca_basis(read_rows(x, subsample(n, max_fit_points, seed)), 2, seed=seed)
     comps = np.zeros((2, x.shape[1]))
     comps[: len(vt)] = vt
     ratio = np.zeros(2)
@@ -103,11 +104,13 @@ def pca_2d(
     if rows is None:
         out = np.empty((n, 2))
         for i in range(0, n, chunk):
-            out[i : i + chunk] = (np.asarray(x[i : i + chunk], np.float64) - mean) @ comps.T
+            out[i : i + chunk] = (
+                read_rows(x, np.arange(i, min(n, i + chunk))).astype(np.float64) - mean
+            ) @ comps.T
         return out, ratio
     out = np.full((n, 2), np.nan)
     take = np.unique(np.asarray(rows, np.int64))
     for i in range(0, len(take), chunk):
         part = take[i : i + chunk]
-        out[part] = (np.asarray(x[part], np.float64) - mean) @ comps.T
+        out[part] = (read_rows(x, part).astype(np.float64) - mean) @ comps.T
     return out, ratio

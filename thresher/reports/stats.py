@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from thresher.storage.embeddings_npy import read_rows
+
 #: Percentiles reported for distance distributions.
 PERCENTILES = (5, 25, 50, 75, 90, 95, 99)
 
@@ -47,7 +49,7 @@ def is_normalized(embeddings: NDArray[Any], atol: float = 1e-3, seed: int = 0) -
         return True
     rows = subsample(len(embeddings), MAX_NORM_CHECK_ROWS, seed)
     for i in range(0, len(rows), 4096):  # float64 in blocks: no copy of the whole sample
-        norms = np.linalg.norm(np.asarray(embeddings[rows[i : i + 4096]], np.float64), axis=1)
+        norms = np.linalg.norm(read_rows(embeddings, rows[i : i + 4096]).astype(np.float64), axis=1)
         if not np.all(np.abs(norms - 1.0) <= atol):
             return False
     return True

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from thresher.reports.pca import pca_basis
 from thresher.reports.stats import subsample
+from thresher.storage.embeddings_npy import read_rows
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +333,7 @@ def start_umap(
         return PendingMaps(out, None, seed, neighbors, time_budget_s, False)
     rows, is_sel = _choose_rows(n, sel, seed, max_fit_points)
     out["rows"], out["isSelected"] = rows, is_sel
-    x_rows = np.asarray(embeddings[rows], np.float32)  # reads the sampled rows only
+    x_rows = read_rows(embeddings, rows)  # reads the sampled rows only
     if use_process is None:
         use_process = usable_cpus() >= 2
     return PendingMaps(out, x_rows, seed, tuple(neighbors), time_budget_s, use_process)

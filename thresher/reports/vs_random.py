@@ -48,6 +48,7 @@ from thresher.reports.pca import pca_basis
 from thresher.reports.stats import subsample
 from thresher.selection.knn import knn
 from thresher.selection.report import normalized_entropy
+from thresher.storage.embeddings_npy import read_rows
 
 #: Random picks the selection is compared with.
 N_RANDOM = 5
@@ -144,7 +145,7 @@ def _cluster_assign(x: NDArray[Any], n_pick: int, seed: int) -> tuple[_Clusters,
     import faiss
 
     k = int(max(1, min(n_pick, MAX_CLUSTERS, len(x))))
-    fit = np.asarray(x[subsample(len(x), MAX_KMEANS_POINTS, seed + 11)], np.float64)
+    fit = read_rows(x, subsample(len(x), MAX_KMEANS_POINTS, seed + 11)).astype(np.float64)
     mean, axes, _, _ = pca_basis(fit, KMEANS_DIMS, seed=seed + 12)
     z = np.ascontiguousarray((fit - mean) @ axes.T, np.float32)
     init = _kmeans_plus_plus(z, k, seed + 1)
@@ -180,7 +181,7 @@ def _measure(
 ) -> dict[str, float | None]:
     # The pick's rows are read once (at most MAX_REFERENCE_ROWS of them, a seeded sample of a
     # bigger pick) and serve all three embedding measures: random reads of a memmap are slow.
-    picked = np.asarray(x[reference_rows(len(x), seed + 61, pick)], np.float32)
+    picked = read_rows(x, reference_rows(len(x), seed + 61, pick))
     cover = _coverage(queries, picked)
     nn = nearest_neighbor_in_set(picked, None, flop_budget=flop_budget, seed=seed)
     out: dict[str, float | None] = {
@@ -301,7 +302,7 @@ def selection_vs_random(
         return {}
     n_ref = min(s, MAX_REFERENCE_ROWS)
     qi = subsample(n, n_queries(n, n_ref, x.shape[1], flop_budget), seed + 21)
-    queries = np.asarray(x[qi], np.float32)  # read once for every pick
+    queries = read_rows(x, qi)  # read once for every pick
     clusters, k = _cluster_assign(x, s, seed) if s > 1 else (None, 0)
     tasks = dict(classes or {})
     first = next(iter(tasks.values()), None)
