@@ -72,7 +72,8 @@ def s3() -> Iterator[Bucket]:
     server.start()
     _configure(("s3",), {"endpoint_url": f"http://127.0.0.1:{port}"})
     fs = fsspec.filesystem("s3", skip_instance_cache=True)
-    fs.mkdir("thresher-test")
+    # moto keeps its buckets in this process: a second module using the fixture finds it made
+    fs.makedirs("thresher-test", exist_ok=True)
     yield Bucket("s3://thresher-test", fs, "thresher-test", secret)
     server.stop()
     fsspec.config.conf.pop("s3", None)

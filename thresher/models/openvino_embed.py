@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
 import multiprocessing
 import os
@@ -104,9 +105,27 @@ def start_decode_server() -> None:
     forkserver.ensure_running()
 
 
-def _ignore_sigint() -> None:
-    """Decode workers leave Ctrl-C to the main process, which stops them (no tracebacks)."""
+def _start_worker(environ: dict[str, str], fsspec_conf: dict[str, Any]) -> None:
+    """Set up a decode worker: this process's storage settings as they are now, no Ctrl-C.
+
+    The fork server was started earlier, with the environment of that moment; storage
+    settings (an S3 endpoint or credentials in the environment, fsspec's configuration set in
+    Python) may have changed since. Ctrl-C is left to the main process, which stops the
+    workers (no tracebacks).
+    """
+    import fsspec.config
+
+    os.environ.clear()
+    os.environ.update(environ)
+    fsspec.config.conf.clear()
+    fsspec.config.conf.update(fsspec_conf)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_settings() -> tuple[dict[str, str], dict[str, Any]]:
+    import fsspec.config
+
+    return dict(os.environ), copy.deepcopy(dict(fsspec.config.conf))
 
 
 def iter_pretrained_embeddings(
@@ -163,7 +182,11 @@ def iter_pretrained_embeddings(
     )
     options = dict(storage_options or {})
     batches = [names[a : a + batch_size] for a in range(0, len(names), batch_size)]
-    pool = _decode_context().Pool(workers, initializer=_ignore_sigint) if workers > 0 else None
+    pool = (
+        _decode_context().Pool(workers, initializer=_start_worker, initargs=_worker_settings())
+        if workers > 0
+        else None
+    )
     finished = False
     try:
         decoded = _decoded(pool, batches, input_url, options, size, ahead=2 * workers + 1)
