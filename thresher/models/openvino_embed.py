@@ -175,6 +175,8 @@ def iter_pretrained_embeddings(
     n_batches = math.ceil(len(names) / batch_size)
     planned, threads = plan_cpu(cpu_count(), "openvino", n_batches)
     workers = planned if num_workers == -1 else min(num_workers, n_batches)
+    if input_url.startswith("memory://"):  # fsspec's memory filesystem lives in this process
+        workers = 0
     # Compiled before the decode workers fork: they only decode, which is safe after
     # OpenVINO ran here (running OpenVINO itself in a forked child hangs).
     run = OpenVINORunner(
