@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from thresher.config.worker import NEAR_DUPLICATE_THRESHOLD
+
 ROOT = Path("/tmp/thresher-scale")
 PER_DIR = 1000
 LATENT = 64
@@ -227,8 +229,8 @@ def main() -> None:
     p.add_argument(
         "--near-threshold",
         type=float,
-        default=0.15,
-        help="worker_config.near_duplicate_threshold (0 skips the near-duplicate search)",
+        default=NEAR_DUPLICATE_THRESHOLD,
+        help="worker_config.near_duplicate_threshold (default: thresher's; 0 skips the search)",
     )
     p.add_argument("--overlap", type=int, default=0, metavar="M")
     p.add_argument("--noise", type=float, default=NOISE, help="--overlap: isotropic noise")
