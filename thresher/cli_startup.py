@@ -308,9 +308,6 @@ def _warm_imports(torch: bool = True) -> None:
 
     if openvino_available():
         import_openvino()  # with its telemetry blocked
-        from thresher.models.openvino_embed import start_decode_server
-
-        start_decode_server()
 
 
 class ParallelStartup:

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
 import multiprocessing
 import os
@@ -81,51 +80,9 @@ def decode_batch(
     return out, broken
 
 
-def _decode_context() -> Any:
-    """The process context of the decode workers: a fork server, not a fork of this process.
-
-    By the time the embed stage runs, this process has threads (Prefect's event loop and log
-    handlers, OpenVINO's, the start-up threads) whose locks a plain fork can copy while they
-    are held, which leaves a worker waiting forever (a run hung that way once). The fork
-    server is a clean single-threaded process that has imported only this module.
-    """
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])  # not ``__main__``: a user's script is not re-run
-    return ctx
-
-
-def start_decode_server() -> None:
-    """Start the decode workers' fork server now, so that the embed stage does not wait for it.
-
-    Called from the command's parallel start-up; harmless when called again.
-    """
-    from multiprocessing import forkserver
-
-    _decode_context()
-    forkserver.ensure_running()
-
-
-def _start_worker(environ: dict[str, str], fsspec_conf: dict[str, Any]) -> None:
-    """Set up a decode worker: this process's storage settings as they are now, no Ctrl-C.
-
-    The fork server was started earlier, with the environment of that moment; storage
-    settings (an S3 endpoint or credentials in the environment, fsspec's configuration set in
-    Python) may have changed since. Ctrl-C is left to the main process, which stops the
-    workers (no tracebacks).
-    """
-    import fsspec.config
-
-    os.environ.clear()
-    os.environ.update(environ)
-    fsspec.config.conf.clear()
-    fsspec.config.conf.update(fsspec_conf)
+def _ignore_sigint() -> None:
+    """Decode workers leave Ctrl-C to the main process, which stops them (no tracebacks)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _worker_settings() -> tuple[dict[str, str], dict[str, Any]]:
-    import fsspec.config
-
-    return dict(os.environ), copy.deepcopy(dict(fsspec.config.conf))
 
 
 def iter_pretrained_embeddings(
@@ -175,8 +132,6 @@ def iter_pretrained_embeddings(
     n_batches = math.ceil(len(names) / batch_size)
     planned, threads = plan_cpu(cpu_count(), "openvino", n_batches)
     workers = planned if num_workers == -1 else min(num_workers, n_batches)
-    if input_url.startswith("memory://"):  # fsspec's memory filesystem lives in this process
-        workers = 0
     # Compiled before the decode workers fork: they only decode, which is safe after
     # OpenVINO ran here (running OpenVINO itself in a forked child hangs).
     run = OpenVINORunner(
@@ -185,7 +140,7 @@ def iter_pretrained_embeddings(
     options = dict(storage_options or {})
     batches = [names[a : a + batch_size] for a in range(0, len(names), batch_size)]
     pool = (
-        _decode_context().Pool(workers, initializer=_start_worker, initargs=_worker_settings())
+        multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
         if workers > 0
         else None
     )
@@ -210,9 +165,12 @@ def iter_pretrained_embeddings(
         finished = True
     finally:
         if pool is not None:
-            if finished:  # every task is done: let the workers exit on their own
+            # Every task done: the workers exit on their own. terminate() is kept for an error or
+            # an abandoned generator: it can wait forever on a worker that holds the task
+            # queue's lock (a run once hung there, after its last batch).
+            if finished:
                 pool.close()
-            else:  # an error or an abandoned generator: stop them now
+            else:
                 pool.terminate()
             pool.join()
 
@@ -244,4 +202,4 @@ def _decoded(
         yield result
 
 
-__all__ = ["decode_batch", "iter_pretrained_embeddings", "start_decode_server"]
+__all__ = ["decode_batch", "iter_pretrained_embeddings"]
