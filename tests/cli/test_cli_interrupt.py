@@ -79,7 +79,7 @@ def test_ctrl_c_while_embedding(images: Path, tmp_path: Path, target: str) -> No
 
     assert code == 130, stderr
     assert seconds < 10, f"took {seconds:.1f} s to stop"
-    assert stderr.strip().splitlines()[-1] == MESSAGE
+    assert stderr.strip().splitlines()[-1] == MESSAGE, stderr[-3000:]
     assert "Traceback" not in stderr and "Connection refused" not in stderr, stderr
     assert _temporary_files(lightly) == []
     _gone, alive = psutil.wait_procs(children, timeout=5)

@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from multiprocessing.pool import AsyncResult
@@ -81,8 +82,31 @@ def decode_batch(
 
 
 def _ignore_sigint() -> None:
-    """Decode workers leave Ctrl-C to the main process, which stops them (no tracebacks)."""
+    """Decode workers leave Ctrl-C to the main process, which stops them (no tracebacks).
+
+    They are forked with SIGINT blocked (:func:`_fork_pool`): a Ctrl-C that reaches them before
+    this line stays pending, and ignoring it discards it. Their Python stderr goes nowhere: a
+    decode error reaches the main process as the task's result, and what a worker could print
+    is its end when the interrupted main process is gone ("Process ForkPoolWorker-1:" under
+    the one line that Ctrl-C prints).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (the worker's life)
+
+
+def _fork_pool(workers: int) -> Any:
+    """A pool of ``workers`` forked decode workers that never see a Ctrl-C.
+
+    SIGINT is blocked in this thread while they are forked: a Ctrl-C sent to the whole process
+    group (a terminal's) between a fork and the worker's :func:`_ignore_sigint` printed a
+    worker's KeyboardInterrupt traceback. This process gets the signal when it is unblocked.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def iter_pretrained_embeddings(
@@ -139,11 +163,7 @@ def iter_pretrained_embeddings(
     )
     options = dict(storage_options or {})
     batches = [names[a : a + batch_size] for a in range(0, len(names), batch_size)]
-    pool = (
-        multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
-        if workers > 0
-        else None
-    )
+    pool = _fork_pool(workers) if workers > 0 else None
     finished = False
     try:
         decoded = _decoded(pool, batches, input_url, options, size, ahead=2 * workers + 1)

@@ -707,11 +707,16 @@ def _embed_rows(
             on_broken=on_broken,
             crops=objects.crops() if objects is not None else None,  # object level
         )
-    for rows in batches:
-        pending.append(rows)
-        waited = time.monotonic() - last_commit
-        if sum(len(p) for p in pending) >= shard_size or waited >= shard_seconds:
-            commit()
-        advance(len(rows))
+    try:
+        for rows in batches:
+            pending.append(rows)
+            waited = time.monotonic() - last_commit
+            if sum(len(p) for p in pending) >= shard_size or waited >= shard_seconds:
+                commit()
+            advance(len(rows))
+    finally:  # on Ctrl-C or an error too: the decode workers stop before this process exits
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
     if pending:
         commit()
