@@ -78,6 +78,10 @@ def test_general_information(built):
         i, j = e["removedIndex"], e["selectedIndex"]
         d = float(np.linalg.norm(inputs.embeddings[i] - inputs.embeddings[j]))
         assert e["distance"] == pytest.approx(d, abs=1e-4)
+    # The rank orders the removed images by distance to the selection: 0 is the closest pair.
+    by_rank = sorted(examples, key=lambda e: e["removedRank"])
+    assert by_rank[0]["removedRank"] == 0 == examples[0]["removedRank"]
+    assert [e["distance"] for e in by_rank] == sorted(e["distance"] for e in examples)
 
 
 def test_timing_adds_up_to_the_wall_clock(built):
@@ -168,6 +172,12 @@ def test_plots_are_written(built):
     assert {n for n in names if n.startswith("distribution_")} == {
         f"distribution_{i}" for i in range(6)
     }
+    # Lightly's filter_decision_<n>.png: one per example pair, n the removed image's rank.
+    examples = report["generalInformation"]["selectedAndRemovedImageExamples"]
+    assert {n for n in names if n.startswith("filter_decision_")} == {
+        f"filter_decision_{e['removedRank']}" for e in examples
+    }
+    assert "filter_decision_0" in names
     for rel in report["plots"].values():
         assert (out / rel).stat().st_size > 1000
 

@@ -581,6 +581,9 @@ def _draw(
         plots[name] = figures.examples_sheet(
             pairs[k : k + 6], inputs.load_image, plot_dir / f"{name}.png"
         )
+    for p in pairs:  # Lightly's file names: one pair each, numbered by the removed image's rank
+        name = f"filter_decision_{p['removedRank']}"
+        plots[name] = figures.examples_sheet([p], inputs.load_image, plot_dir / f"{name}.png")
     for loc, dist in zip(da["distributionLocations"], inputs.distributions, strict=True):
         save(loc["plotName"], figures.distribution_figure(dist))
     return plots

@@ -205,7 +205,9 @@ def selected_removed_examples(
 
     Returns:
         Up to ``n_examples`` dicts ``{"selectedImage", "removedImage", "distance",
-        "selectedIndex", "removedIndex"}``, closest first among distinct selected images.
+        "selectedIndex", "removedIndex", "removedRank"}``, closest first among distinct
+        selected images; ``removedRank`` is the removed image's place among the removed images
+        searched, closest to a selected image first (0 = the closest of all).
     """
     x = embeddings
     sel_all = np.asarray(selected, dtype=np.int64)
@@ -225,6 +227,8 @@ def selected_removed_examples(
     d2, j2 = _search(read_rows(x, removed), db, 1, block_bytes)
     d, j = d2[:, 0], j2[:, 0]
     ranked = np.lexsort((removed, d))
+    rank = np.empty(len(ranked), np.int64)
+    rank[ranked] = np.arange(len(ranked))
     # Closest pairs first, but each selected image once before any repeats, so the examples
     # are not all near-copies of the one image that sits in the densest cluster.
     seen: set[int] = set()
@@ -243,6 +247,7 @@ def selected_removed_examples(
             "distance": float(d[k]),
             "selectedIndex": int(sel[j[k]]),
             "removedIndex": int(removed[k]),
+            "removedRank": int(rank[k]),
         }
         for k in order
     ]
