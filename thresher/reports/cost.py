@@ -12,8 +12,8 @@ Prices, USD per image (:data:`USD_PER_IMAGE`):
   classification labels (tier 1); rounded up for review.
 - detection 0.50: the same list priced a bounding box at USD 63 per 1,000 boxes; an image
   holds several objects (COCO: 7.7 on average, Lin et al., 2014), so about 0.49.
-- segmentation 5.00: the same list priced a segmentation at USD 870 per 1,000 images (0.87)
-  for simple scenes; dense street scenes cost several times more, so 5 is a middle value.
+- segmentation 5.00: the same list priced segmentation at USD 870 per 1,000 segments (0.87
+  each); an image holds several, and dense street scenes many, so 5 is a middle value.
 
 Times, seconds per image (:data:`SECONDS_PER_IMAGE`):
 
