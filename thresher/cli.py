@@ -250,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"thresher: curating {args.input} (starting Prefect's embedded API)...", file=sys.stderr
         )
-        from thresher.cli_startup import EarlyAPI, ParallelStartup, needs_pytorch
+        from thresher.cli_startup import EarlyAPI, ParallelStartup, needs_pytorch, no_heartbeats
 
         # Prefect's API server first, before Prefect is imported here (only when the process
         # is this command's: it sets PREFECT_API_URL for the process) ...
@@ -263,13 +263,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         if not args.verbose:
             _quiet_console()
-        result = curate(
-            input=input_url,
-            lightly=lightly_url,
-            dataset_type=args.dataset_type,
-            cluster=args.cluster,
-            **configs,
-        )
+        with no_heartbeats(api is not None and api.url is not None):
+            result = curate(
+                input=input_url,
+                lightly=lightly_url,
+                dataset_type=args.dataset_type,
+                cluster=args.cluster,
+                **configs,
+            )
     print(_summary(result))
     return 0
 

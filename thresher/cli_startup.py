@@ -28,16 +28,19 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 log = logging.getLogger("thresher")
 
 ENV = "THRESHER_PARALLEL_STARTUP"
 
-#: Imported in the background: modules no module of the flow imports at load time (so the two
-#: threads never import the same thresher module at once), but the stages need later.
-WARM_MODULES = ("thresher.reports",)
+#: Imported in the background once the flow's modules are (so the two threads never import
+#: the same thresher module at once): modules the stages import only when they run. The
+#: report's (matplotlib, fpdf, the selection engine: about 1 s) and the results' writers
+#: (pandas, pyarrow's parquet). ``thresher.reports`` alone imports none of them: its names
+#: load on first use (for the UMAP worker process).
+WARM_MODULES = ("thresher.reports.build", "pandas", "pyarrow.parquet")
 
 #: Also imported in the background when the run will use PyTorch (:func:`needs_pytorch`).
 TORCH_MODULES = (
@@ -54,8 +57,9 @@ def needs_pytorch(cfg: Any, dataset_type: str = "images") -> bool:
     A default run embeds with the pretrained model's converted OpenVINO file and never imports
     PyTorch, timm or torchvision (:mod:`thresher.models.openvino_embed`); importing them in
     the background anyway would cost about 600 MB and seconds of a 2-core CPU for nothing.
-    Training, a checkpoint, a named model, the ``torch`` backend or a GPU, int8, videos,
-    object level, or the first run on a machine (the model is converted) need it.
+    Training, a checkpoint, a named model, the ``torch`` backend or a GPU, videos, object
+    level, or the first run on a machine (the model is converted) need it; int8 on the default
+    model does not (NNCF runs in a child process).
     """
     from thresher.models.backends import (
         PRETRAINED_DEFAULT,
@@ -74,7 +78,6 @@ def needs_pytorch(cfg: Any, dataset_type: str = "images") -> bool:
         or w.checkpoint_run_id
         or "name" in cfg.lightly.model.model_fields_set
         or w.embedding_backend == "torch"
-        or w.embedding_precision == "int8"
         or dataset_type != "images"
         or object_task(cfg) is not None
         or not openvino_available()
@@ -91,9 +94,13 @@ OFFLINE_DEFAULTS = {
 }
 
 
-def _start_api() -> None:
+def _start_api(flow_imported: threading.Event | None = None) -> None:
     """Import the flow (and Prefect), then start the ephemeral API if the run will use it."""
-    importlib.import_module("thresher.flows")  # sets Prefect's offline defaults, then loads it
+    try:
+        importlib.import_module("thresher.flows")  # sets Prefect's offline defaults, loads it
+    finally:
+        if flow_imported is not None:
+            flow_imported.set()
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
@@ -144,6 +151,37 @@ def _prefect_configured() -> bool:
     )
 
 
+#: Settings that move Prefect's database or memo store away from their default places.
+_PREFECT_DB_ENV = (
+    "PREFECT_API_DATABASE_CONNECTION_URL",
+    "PREFECT_SERVER_DATABASE_CONNECTION_URL",
+    "PREFECT_MEMO_STORE_PATH",
+    "PREFECT_SERVER_MEMO_STORE_PATH",
+)
+
+
+def _blocks_registered() -> bool:
+    """Whether Prefect's default database has had its block types registered already.
+
+    Each start of Prefect's server imports every installed Prefect collection (prefect-dask:
+    about 0.3 s of a start that is on a run's critical path) to hash the block types, and
+    registers them only when the hash differs from the one in ``memo_store.toml``. Where the
+    database and that record exist, :class:`EarlyAPI`'s server skips both, and leaves the
+    record as it is: Prefect's next own start compares and registers any new block types.
+    A first run (no database, or no record) registers them as Prefect does.
+    """
+    from pathlib import Path
+
+    if any(os.environ.get(k) for k in _PREFECT_DB_ENV):
+        return False
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    try:
+        memo = (home / "memo_store.toml").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "block_auto_registration" in memo and (home / "prefect.db").is_file()
+
+
 class EarlyAPI:
     """Prefect's embedded API server, started at the first line of ``thresher run``.
 
@@ -182,6 +220,9 @@ class EarlyAPI:
         for key, value in OFFLINE_DEFAULTS.items():
             env.setdefault(key, value)
         env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1")
+        if _blocks_registered():
+            env.setdefault("PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION", "false")
+            env.setdefault("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")
         env["PREFECT__SERVER_FINAL"] = "1"
         self.process = subprocess.Popen(
             [
@@ -301,13 +342,21 @@ def end_with_this_process(pid: int) -> None:
     )
 
 
-def _warm_imports(torch: bool = True) -> None:
-    for name in (*WARM_MODULES, *(TORCH_MODULES if torch else ())):
+#: Longest wait of the warm-up thread for the flow's modules before it imports the rest.
+_FLOW_IMPORT_WAIT_S = 120.0
+
+
+def _warm_imports(torch: bool = True, flow_imported: threading.Event | None = None) -> None:
+    for name in TORCH_MODULES if torch else ():
         importlib.import_module(name)
     from thresher.models.backends import import_openvino, openvino_available
 
     if openvino_available():
         import_openvino()  # with its telemetry blocked
+    if flow_imported is not None and not flow_imported.wait(_FLOW_IMPORT_WAIT_S):
+        return  # the flow's import hangs: leave the rest to the stages
+    for name in WARM_MODULES:
+        importlib.import_module(name)
 
 
 class ParallelStartup:
@@ -329,10 +378,15 @@ class ParallelStartup:
         if os.environ.get(ENV, "1") == "0":
             return
 
-        def warm() -> None:
-            _warm_imports(torch() if callable(torch) else torch)
+        flow_imported = threading.Event()
 
-        targets: tuple[Callable[[], None], ...] = (_start_api, warm)
+        def start_api() -> None:
+            _start_api(flow_imported)
+
+        def warm() -> None:
+            _warm_imports(torch() if callable(torch) else torch, flow_imported)
+
+        targets: tuple[Callable[[], None], ...] = (start_api, warm)
         for target, name in zip(targets, ("start_api", "warm_imports"), strict=True):
             t = threading.Thread(target=self._guard, args=(target,), name=f"thresher-{name}")
             t.daemon = True
@@ -350,6 +404,28 @@ class ParallelStartup:
         """Block until both threads are done (the flow must not start before the API)."""
         for t in self._threads:
             t.join()
+
+
+@contextlib.contextmanager
+def no_heartbeats(own_api: bool) -> Iterator[None]:
+    """Run a flow without Prefect's flow-run heartbeats when the API is this command's own.
+
+    Heartbeats let a lasting Prefect server mark a flow run whose process died as crashed. The
+    embedded API of ``thresher run`` (:class:`EarlyAPI`) ends with the command, so nothing
+    could ever read them; yet the heartbeat thread sleeps in 1 s steps and the end of every
+    run waited for it to wake (0.5 s on average, up to 1 s). With ``own_api`` False (the user's
+    Prefect server, or Prefect's own ephemeral start) the settings are left as they are.
+
+    Args:
+        own_api: Whether the run reports to the command's own :class:`EarlyAPI`.
+    """
+    if not own_api:
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 class FastExit:
@@ -381,4 +457,5 @@ __all__ = [
     "FastExit",
     "ParallelStartup",
     "needs_pytorch",
+    "no_heartbeats",
 ]

@@ -48,6 +48,11 @@ def _clip(x: float) -> float:
 
 def grey_thumbnail(img: Image.Image) -> np.ndarray:
     """The decoded ``img`` as a float32 grey thumbnail in [0, 255], longest side ≤ THUMB_PX."""
+    return np.asarray(_grey_image(img), dtype=np.float32)
+
+
+def _grey_image(img: Image.Image) -> Image.Image:
+    """The decoded ``img`` as a grey (mode ``L``) image, longest side ≤ THUMB_PX."""
     from thresher.storage.pixels import readable
 
     im = readable(img)
@@ -59,13 +64,14 @@ def grey_thumbnail(img: Image.Image) -> np.ndarray:
             im = im.convert("RGBA").reduce(factor)
     if im.mode != "L":
         im = im.convert("RGBA").convert("L") if "A" in im.getbands() else im.convert("L")
-    return np.asarray(im, dtype=np.float32)
+    return im
 
 
 def quality_signals(img: Image.Image) -> dict[str, float]:
     """The six quality scores of one decoded image (keys :data:`THRESHER_METADATA_KEYS`)."""
     w, h = img.size
-    grey = grey_thumbnail(img)
+    thumb = _grey_image(img)
+    grey = np.asarray(thumb, dtype=np.uint8).astype(np.float32)  # as grey_thumbnail's
     mean = float(grey.mean()) / 255.0 if grey.size else 0.0
     if grey.shape[0] >= 3 and grey.shape[1] >= 3:
         lap = (
@@ -78,7 +84,9 @@ def quality_signals(img: Image.Image) -> dict[str, float]:
         var = float(lap.var())
     else:
         var = 0.0
-    hist = np.bincount(np.clip(grey, 0, 255).astype(np.uint8).ravel(), minlength=256)
+    # The grey levels' counts: Pillow's histogram of the L image is numpy's bincount of its
+    # pixels, without the copy to 64-bit integers (a third of the time of these scores).
+    hist = np.asarray(thumb.histogram(), dtype=np.int64)
     p = hist[hist > 0] / max(1, grey.size)
     entropy = float(-(p * np.log2(p)).sum())
     short, long = max(1, min(w, h)), max(1, max(w, h))

@@ -24,6 +24,7 @@ from thresher import tasks
 from thresher.cluster import check_scheduler
 from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerConfig, load_configs
 from thresher.errors import ConfigError, InputError
+from thresher.reports import umap_2d
 from thresher.runlog import RunLog
 from thresher.stages import _store, datapool
 from thresher.stages._user_files import check_user_files
@@ -221,6 +222,9 @@ def curate(
                 checkpoint=trained.checkpoint if trained else init,
                 cluster=cluster,
             )
+            if cfg.worker.report_umap_neighbors:
+                # The report's UMAP worker imports umap-learn now, beside the next stages.
+                umap_2d.prestart()
             if objects is None:  # near duplicates in embedding space (docs/selection.md)
                 near = run.stage(
                     tasks.near_duplicates,
@@ -294,6 +298,7 @@ def curate(
             log.exception("run %s failed", run_id)
             raise
         finally:
+            umap_2d.discard_prestarted()  # unused when a stage before the report failed
             runlog.close()
             _save_logs(lightly_loc, run_id, runlog)
     result.peak_memory_mb = round(runlog.memory.peak_mb, 1)

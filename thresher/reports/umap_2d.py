@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pathlib
@@ -28,6 +29,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from typing import Any
@@ -223,20 +225,12 @@ class PendingMaps:
                 self.close()
 
     def _start(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="thresher-umap-")
+        worker = take_prestarted() or _Worker()
+        self._tmp, self._proc = worker.tmp, worker.proc
         folder = pathlib.Path(self._tmp.name)
         with (folder / "in.pkl").open("wb") as f:
             pickle.dump((*self._graph, *self._args), f, protocol=5)
-        env = dict(os.environ)
-        root = str(pathlib.Path(__file__).resolve().parents[2])  # the folder holding thresher/
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "thresher.reports.umap_2d", str(folder)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=(folder / "stderr.txt").open("wb"),
-            env=env,
-        )
+        worker.go()
 
     def _collect(self) -> tuple[Any, ...] | None:
         if self._proc is None or self._tmp is None:
@@ -269,15 +263,127 @@ class PendingMaps:
 
     def close(self) -> None:
         """Stop the worker process, if any, and remove its files (idempotent)."""
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            self._proc.wait()
-            if self._proc.stderr is not None:
-                self._proc.stderr.close()
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        _end(self._proc, self._tmp)
         self._proc, self._tmp = None, None
+
+
+def _end(
+    proc: subprocess.Popen[bytes] | None, tmp: tempfile.TemporaryDirectory[str] | None
+) -> None:
+    """Stop a worker process (if running) and remove its folder."""
+    if proc is not None:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    if tmp is not None:
+        tmp.cleanup()
+
+
+class _Worker:
+    """A worker process that imports umap-learn, then waits for its input on a line of stdin.
+
+    Started ahead (:func:`prestart`), it imports umap-learn and numba (seconds) while the run's
+    other stages run; :class:`PendingMaps` then writes ``in.pkl`` into its folder and says
+    ``go``. Its stdin is a pipe from this process: if this process ends first, however it
+    ends, the worker reads end-of-file and exits, fitting nothing.
+    """
+
+    def __init__(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="thresher-umap-")
+        folder = pathlib.Path(self.tmp.name)
+        env = dict(os.environ)
+        root = str(pathlib.Path(__file__).resolve().parents[2])  # the folder holding thresher/
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        try:
+            with (folder / "stderr.txt").open("wb") as err:
+                self.proc: subprocess.Popen[bytes] = subprocess.Popen(
+                    [sys.executable, "-m", "thresher.reports.umap_2d", str(folder)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    env=env,
+                )
+        except BaseException:
+            self.tmp.cleanup()
+            raise
+
+    def go(self) -> None:
+        """Tell the worker its input is in its folder (it then fits and exits)."""
+        stdin = self.proc.stdin
+        if stdin is None:
+            return
+        # A worker that already died finds no input: its exit code and stderr say why.
+        with contextlib.suppress(OSError):
+            stdin.write(b"go\n")
+            stdin.flush()
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    def end(self) -> None:
+        """Stop the worker and remove its folder."""
+        _end(self.proc, self.tmp)
+
+
+_prestarted: _Worker | None = None
+_prestarted_lock = threading.Lock()
+
+
+def prestart() -> bool:
+    """Start the UMAP worker process now, for the next :func:`start_umap` of this process.
+
+    The worker imports umap-learn and numba (2 to 4 s of one core) before the report needs
+    it: called when the embeddings exist, its imports run beside the near-duplicate search
+    and the selection instead of delaying the report's maps. Nothing starts without a spare
+    core or umap-learn, or when one is waiting already. Call :func:`discard_prestarted` when
+    the run ends, whether or not a report used it.
+
+    Returns:
+        Whether a worker is waiting now.
+    """
+    global _prestarted
+    with _prestarted_lock:
+        if _prestarted is not None:
+            return True
+        if usable_cpus() < 2 or not available():
+            return False
+        try:
+            _prestarted = _Worker()
+        except OSError as e:  # no temporary folder or no child process here
+            log.info("report: no UMAP worker started ahead (%s)", e)
+            return False
+        return True
+
+
+def take_prestarted() -> _Worker | None:
+    """The worker :func:`prestart` started, if it still runs; it is the caller's then."""
+    global _prestarted
+    with _prestarted_lock:
+        worker, _prestarted = _prestarted, None
+    if worker is not None and worker.proc.poll() is not None:
+        worker.end()  # it died waiting (killed): a fresh one is started instead
+        return None
+    return worker
+
+
+def discard_prestarted() -> None:
+    """Stop the worker :func:`prestart` started, if no report took it (idempotent)."""
+    worker = take_prestarted()
+    if worker is not None:
+        worker.end()
+
+
+def _wait_for_input() -> bool:
+    """In the worker: import umap-learn, then wait for ``go`` on stdin (False at its end)."""
+    import umap  # noqa: F401  (the import is the point: it is what takes seconds)
+
+    _cache_compiled_code()
+    try:
+        return sys.stdin.readline().strip() == "go"
+    except KeyboardInterrupt:  # Ctrl-C in the terminal reaches the whole process group
+        return False
 
 
 def _worker_main(folder: pathlib.Path) -> None:
@@ -443,4 +549,5 @@ def umap_embedding_data(
 
 
 if __name__ == "__main__":  # the worker process of PendingMaps
-    _worker_main(pathlib.Path(sys.argv[1]))
+    if _wait_for_input():
+        _worker_main(pathlib.Path(sys.argv[1]))

@@ -1,0 +1,120 @@
+"""The UMAP worker started ahead (``umap_2d.prestart``): the same maps, and no process left.
+
+The run starts it when the embeddings exist (``thresher.flows.curate``); the report takes it.
+Whatever ends the run first (a failed stage, Ctrl-C, the process killed), the worker must not
+outlive it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from thresher.reports import umap_2d
+
+pytestmark = pytest.mark.skipif(
+    not umap_2d.available() or umap_2d.usable_cpus() < 2,
+    reason="umap-learn not installed, or one core: no worker process",
+)
+
+
+def _workers() -> list[psutil.Process]:
+    """This process's UMAP worker children."""
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "thresher.reports.umap_2d" in " ".join(p.cmdline())
+    ]
+
+
+def _gone(proc: psutil.Process, timeout: float = 30.0) -> bool:
+    try:
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        return False
+    return True
+
+
+def test_prestarted_worker_fits_the_same_maps() -> None:
+    x = np.random.default_rng(0).normal(size=(120, 16)).astype(np.float32)
+    sel = np.arange(0, 120, 7)
+    alone = umap_2d.start_umap(x, sel, seed=3, neighbors=(5, 15)).result()
+    assert umap_2d.prestart()
+    (worker,) = _workers()
+    ahead = umap_2d.start_umap(x, sel, seed=3, neighbors=(5, 15))
+    assert not _workers() or _workers()[0].pid == worker.pid  # taken, not a second one
+    res = ahead.result()
+    assert _gone(worker)
+    assert res["skipped"] == [] and sorted(res["maps"]) == ["15", "5"]
+    for k in ("5", "15"):
+        assert np.array_equal(res["maps"][k], alone["maps"][k])
+    assert np.array_equal(res["rows"], alone["rows"])
+    assert umap_2d.take_prestarted() is None  # it was used up
+
+
+def test_discard_stops_an_unused_worker_and_its_folder() -> None:
+    assert umap_2d.prestart()
+    assert umap_2d.prestart()  # one at a time
+    (worker,) = _workers()
+    folder = worker.cmdline()[-1]
+    assert os.path.isdir(folder)
+    umap_2d.discard_prestarted()
+    assert _gone(worker, 5)
+    assert not os.path.exists(folder)
+    umap_2d.discard_prestarted()  # idempotent
+
+
+def test_a_dead_prestarted_worker_is_replaced() -> None:
+    assert umap_2d.prestart()
+    (worker,) = _workers()
+    worker.kill()
+    assert _gone(worker, 5)
+    x = np.random.default_rng(1).normal(size=(60, 8)).astype(np.float32)
+    res = umap_2d.start_umap(x, np.arange(6), neighbors=(5,)).result()
+    assert sorted(res["maps"]) == ["5"]
+    assert not _workers()
+
+
+_PARENT = textwrap.dedent(
+    """
+    import sys, time
+    from thresher.reports import umap_2d
+    assert umap_2d.prestart()
+    print(umap_2d._prestarted.proc.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_the_worker_ends_with_its_process(how: str) -> None:
+    """Killed (the OOM killer) or Ctrl-C to the process group: the worker ends too."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's command has
+    )
+    try:
+        assert parent.stdout is not None
+        worker = psutil.Process(int(parent.stdout.readline()))
+        time.sleep(0.5)
+        if how == "SIGKILL":
+            parent.kill()
+        else:
+            os.killpg(parent.pid, signal.SIGINT)
+        parent.wait(30)
+        assert _gone(worker, 60), f"the UMAP worker outlived its process ({how})"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
