@@ -116,19 +116,24 @@ def main() -> None:
 
         runners = [("torch", pt_run), ("openvino", ov_run)]
         if args.int8:
+            from thresher.models.backends import PretrainedOpenVINO, openvino_model_path
             from thresher.models.int8 import quantize_and_measure, split_sample
+            from thresher.models.openvino_embed import decode_files
 
             cal, held = split_sample(len(names))
-            t0 = time.perf_counter()
-            xml, mean_cos, overlap = quantize_and_measure(
-                model, spec.input_size, x[cal].numpy(), x[held].numpy()
+            size = spec.input_size
+            fp32 = PretrainedOpenVINO(
+                openvino_model_path(model, size), size, spec.mean, spec.std, spec.dim
             )
+            pixels, _ = decode_files(str(inp), names, size)
+            t0 = time.perf_counter()
+            got = quantize_and_measure(fp32, pixels[cal], pixels[held])
             print(
                 f"int8: quantized on {len(cal)} images in {time.perf_counter() - t0:.1f} s "
-                f"(once; cached); on {len(held)} held-out images: mean cosine {mean_cos:.4f} "
-                f"to fp32, 10-NN overlap {overlap:.3f}  (floor 0.995)"
+                f"(once; cached); on {len(held)} held-out images: mean cosine "
+                f"{got.mean_cosine:.4f} to fp32, 10-NN overlap {got.overlap10:.3f}  (floor 0.995)"
             )
-            int8_run = OpenVINORunner(model, spec.input_size, cpu_count(), xml=xml)
+            int8_run = OpenVINORunner(model, size, cpu_count(), xml=got.model_xml)
             int8_run(batches[0][:2])
             runners.append(("int8", int8_run))
         times = {name: 0.0 for name, _ in runners}

@@ -105,6 +105,30 @@ def forward_only(n: int, batch: int, backend: str = "torch") -> tuple[float, int
     return time.perf_counter() - t0, side
 
 
+def int8_forward_only(n: int, batch: int) -> float:
+    """Seconds for ``n`` random uint8 images through the newest int8 model, as a run feeds it."""
+    from thresher.models.backends import OpenVINORunner, cpu_count, thresher_home
+
+    xml = max(
+        (thresher_home() / "models" / "openvino").glob("int8-*/model.xml"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    from thresher.models import zoo
+
+    spec = zoo.spec("efficientnet-lite0")
+    side = spec.input_size
+    run = OpenVINORunner(None, side, cpu_count(), xml=xml, pixels=(spec.mean, spec.std))
+    x = np.random.default_rng(0).integers(0, 256, (batch, 3, side, side), dtype=np.uint8)
+    run(x[:2])
+    t0 = time.perf_counter()
+    done = 0
+    while done < n:
+        b = min(batch, n - done)
+        run(x[:b])
+        done += b
+    return time.perf_counter() - t0
+
+
 TARGET_RATE = {1500: 100.0, 10000: 150.0}  # images/s end to end, start-up included
 TARGET_RATE_INT8 = {10000: 250.0}  # with --int8 (issue 11: at its stated fidelity)
 TARGET_RATIO = 1.3  # end to end / (decode-only + OpenVINO forward-only), at 10,000
@@ -206,6 +230,13 @@ def main() -> None:
         if args.int8:
             cal_s, _, _ = thresher_run(inp, work / "calibrate-lightly", args.n, cfg)
             print(f"int8 calibration run (quantizes once, cached): {cal_s:.1f} s  [{load()}]")
+            if not args.skip_baselines:
+                i8_s = int8_forward_only(args.n, args.batch)
+                print(
+                    f"baseline forward-only: {i8_s:7.1f} s  {args.n / i8_s:7.1f} img/s  "
+                    f"(batch {args.batch}, uint8 pixels, OpenVINO int8: the run's model)  "
+                    f"[{load()}]"
+                )
         e2e, stages, peak = thresher_run(inp, work / "lightly", args.n, cfg)
         what = "int8" if args.int8 else "fp32 (the default)"
         print(

@@ -3,6 +3,7 @@ measured on held-out photos, and a fallback to fp32 under the floor."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,36 +41,56 @@ def test_split_sample_is_disjoint_and_spread() -> None:
 def test_int8_quantizes_once_states_fidelity_and_falls_back(
     photos: tuple[str, list[str]], tmp_path: Path
 ) -> None:
-    from thresher.models import embed_files
-    from thresher.models.int8 import prepare_int8
+    """Torch-free int8: the converted fp32 file is quantized on uint8 pixels, embeds close to
+    fp32 through the pixel path, and a second run takes model and measurement from the cache."""
+    from thresher.models.backends import remember_pretrained
+    from thresher.models.int8 import prepare_int8, quantize_and_measure, split_sample
+    from thresher.models.openvino_embed import decode_files, iter_pretrained_embeddings
 
     root, names = photos
-    model, spec = zoo.create("efficientnet-lite0"), zoo.spec("efficientnet-lite0")
-    cache = tmp_path / "ov"
+    name = "efficientnet-lite0"
+    spec, cache = zoo.spec(name), tmp_path / "ov"
+    fp32 = remember_pretrained(
+        name, zoo.create(name), spec.input_size, spec.mean, spec.std, spec.dim, cache
+    )
     # 32 calibration photos are fewer than a run uses (300), hence the lower floor here.
-    plan = prepare_int8(model, spec, root, names, cache_root=cache, floor=0.98)
-    assert plan.precision == "int8" and plan.model_xml is not None
+    plan = prepare_int8(fp32, root, names, cache_root=cache, floor=0.98)
+    assert plan.precision == "int8" and plan.model_xml is not None and not plan.cached
     assert (plan.n_calibration, plan.n_held_out) == (32, 32)
     assert 0.98 <= plan.mean_cosine <= 1.0 and 0.5 < plan.overlap10 <= 1.0
     assert f"mean cosine {plan.mean_cosine:.4f}" in plan.note and "32 held-out" in plan.note
+    assert "cached" not in plan.note
 
-    # The int8 model embeds close to fp32, and differs from it (it really is quantized).
-    int8 = embed_files(model, spec, root, names, backend="openvino", model_xml=plan.model_xml)
-    fp32 = embed_files(model, spec, root, names, backend="openvino")
-    cos = (int8 * fp32).sum(axis=1)
+    # The int8 model embeds close to fp32 on the run's pixel path, and differs from it (it
+    # really is quantized).
+    def rows(xml: Path) -> np.ndarray:
+        found = replace(fp32, xml=xml)
+        return np.concatenate(list(iter_pretrained_embeddings(found, root, names, num_workers=0)))
+
+    int8, ref = rows(plan.model_xml), rows(fp32.xml)
+    cos = (int8 * ref).sum(axis=1)
     assert cos.mean() >= 0.99 and cos.min() < 0.99999
 
-    # Cached: the same images give the same model file, not quantized again.
-    stamp = (plan.model_xml.parent / "model.bin").stat().st_mtime_ns
-    again = prepare_int8(model, spec, root, names, cache_root=cache, floor=1.01)
-    assert (
-        again.model_xml is None
-        and (plan.model_xml.parent / "model.bin").stat().st_mtime_ns == stamp
-    )
+    # Cached: the same images give the same model file and the same measurement, neither
+    # quantized nor measured again (no file rewritten), and the note says so.
+    folder = plan.model_xml.parent
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert len([n for n in stamps if n.startswith("fidelity-")]) == 1
+    again = prepare_int8(fp32, root, names, cache_root=cache, floor=1.01)
+    assert again.cached and {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps
+    assert "the measurement cached with the int8 model" in again.note
     # Under the floor: fp32, and the note says so with the measured figures.
-    assert again.precision == "fp32"
+    assert again.precision == "fp32" and again.model_xml is None
     assert "embedded in fp32" in again.note and "floor of 1.01" in again.note
-    assert np.isclose(again.mean_cosine, plan.mean_cosine)
+    assert again.mean_cosine == plan.mean_cosine
+
+    # Other held-out images: the cached model, measured again (its own cached figure).
+    pixels, _ = decode_files(root, names, spec.input_size, num_workers=0)
+    cal, held = split_sample(len(names))
+    other = quantize_and_measure(fp32, pixels[cal], pixels[held][:16], cache)
+    assert other.model_xml == plan.model_xml and not other.cached
+    assert (folder / "model.bin").stat().st_mtime_ns == stamps["model.bin"]
+    assert len(list(folder.glob("fidelity-*.json"))) == 2
 
 
 def test_int8_config_is_validated(tmp_path: Path) -> None:

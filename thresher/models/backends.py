@@ -502,7 +502,6 @@ def make_runner(
     device: torch.device | None = None,
     threads: int = 1,
     cache_root: Path | None = None,
-    model_xml: Path | None = None,
 ) -> Runner:
     """The forward pass of ``model`` on ``backend``.
 
@@ -513,10 +512,9 @@ def make_runner(
         device: For ``torch``: where to run (default: the CPU).
         threads: For ``openvino``: inference threads.
         cache_root: For ``openvino``: the converted-model cache.
-        model_xml: For ``openvino``: run this model file (the int8 one) instead.
     """
     if backend == "openvino":
-        return OpenVINORunner(model, input_size, threads, cache_root, xml=model_xml)
+        return OpenVINORunner(model, input_size, threads, cache_root)
     import torch
 
     return torch_runner(model, device or torch.device("cpu"))

@@ -20,7 +20,6 @@ import math
 import os
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -178,7 +177,6 @@ def iter_embeddings(
     input_size: int | None = None,
     normalize: bool = True,
     backend: str = "auto",
-    model_xml: Path | None = None,
     frames: bool = False,
     on_broken: Callable[[int, str], None] | None = None,
     crops: Mapping[str, tuple[str, Box]] | None = None,
@@ -204,8 +202,6 @@ def iter_embeddings(
         normalize: L2-normalise each row (``worker_config.normalize_embeddings``).
         backend: ``"auto"``, ``"torch"`` or ``"openvino"``
             (``worker_config.embedding_backend``).
-        model_xml: With OpenVINO, run this model file instead of the converted ``model``
-            (the int8 model of :func:`thresher.models.int8.prepare_int8`).
         frames: ``filenames`` are video frame names (``<video>-<frame>-<ext>.png``), decoded
             from their videos (:class:`FileImages`).
         on_broken: Called with ``(index into filenames, reason)`` for a file that cannot be
@@ -246,7 +242,7 @@ def iter_embeddings(
     dev = resolve_device(device) if chosen == "torch" else torch.device("cpu")
     # Built before the decode workers fork: they only decode, which is safe after OpenVINO
     # ran here (running OpenVINO itself in a forked child hangs).
-    run = make_runner(model, size, chosen, device=dev, threads=threads, model_xml=model_xml)
+    run = make_runner(model, size, chosen, device=dev, threads=threads)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

@@ -1,21 +1,29 @@
 """int8 embeddings (``worker_config.embedding_precision: int8``): quantized on the user's images.
 
-The fp32 OpenVINO model is quantized with NNCF's post-training quantization, calibrated on up
-to :data:`CALIBRATION_IMAGES` of the run's own images, with the recipe measured to keep the
-embeddings closest to fp32: the first convolution stays fp32 and bias correction is the full
-one (``fast_bias_correction=False``). The quantized model is cached beside the fp32 one under
-``$THRESHER_HOME/models/openvino/``, keyed by the fp32 model's key, the calibration images'
-pixels and the NNCF version, so a re-run (or a run over the same data) does not quantize again.
+The converted fp32 OpenVINO model (:class:`~thresher.models.backends.PretrainedOpenVINO`: the
+pretrained default model's noted file, or any other model's converted one) is quantized with
+NNCF's post-training quantization, calibrated on up to :data:`CALIBRATION_IMAGES` of the
+run's own images, with the recipe measured to keep the embeddings closest to fp32: the first
+convolution stays fp32 and bias correction is the full one (``fast_bias_correction=False``).
 
-Before the int8 model embeds anything, its fidelity is measured on up to
-:data:`HELD_OUT_IMAGES` other images of the same data: the mean cosine between int8 and fp32
-embeddings and the share of each image's 10 nearest neighbours that int8 keeps. Under
+The images are read as the run embeds them: decoded to uint8 pixels with Pillow
+(:func:`thresher.models.openvino_embed.decode_files`) and scaled and normalised as the compiled
+model does (``(x - 255 mean) / (255 std)``). Nothing here imports PyTorch; NNCF runs in a child
+process (``python -m thresher.models.int8``), and so does the fidelity measurement.
+
+The quantized model is cached under ``$THRESHER_HOME/models/openvino/int8-<key>/``, keyed by
+the fp32 model's key, the calibration pixels, the NNCF version and the recipe, so a re-run (or
+a run over the same data) does not quantize again. Its fidelity is measured on up to
+:data:`HELD_OUT_IMAGES` other images of the same data (the mean cosine between int8 and fp32
+embeddings and the share of each image's 10 nearest neighbours that int8 keeps) and cached in
+that folder too, keyed by the held-out pixels: a re-run on the same data neither quantizes nor
+measures, and its note says the figure is the cached measurement. Under
 :data:`FIDELITY_FLOOR` (mean cosine) the run embeds in fp32 instead and says so.
 
 Example:
-    >>> plan = prepare_int8(model, spec, "/data/images", names)  # doctest: +SKIP
+    >>> plan = prepare_int8(fp32, "/data/images", names)  # doctest: +SKIP
     >>> plan.precision, plan.note  # doctest: +SKIP
-    ('int8', 'int8 (OpenVINO, NNCF): mean cosine 0.9974 to fp32, 10-NN overlap 0.947 ...')
+    ('int8', 'int8 (OpenVINO, NNCF post-training quantization): mean cosine 0.9974 ...')
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -35,17 +44,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from thresher.errors import ConfigError
-from thresher.models import zoo
-from thresher.models.backends import (
-    import_openvino,
-    openvino_model_key,
-    openvino_model_path,
-    thresher_home,
-)
+from thresher.models.backends import PretrainedOpenVINO, import_openvino, thresher_home
 
 logger = logging.getLogger("thresher.models")
 
@@ -55,6 +56,14 @@ CALIBRATION_IMAGES = 300
 HELD_OUT_IMAGES = 200
 #: Mean cosine to fp32 under which the run falls back to fp32.
 FIDELITY_FLOOR = 0.995
+#: The quantization recipe, part of the cache key (a new recipe quantizes again).
+RECIPE = "int8-first-conv-fp32-full-bias"
+
+_NO_NNCF = (
+    "worker_config.embedding_precision is 'int8', which needs the package nncf to quantize "
+    "the model: pip install 'thresher[int8]' (or pip install nncf), or set "
+    "embedding_precision to 'fp32'."
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,8 @@ class Int8Plan:
         n_calibration: Images the quantization was calibrated on.
         n_held_out: Images the fidelity was measured on.
         note: One sentence for the report and config.json.
+        cached: The figures are the measurement cached with the int8 model (nothing was
+            quantized or measured in this run).
     """
 
     precision: str
@@ -78,6 +89,24 @@ class Int8Plan:
     n_calibration: int
     n_held_out: int
     note: str
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """The int8 model and its measured fidelity (:func:`quantize_and_measure`).
+
+    Attributes:
+        model_xml: The quantized ``model.xml``.
+        mean_cosine: Mean cosine of int8 to fp32 embeddings on the held-out pixels.
+        overlap10: Mean share of each held-out image's 10 nearest neighbours kept.
+        cached: Both came from the cache (no child process ran).
+    """
+
+    model_xml: Path
+    mean_cosine: float
+    overlap10: float
+    cached: bool
 
 
 def _import_nncf() -> Any:
@@ -87,11 +116,7 @@ def _import_nncf() -> Any:
     try:
         import nncf
     except ImportError as e:
-        raise ConfigError(
-            "worker_config.embedding_precision is 'int8', which needs the package nncf to "
-            "quantize the model: pip install 'thresher[int8]' (or pip install nncf), or set "
-            "embedding_precision to 'fp32'."
-        ) from e
+        raise ConfigError(_NO_NNCF) from e
     logging.getLogger("nncf").setLevel(logging.ERROR)
     return nncf
 
@@ -114,21 +139,6 @@ def split_sample(n: int) -> tuple[list[int], list[int]]:
         )
     ]
     return cal.tolist(), held.tolist()
-
-
-def _load(
-    spec: zoo.ModelSpec,
-    input_url: str,
-    filenames: Sequence[str],
-    size: int,
-    storage_options: Mapping[str, Any] | None,
-) -> np.ndarray:
-    from thresher.models.inference import FileImages, eval_transform
-
-    ds = FileImages(
-        input_url, filenames, eval_transform(size, spec.mean, spec.std), storage_options, size
-    )
-    return torch.stack([ds[i][0] for i in range(len(ds))]).numpy()
 
 
 def overlap_at_10(a: np.ndarray, b: np.ndarray) -> float:
@@ -160,62 +170,97 @@ def _nncf_version() -> str:
     try:
         return metadata.version("nncf")
     except metadata.PackageNotFoundError as e:
-        raise ConfigError(
-            "worker_config.embedding_precision is 'int8', which needs the package nncf to "
-            "quantize the model: pip install 'thresher[int8]' (or pip install nncf), or set "
-            "embedding_precision to 'fp32'."
-        ) from e
+        raise ConfigError(_NO_NNCF) from e
 
 
-def _int8_dir(model: nn.Module, input_size: int, calibration: np.ndarray, root: Path) -> Path:
-    h = hashlib.sha256(openvino_model_key(model, input_size).encode())
-    h.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
-    h.update(f"int8-first-conv-fp32-full-bias nncf {_nncf_version()}".encode())
+def _digest(pixels: np.ndarray) -> str:
+    h = hashlib.sha256(f"{pixels.shape}".encode())
+    h.update(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def _int8_dir(fp32: PretrainedOpenVINO, calibration: np.ndarray, root: Path) -> Path:
+    """The int8 model's folder, keyed by what makes the int8 model.
+
+    The fp32 model's key, the calibration pixels (and how they are normalised), the NNCF
+    version and the recipe.
+    """
+    h = hashlib.sha256(fp32.xml.parent.name.encode() + b"\0")
+    h.update(json.dumps([list(fp32.mean), list(fp32.std)]).encode())
+    h.update(_digest(calibration).encode())
+    h.update(f"{RECIPE} nncf {_nncf_version()}".encode())
     return root / f"int8-{h.hexdigest()[:32]}"
 
 
+def normalised(pixels: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """uint8 ``(N, 3, H, W)`` pixels as the compiled model sees them: ``(x - 255 m) / (255 s)``.
+
+    The arithmetic of :class:`~thresher.models.backends.OpenVINORunner`'s pixel input, in
+    float32 (the fp32 model's input, which NNCF calibrates on).
+    """
+    m = np.asarray([255.0 * float(v) for v in mean], np.float32).reshape(1, -1, 1, 1)
+    s = np.asarray([255.0 * float(v) for v in std], np.float32).reshape(1, -1, 1, 1)
+    out: np.ndarray = (pixels.astype(np.float32) - m) / s
+    return out
+
+
+def _write_json(path: Path, doc: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a reader sees the whole file or none
+
+
 def quantize_and_measure(
-    model: nn.Module,
-    input_size: int,
+    fp32: PretrainedOpenVINO,
     calibration: np.ndarray,
     held_out: np.ndarray,
     cache_root: Path | None = None,
-) -> tuple[Path, float, float]:
+) -> Quantized:
     """Quantize on ``calibration`` (or take the cached int8 model) and measure it on ``held_out``.
 
     Both run in a child process (``python -m thresher.models.int8``): NNCF never enters the
     run's process, and neither does OpenVINO inference before the decode workers fork (a
-    parent that ran OpenVINO models and then forked crashed at exit).
+    parent that ran OpenVINO models and then forked crashed at exit). A measurement cached with
+    the int8 model for the same held-out pixels is taken as it is: no child process runs.
 
     Args:
-        model: The fp32 PyTorch module.
-        input_size: Side of the square input.
-        calibration: ``(N, 3, H, W)`` float32 calibration images.
-        held_out: ``(M, 3, H, W)`` float32 images to measure the fidelity on.
-        cache_root: The converted-model cache.
+        fp32: The converted fp32 model and its input normalisation.
+        calibration: ``(N, 3, H, W)`` uint8 calibration pixels.
+        held_out: ``(M, 3, H, W)`` uint8 pixels to measure the fidelity on.
+        cache_root: The converted-model cache; default ``$THRESHER_HOME/models/openvino``.
 
     Returns:
-        The int8 ``model.xml``, the mean cosine to fp32 and the 10-NN overlap.
+        The int8 model, its fidelity and whether both came from the cache.
 
     Raises:
         ConfigError: NNCF is not installed.
         RuntimeError: The child failed (with its last output).
     """
     root = cache_root or thresher_home() / "models" / "openvino"
-    final = _int8_dir(model, input_size, calibration, root)
+    final = _int8_dir(fp32, calibration, root)
     xml = final / "model.xml"
-    fp32_xml = openvino_model_path(model, input_size, root)
+    measured = final / f"fidelity-{_digest(held_out)[:32]}.json"
     cached = xml.is_file() and (final / "model.bin").is_file()
+    if cached and measured.is_file():
+        try:
+            doc = json.loads(measured.read_text(encoding="utf-8"))
+            return Quantized(xml, float(doc["mean_cosine"]), float(doc["overlap10"]), True)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not one we wrote: measured again below
     if not cached:
         logger.info(
             "quantizing the model to int8 on %d of your images (once; cached)", len(calibration)
         )
+    root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".quantize-", dir=root))
     try:
-        np.save(work / "calibration.npy", np.ascontiguousarray(calibration, dtype=np.float32))
-        np.save(work / "held_out.npy", np.ascontiguousarray(held_out, dtype=np.float32))
+        np.save(work / "calibration.npy", np.ascontiguousarray(calibration, dtype=np.uint8))
+        np.save(work / "held_out.npy", np.ascontiguousarray(held_out, dtype=np.uint8))
+        (work / "input.json").write_text(
+            json.dumps({"mean": list(fp32.mean), "std": list(fp32.std), "root": str(root)})
+        )
         target = xml if cached else work / "model" / "model.xml"
-        cmd = [sys.executable, "-m", "thresher.models.int8", str(fp32_xml), str(target)]
+        cmd = [sys.executable, "-m", "thresher.models.int8", str(fp32.xml), str(target)]
         done = subprocess.run([*cmd, str(work)], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(
@@ -229,21 +274,29 @@ def quantize_and_measure(
             except OSError:
                 if not xml.is_file():
                     raise
+        _write_json(measured, fidelity)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return xml, float(fidelity["mean_cosine"]), float(fidelity["overlap10"])
+    return Quantized(xml, float(fidelity["mean_cosine"]), float(fidelity["overlap10"]), False)
 
 
 def _child(fp32_xml: str, int8_xml: str, work_dir: str) -> None:
     """The child process: quantize into ``int8_xml`` unless it exists, then measure it."""
+    from thresher.models.backends import OpenVINORunner, cpu_count
+
     ov = import_openvino()
     work = Path(work_dir)
+    given = json.loads((work / "input.json").read_text())
+    mean, std = given["mean"], given["std"]
     if not Path(int8_xml).is_file():
         nncf = _import_nncf()
         calibration = np.load(work / "calibration.npy")
         fp32 = ov.Core().read_model(fp32_xml)
         convs = [op for op in fp32.get_ordered_ops() if op.get_type_name() == "Convolution"]
-        data = nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))])
+        data = nncf.Dataset(
+            [calibration[i : i + 1] for i in range(len(calibration))],
+            lambda x: normalised(x, mean, std),
+        )
         # NNCF draws progress bars on stdout; thresher shows its own progress.
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             quantized = nncf.quantize(
@@ -258,13 +311,12 @@ def _child(fp32_xml: str, int8_xml: str, work_dir: str) -> None:
         Path(int8_xml).parent.mkdir(parents=True, exist_ok=True)
         ov.save_model(quantized, int8_xml, compress_to_fp16=False)
     held = np.load(work / "held_out.npy")
-    core = ov.Core()
-    config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
     outs = []
-    for path in (fp32_xml, int8_xml):
-        compiled = core.compile_model(path, "CPU", config)
-        rows = [compiled(b)[0] for b in np.array_split(held, max(1, len(held) // 32))]
-        outs.append(np.concatenate(rows).reshape(len(held), -1))
+    for path in (fp32_xml, int8_xml):  # as the run embeds: uint8 pixels, normalised by OpenVINO
+        run = OpenVINORunner(
+            None, held.shape[-1], cpu_count(), Path(given["root"]), Path(path), (mean, std)
+        )
+        outs.append(np.concatenate([run(b) for b in np.array_split(held, -(-len(held) // 32))]))
     ref, got = outs
     fidelity = {
         "mean_cosine": float(_cosine(ref, got).mean()),
@@ -274,66 +326,90 @@ def _child(fp32_xml: str, int8_xml: str, work_dir: str) -> None:
 
 
 def prepare_int8(
-    model: nn.Module,
-    spec: zoo.ModelSpec,
+    fp32: PretrainedOpenVINO,
     input_url: str,
     filenames: Sequence[str],
     *,
-    input_size: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    num_workers: int = -1,
     floor: float = FIDELITY_FLOOR,
     cache_root: Path | None = None,
 ) -> Int8Plan:
     """Quantize (or take from the cache), measure the fidelity, and decide int8 or fp32.
 
     Args:
-        model: The fp32 PyTorch module.
-        spec: Its spec.
+        fp32: The converted fp32 model (``xml``, input size, normalisation).
         input_url: Root the filenames are relative to.
         filenames: The run's images (calibration and held-out images are taken from them).
-        input_size: Overrides ``spec.input_size``.
         storage_options: fsspec options.
+        num_workers: Decode worker processes for the calibration and held-out images
+            (-1: one per core; 0: decode in this process).
         floor: Mean cosine under which the run falls back to fp32.
         cache_root: The converted-model cache.
 
     Returns:
         The plan; its ``note`` states the fidelity and the decision.
+
+    Raises:
+        ConfigError: NNCF is not installed.
+        RuntimeError: Quantizing or measuring failed.
     """
-    size = input_size or spec.input_size
+    from thresher.models.openvino_embed import decode_files
+
+    _nncf_version()  # a clear error before any image is read
     cal_idx, held_idx = split_sample(len(filenames))
-    calibration = _load(spec, input_url, [filenames[i] for i in cal_idx], size, storage_options)
+    picked = cal_idx if held_idx == cal_idx else cal_idx + held_idx
+    pixels, broken = decode_files(
+        input_url,
+        [filenames[i] for i in picked],
+        fp32.input_size,
+        storage_options=storage_options,
+        num_workers=num_workers,
+    )
+    bad = {i for i, _ in broken}  # unreadable since the corruption check: left out
+    calibration = pixels[[i for i in range(len(cal_idx)) if i not in bad]]
     held = (
         calibration
         if held_idx == cal_idx
-        else _load(spec, input_url, [filenames[i] for i in held_idx], size, storage_options)
+        else pixels[[i for i in range(len(cal_idx), len(picked)) if i not in bad]]
     )
-    xml, mean_cos, overlap = quantize_and_measure(model, size, calibration, held, cache_root)
+    got = quantize_and_measure(fp32, calibration, held, cache_root)
     sample = (
-        f"{len(held_idx)} held-out images"
+        f"{len(held)} held-out images"
         if held_idx != cal_idx
-        else f"the {len(cal_idx)} calibration images (too few images to hold some out)"
+        else f"the {len(calibration)} calibration images (too few images to hold some out)"
     )
     measured = (
-        f"mean cosine {mean_cos:.4f} to fp32 and 10-NN overlap {overlap:.3f} on {sample}, "
-        f"calibrated on {len(cal_idx)} of your images"
+        f"mean cosine {got.mean_cosine:.4f} to fp32 and 10-NN overlap {got.overlap10:.3f} on "
+        f"{sample}, calibrated on {len(calibration)} of your images"
     )
-    if mean_cos < floor:
+    if got.cached:
+        measured += " (the measurement cached with the int8 model for these images)"
+    n_cal, n_held = len(calibration), len(held)
+    if got.mean_cosine < floor:
         note = (
             f"int8 was asked for but embedded in fp32: int8 reached {measured}, under the "
             f"floor of {floor} (worker_config.embedding_precision)"
         )
         logger.warning("%s", note)
-        return Int8Plan("fp32", None, mean_cos, overlap, len(cal_idx), len(held_idx), note)
+        return Int8Plan(
+            "fp32", None, got.mean_cosine, got.overlap10, n_cal, n_held, note, got.cached
+        )
     note = f"int8 (OpenVINO, NNCF post-training quantization): {measured}"
     logger.info("%s", note)
-    return Int8Plan("int8", xml, mean_cos, overlap, len(cal_idx), len(held_idx), note)
+    return Int8Plan(
+        "int8", got.model_xml, got.mean_cosine, got.overlap10, n_cal, n_held, note, got.cached
+    )
 
 
 __all__ = [
     "CALIBRATION_IMAGES",
     "FIDELITY_FLOOR",
     "HELD_OUT_IMAGES",
+    "RECIPE",
     "Int8Plan",
+    "Quantized",
+    "normalised",
     "overlap_at_10",
     "prepare_int8",
     "quantize_and_measure",

@@ -195,6 +195,56 @@ def iter_pretrained_embeddings(
             pool.join()
 
 
+def decode_files(
+    input_url: str,
+    filenames: Sequence[str],
+    size: int,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    num_workers: int = -1,
+    batch_size: int = 32,
+) -> Decoded:
+    """Decode ``filenames`` to the model's uint8 pixels at once, as the embedding does.
+
+    What :func:`thresher.models.int8.prepare_int8` calibrates and measures on: the same
+    pixels :func:`iter_pretrained_embeddings` gives the model.
+
+    Args:
+        input_url: Root path or fsspec URL the filenames are relative to.
+        filenames: Files to decode.
+        size: Side of the square input.
+        storage_options: fsspec options.
+        num_workers: Decode worker processes; -1 = one per core, 0 = this process.
+        batch_size: Files per task.
+
+    Returns:
+        ``(pixels, broken)``: ``(len(filenames), 3, size, size)`` uint8, and ``(index,
+        reason)`` for each file that could not be read or decoded (its pixels stay zero).
+    """
+    names = list(filenames)
+    batches = [names[a : a + batch_size] for a in range(0, len(names), batch_size)]
+    workers = cpu_count() if num_workers == -1 else num_workers
+    workers = min(workers, len(batches))
+    pool = _fork_pool(workers) if workers > 1 else None
+    parts: list[np.ndarray] = [np.zeros((0, 3, size, size), np.uint8)]
+    broken: list[tuple[int, str]] = []
+    finished = False
+    try:
+        options = dict(storage_options or {})
+        for pixels, bad in _decoded(pool, batches, input_url, options, size, 2 * workers + 1):
+            broken += [(sum(len(p) for p in parts) + i, why) for i, why in bad]
+            parts.append(pixels)
+        finished = True
+    finally:
+        if pool is not None:
+            if finished:
+                pool.close()
+            else:
+                pool.terminate()
+            pool.join()
+    return np.concatenate(parts), broken
+
+
 def _decoded(
     pool: Any,
     batches: list[list[str]],
@@ -222,4 +272,4 @@ def _decoded(
         yield result
 
 
-__all__ = ["decode_batch", "iter_pretrained_embeddings"]
+__all__ = ["decode_batch", "decode_files", "iter_pretrained_embeddings"]

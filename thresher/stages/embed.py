@@ -504,30 +504,29 @@ def _broken(lightly: Location, paths: list[str], names: list[str]) -> dict[str, 
 
 @dataclass(frozen=True)
 class _Model:
-    """The loaded embedding model of a shard (and the int8 model and note, if asked).
+    """The loaded embedding model of a shard, and the int8 note (or ``""``).
 
-    ``pretrained`` is set instead of ``model`` and ``spec`` when the shard embeds with the
-    pretrained default model's converted OpenVINO file, without PyTorch
-    (:mod:`thresher.models.openvino_embed`).
+    ``pretrained`` is set instead of ``model`` and ``spec`` when the shard embeds with a
+    converted OpenVINO file from uint8 pixels, without PyTorch in the embedding
+    (:mod:`thresher.models.openvino_embed`): the pretrained default model in fp32, and every
+    int8 run (its quantized file, or the fp32 one after a fallback).
     """
 
     model: Any
     spec: Any
-    model_xml: Any
     note: str
     pretrained: Any = None
 
 
 def _pretrained_default(shard: Shard) -> bool:
-    """Whether the shard embeds images with the pretrained default model on OpenVINO in fp32.
+    """Whether the shard embeds images with the pretrained default model on OpenVINO.
 
     The rule is :func:`thresher.models.resolve_embedder`'s for the default model; such a run
-    needs PyTorch only to convert the model once per machine.
+    needs PyTorch only to convert the model once per machine, in fp32 and in int8.
     """
     worker, lightly_cfg = shard.worker, shard.lightly_cfg
     return (
         shard.backend == "openvino"
-        and worker.embedding_precision != "int8"
         and shard.checkpoint is None
         and not worker.enable_training
         and "name" not in lightly_cfg.model.model_fields_set
@@ -565,11 +564,53 @@ def _load_pretrained() -> Any:
         return None
 
 
+def _load_int8(shard: Shard, names: list[str]) -> _Model:
+    """The int8 model (or fp32 after a fallback) as a converted file, and the fidelity note.
+
+    The pretrained default model comes from its noted file without PyTorch; another model
+    (named, a checkpoint, trained) is built with PyTorch and converted once. Either way the
+    calibration, the fidelity check and the embedding read the uint8 pixels of
+    :mod:`thresher.models.openvino_embed` (int8 runs only on images, not frames or objects:
+    refused when the run is checked).
+    """
+    from dataclasses import replace
+
+    from thresher.models.int8 import prepare_int8
+
+    fp32 = _load_pretrained() if _pretrained_default(shard) else None
+    if fp32 is None:
+        from thresher.models import resolve_embedder
+        from thresher.models.backends import PretrainedOpenVINO, openvino_model_path
+
+        model, spec, _ = resolve_embedder(
+            shard.lightly_cfg,
+            checkpoint=shard.checkpoint.url if shard.checkpoint else None,
+            enable_training=shard.worker.enable_training,
+        )
+        try:
+            xml = openvino_model_path(model, spec.input_size)
+        except OSError as e:
+            raise ConfigError(
+                f"worker_config.embedding_precision 'int8' keeps the quantized model in "
+                f"$THRESHER_HOME/models/openvino, which cannot be written ({e}): set "
+                "THRESHER_HOME to a writable folder, or embedding_precision to 'fp32'."
+            ) from e
+        fp32 = PretrainedOpenVINO(xml, spec.input_size, tuple(spec.mean), tuple(spec.std), spec.dim)
+    # Calibration and held-out images come from all the files, so every shard, and a resumed
+    # run, makes the same int8 model (cached) as the first.
+    workers = 0 if multiprocessing.current_process().daemon else -1
+    plan = prepare_int8(fp32, shard.listing.input_url, names, num_workers=workers)
+    chosen = fp32 if plan.model_xml is None else replace(fp32, xml=plan.model_xml)
+    return _Model(None, None, plan.note, chosen)
+
+
 def _load_model(shard: Shard, names: list[str]) -> _Model:
+    if shard.worker.embedding_precision == "int8":
+        return _load_int8(shard, names)
     if _pretrained_default(shard):
         found = _load_pretrained()
         if found is not None:
-            return _Model(None, None, None, "", found)
+            return _Model(None, None, "", found)
     from thresher.models import resolve_embedder
 
     model, spec, _ = resolve_embedder(
@@ -577,14 +618,7 @@ def _load_model(shard: Shard, names: list[str]) -> _Model:
         checkpoint=shard.checkpoint.url if shard.checkpoint else None,
         enable_training=shard.worker.enable_training,
     )
-    if shard.worker.embedding_precision != "int8":
-        return _Model(model, spec, None, "")
-    from thresher.models.int8 import prepare_int8
-
-    # Calibration and held-out images come from all the files, so every shard, and a resumed
-    # run, makes the same int8 model (cached) as the first.
-    plan = prepare_int8(model, spec, shard.listing.input_url, names)
-    return _Model(model, spec, plan.model_xml, plan.note)
+    return _Model(model, spec, "")
 
 
 def embed_shard(
@@ -678,7 +712,7 @@ def _embed_rows(
 
     objects = shard.deduplicated if isinstance(shard.deduplicated, Objects) else None
     batches: Iterable[np.ndarray]
-    if loaded.pretrained is not None:  # the default model on OpenVINO, without PyTorch
+    if loaded.pretrained is not None:  # a converted file on OpenVINO, without PyTorch
         from thresher.models.openvino_embed import iter_pretrained_embeddings
 
         batches = iter_pretrained_embeddings(
@@ -702,7 +736,6 @@ def _embed_rows(
             num_workers=workers,
             normalize=worker.normalize_embeddings,
             backend=shard.backend,
-            model_xml=loaded.model_xml,
             frames=shard.listing.dataset_type == "videos",
             on_broken=on_broken,
             crops=objects.crops() if objects is not None else None,  # object level
