@@ -118,3 +118,10 @@ def test_the_worker_ends_with_its_process(how: str) -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_large_maps_take_fewer_epochs() -> None:
+    """The layout's epochs drop only for large fits: a small run's maps stay as they were."""
+    assert umap_2d.n_epochs(1500) == umap_2d.N_EPOCHS == 200
+    assert umap_2d.n_epochs(umap_2d.LARGE_FIT_ROWS - 1) == 200
+    assert umap_2d.n_epochs(umap_2d.MAX_FIT_POINTS) == umap_2d.LARGE_N_EPOCHS == 100
