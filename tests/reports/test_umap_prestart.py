@@ -88,7 +88,7 @@ _PARENT = textwrap.dedent(
     import sys, time
     from thresher.reports import umap_2d
     assert umap_2d.prestart()
-    print(umap_2d._prestarted.proc.pid, flush=True)
+    print(umap_2d._prestarted.proc.pid, umap_2d._prestarted.tmp.name, flush=True)
     time.sleep(600)
     """
 )
@@ -106,7 +106,8 @@ def test_the_worker_ends_with_its_process(how: str) -> None:
     )
     try:
         assert parent.stdout is not None
-        worker = psutil.Process(int(parent.stdout.readline()))
+        pid, folder = parent.stdout.readline().split()
+        worker = psutil.Process(int(pid))
         time.sleep(0.5)
         if how == "SIGKILL":
             parent.kill()
@@ -114,6 +115,7 @@ def test_the_worker_ends_with_its_process(how: str) -> None:
             os.killpg(parent.pid, signal.SIGINT)
         parent.wait(30)
         assert _gone(worker, 60), f"the UMAP worker outlived its process ({how})"
+        assert not os.path.exists(folder), f"the UMAP worker's folder was left ({how})"
     finally:
         if parent.poll() is None:
             parent.kill()

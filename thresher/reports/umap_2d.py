@@ -566,6 +566,21 @@ def umap_embedding_data(
     }
 
 
+def _remove_if_orphaned(folder: pathlib.Path, parent: int) -> None:
+    """In the worker, told nothing: remove its folder if the process that made it is gone.
+
+    A killed run (SIGKILL, the OOM killer) cannot remove the worker's folder; a live one
+    removes it itself (:func:`discard_prestarted`), so the folder is left to it.
+    """
+    if os.getppid() != parent:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 if __name__ == "__main__":  # the worker process of PendingMaps
+    _parent = os.getppid()
     if _wait_for_input():
         _worker_main(pathlib.Path(sys.argv[1]))
+    else:
+        _remove_if_orphaned(pathlib.Path(sys.argv[1]), _parent)
