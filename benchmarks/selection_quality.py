@@ -19,7 +19,7 @@ margin of one point is within the noise, which is why the default is 20 seeds),
 and the time of the default and the old default at a large synthetic N (1,000,000 x 64, 10,000
 picks; ``--scale 200000x1280x2000`` for wide embeddings, several minutes).
 
-    .venv/bin/python benchmarks/selection_quality.py   # all sets, ~70 min on 2 busy cores
+    .venv/bin/python benchmarks/selection_quality.py   # all sets, ~30 min on 2 shared cores
     .venv/bin/python benchmarks/selection_quality.py --embed-only   # compute the cache only
     .venv/bin/python benchmarks/selection_quality.py --sets lfw --seeds 3 --skip-scale
     .venv/bin/python benchmarks/selection_quality.py --scale-only
