@@ -40,6 +40,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,13 +97,18 @@ def forward_only(n: int, batch: int, backend: str = "torch") -> tuple[float, int
     run = make_runner(model, side, backend, threads=cpu_count())  # type: ignore[arg-type]
     x = torch.randn(batch, 3, side, side)
     run(x[:2])  # warm-up (OpenVINO: the conversion is cached under $THRESHER_HOME)
+    return _timed_batches(run, x, n, batch), side
+
+
+def _timed_batches(run: Any, x: Any, n: int, batch: int) -> float:
+    """Seconds for ``n`` rows of ``x`` through ``run``, ``batch`` at a time."""
     t0 = time.perf_counter()
     done = 0
     while done < n:
         b = min(batch, n - done)
         run(x[:b])
         done += b
-    return time.perf_counter() - t0, side
+    return time.perf_counter() - t0
 
 
 def int8_forward_only(n: int, batch: int) -> float:
@@ -120,13 +126,7 @@ def int8_forward_only(n: int, batch: int) -> float:
     run = OpenVINORunner(None, side, cpu_count(), xml=xml, pixels=(spec.mean, spec.std))
     x = np.random.default_rng(0).integers(0, 256, (batch, 3, side, side), dtype=np.uint8)
     run(x[:2])
-    t0 = time.perf_counter()
-    done = 0
-    while done < n:
-        b = min(batch, n - done)
-        run(x[:b])
-        done += b
-    return time.perf_counter() - t0
+    return _timed_batches(run, x, n, batch)
 
 
 TARGET_RATE = {1500: 100.0, 10000: 150.0}  # images/s end to end, start-up included

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -109,6 +110,29 @@ def _fork_pool(workers: int) -> Any:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+@contextlib.contextmanager
+def _decode_pool(workers: int) -> Iterator[Any]:
+    """Forked decode workers (None for 0), closed after a normal end, terminated otherwise.
+
+    Every task done, the workers exit on their own: ``close()``. ``terminate()`` is kept for an
+    error or an abandoned generator (its ``GeneratorExit`` comes through here): it can wait
+    forever on a worker that holds the task queue's lock (a run once hung there, after its
+    last batch).
+    """
+    pool = _fork_pool(workers) if workers > 0 else None
+    finished = False
+    try:
+        yield pool
+        finished = True
+    finally:
+        if pool is not None:
+            if finished:
+                pool.close()
+            else:
+                pool.terminate()
+            pool.join()
+
+
 def iter_pretrained_embeddings(
     pretrained: PretrainedOpenVINO,
     input_url: str,
@@ -163,9 +187,7 @@ def iter_pretrained_embeddings(
     )
     options = dict(storage_options or {})
     batches = [names[a : a + batch_size] for a in range(0, len(names), batch_size)]
-    pool = _fork_pool(workers) if workers > 0 else None
-    finished = False
-    try:
+    with _decode_pool(workers) as pool:
         decoded = _decoded(pool, batches, input_url, options, size, ahead=2 * workers + 1)
         done = 0
         for pixels, bad in decoded:
@@ -182,17 +204,6 @@ def iter_pretrained_embeddings(
                     on_broken(done + i, reason)
             done += len(pixels)
             yield feats
-        finished = True
-    finally:
-        if pool is not None:
-            # Every task done: the workers exit on their own. terminate() is kept for an error or
-            # an abandoned generator: it can wait forever on a worker that holds the task
-            # queue's lock (a run once hung there, after its last batch).
-            if finished:
-                pool.close()
-            else:
-                pool.terminate()
-            pool.join()
 
 
 def decode_files(
@@ -225,23 +236,13 @@ def decode_files(
     batches = [names[a : a + batch_size] for a in range(0, len(names), batch_size)]
     workers = cpu_count() if num_workers == -1 else num_workers
     workers = min(workers, len(batches))
-    pool = _fork_pool(workers) if workers > 1 else None
     parts: list[np.ndarray] = [np.zeros((0, 3, size, size), np.uint8)]
     broken: list[tuple[int, str]] = []
-    finished = False
-    try:
-        options = dict(storage_options or {})
+    options = dict(storage_options or {})
+    with _decode_pool(workers if workers > 1 else 0) as pool:
         for pixels, bad in _decoded(pool, batches, input_url, options, size, 2 * workers + 1):
             broken += [(sum(len(p) for p in parts) + i, why) for i, why in bad]
             parts.append(pixels)
-        finished = True
-    finally:
-        if pool is not None:
-            if finished:
-                pool.close()
-            else:
-                pool.terminate()
-            pool.join()
     return np.concatenate(parts), broken
 
 
