@@ -201,7 +201,9 @@ def test_a_killed_worker_crashes_its_run_and_the_next_worker_runs_a_new_one(tmp_
         # The flow process is in its own session; it notices its worker died and stops, with
         # everything it started.
         _gone, alive = psutil.wait_procs(family, timeout=15)
-        assert not alive, f"left behind after the worker was killed: {alive}"
+        assert not alive, "left behind after the worker was killed: " + "; ".join(
+            f"{p.pid}: {' '.join(p.cmdline())}" for p in alive
+        )
 
         infos = _follow(client, sid, 60)
         assert infos[-1].state == "CRASHED", infos[-1]

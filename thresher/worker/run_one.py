@@ -43,7 +43,7 @@ class _Events:
                 self._stream.write(json.dumps(event) + "\n")
                 self._stream.flush()
             except (BrokenPipeError, OSError):
-                os._exit(3)  # the worker is gone: nobody would see this run finish
+                _end_orphaned_run()  # the worker is gone: nobody would see this run finish
 
 
 class StateHandler(logging.Handler):
@@ -219,16 +219,20 @@ def _flow_run_of_deployment(parameters: dict[str, Any], name: str) -> tuple[Any,
     return flow_run.id, ""
 
 
+def _end_orphaned_run() -> None:
+    """The worker died (killed): its run is reported CRASHED. Stop at once, with what this
+    process started (e.g. Prefect's ephemeral API server): its process group."""
+    with contextlib.suppress(OSError):
+        if os.getpgid(0) == os.getpid():  # the worker made this a group leader
+            os.killpg(0, signal.SIGKILL)
+    os._exit(3)
+
+
 def _watch_parent(parent: int) -> None:
     while True:
         time.sleep(1)
         if os.getppid() != parent:
-            # The worker died (killed): its run is reported CRASHED. Stop at once, with what
-            # this process started (e.g. an ephemeral Prefect API): its process group.
-            with contextlib.suppress(OSError):
-                if os.getpgid(0) == os.getpid():  # the worker made this a group leader
-                    os.killpg(0, signal.SIGKILL)
-            os._exit(3)
+            _end_orphaned_run()
 
 
 def _stop(signum: int, frame: object) -> None:
