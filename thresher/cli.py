@@ -217,6 +217,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if args.verbose else "CRITICAL")
     os.environ["THRESHER_STARTED_AT"] = repr(args.started_at)
     os.environ["THRESHER_COMMAND_LINE"] = args.command_line
+    from thresher.cli_startup import EarlyAPI, ParallelStartup, needs_pytorch, no_heartbeats
+
+    # Prefect's API server first, before Prefect is imported here (only when the process is
+    # this command's: it sets PREFECT_API_URL for the process). Its start (3 s, mostly
+    # imports) runs beside the checks and the imports; a failed check stops it at exit.
+    api = EarlyAPI() if getattr(args, "own_process", False) else None
     from thresher.cli_interrupt import InterruptGuard
     from thresher.config import RunConfig
     from thresher.stages._user_files import check_user_files
@@ -250,27 +256,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"thresher: curating {args.input} (starting Prefect's embedded API)...", file=sys.stderr
         )
-        from thresher.cli_startup import EarlyAPI, ParallelStartup, needs_pytorch, no_heartbeats
+        # The imports beside the API's start, PyTorch's only if the run needs it.
+        startup = ParallelStartup(torch=lambda: needs_pytorch(run_cfg, args.dataset_type))
+        from thresher.reports import umap_2d
 
-        # Prefect's API server first, before Prefect is imported here (only when the process
-        # is this command's: it sets PREFECT_API_URL for the process) ...
-        api = EarlyAPI() if getattr(args, "own_process", False) else None
-        # ... then the imports beside it, PyTorch's only if the run needs it.
-        ParallelStartup(torch=lambda: needs_pytorch(run_cfg, args.dataset_type)).wait()
-        if api is not None:
-            api.wait()
-        from thresher.flows import curate
+        try:
+            if run_cfg.worker.report_umap_neighbors:
+                # The report's UMAP worker imports umap-learn while the cores wait for the API.
+                umap_2d.prestart()
+            startup.wait()
+            if api is not None:
+                api.wait()
+            from thresher.flows import curate
 
-        if not args.verbose:
-            _quiet_console()
-        with no_heartbeats(api is not None and api.url is not None):
-            result = curate(
-                input=input_url,
-                lightly=lightly_url,
-                dataset_type=args.dataset_type,
-                cluster=args.cluster,
-                **configs,
-            )
+            if not args.verbose:
+                _quiet_console()
+            with no_heartbeats(api is not None and api.url is not None):
+                result = curate(
+                    input=input_url,
+                    lightly=lightly_url,
+                    dataset_type=args.dataset_type,
+                    cluster=args.cluster,
+                    **configs,
+                )
+        finally:
+            umap_2d.discard_prestarted()  # the flow's report took it, or the run never got there
     print(_summary(result))
     return 0
 

@@ -39,8 +39,15 @@ ENV = "THRESHER_PARALLEL_STARTUP"
 #: the same thresher module at once): modules the stages import only when they run. The
 #: report's (matplotlib, fpdf, the selection engine: about 1 s) and the results' writers
 #: (pandas, pyarrow's parquet). ``thresher.reports`` alone imports none of them: its names
-#: load on first use (for the UMAP worker process).
-WARM_MODULES = ("thresher.reports.build", "pandas", "pyarrow.parquet")
+#: load on first use (for the UMAP worker process). Prefect's flow call imports the last two
+#: (the parameters' JSON encoder and the flow's graph helpers: 0.25 s after the API is up).
+WARM_MODULES = (
+    "thresher.reports.build",
+    "pandas",
+    "pyarrow.parquet",
+    "fastapi.encoders",
+    "prefect.utilities.visualization",
+)
 
 #: Also imported in the background when the run will use PyTorch (:func:`needs_pytorch`).
 TORCH_MODULES = (

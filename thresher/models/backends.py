@@ -176,11 +176,11 @@ def plan_cpu(cores: int, backend: BackendName, n_batches: int) -> tuple[int, int
     """Decode worker processes and inference threads for ``cores`` usable cores.
 
     OpenVINO keeps every core busy with the forward pass, which costs about three times the
-    decoding of a 256-px JPEG (about 180 against 620 images/s per core), so one decode worker
+    decoding of a 256-px JPEG (about 180 against 620 images/s per core), so one decode thread
     per three cores keeps it fed without taking cores from it; at least two (or one per core
-    on smaller machines), so that reads from a bucket overlap. A worker whose prefetch queue is
-    full sleeps, so a spare one costs memory, not CPU. PyTorch keeps one decode worker per
-    core, as before.
+    on smaller machines), so that reads from a bucket overlap. A decoder whose prefetch queue
+    is full sleeps, so a spare one costs memory, not CPU. PyTorch keeps one decode worker
+    process per core, as before.
 
     Args:
         cores: Cores this process may use (its affinity mask).
@@ -188,7 +188,7 @@ def plan_cpu(cores: int, backend: BackendName, n_batches: int) -> tuple[int, int
         n_batches: Batches to embed (no more workers than batches).
 
     Returns:
-        ``(decode workers, inference threads)``.
+        ``(decoders, inference threads)``.
     """
     cores = max(1, cores)
     workers = min(cores, max(2, cores // 3)) if backend == "openvino" else cores

@@ -219,9 +219,8 @@ def quantize_and_measure(
     """Quantize on ``calibration`` (or take the cached int8 model) and measure it on ``held_out``.
 
     Both run in a child process (``python -m thresher.models.int8``): NNCF never enters the
-    run's process, and neither does OpenVINO inference before the decode workers fork (a
-    parent that ran OpenVINO models and then forked crashed at exit). A measurement cached with
-    the int8 model for the same held-out pixels is taken as it is: no child process runs.
+    run's process. A measurement cached with the int8 model for the same held-out pixels is
+    taken as it is: no child process runs.
 
     Args:
         fp32: The converted fp32 model and its input normalisation.

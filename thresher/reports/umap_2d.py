@@ -67,12 +67,13 @@ TIME_BUDGET_S = 90.0
 N_EPOCHS = 200
 
 #: Fewer epochs from :data:`LARGE_FIT_ROWS` fitted rows on: the layout optimisation is most of
-#: a map's time (at 5,000 rows, 200 epochs took 6.8 s for the three maps, 100 took 3.8 s), and
-#: with 100 epochs the same islands come out, a little less tight (seen on 10,000 images).
+#: a map's time (at 5,000 rows, 200 epochs took 6.8 s for the three maps, 100 took 3.8 s; at
+#: 1,500 rows 1.4 s against 0.7 s), and with 100 epochs the same islands come out, a little
+#: less tight (seen on 1,500 and 10,000 images).
 LARGE_N_EPOCHS = 100
 
 #: Fitted rows from which :data:`LARGE_N_EPOCHS` apply.
-LARGE_FIT_ROWS = 2500
+LARGE_FIT_ROWS = 1000
 
 
 def n_epochs(n_rows: int) -> int:
@@ -393,15 +394,34 @@ def discard_prestarted() -> None:
         worker.end()
 
 
-def _wait_for_input() -> bool:
-    """In the worker: import umap-learn, then wait for ``go`` on stdin (False at its end)."""
-    import umap  # noqa: F401  (the import is the point: it is what takes seconds)
+def _wait_for_input(folder: pathlib.Path, parent: int) -> bool:
+    """In the worker: import umap-learn, then wait for ``go`` on stdin (False at its end).
 
-    _cache_compiled_code()
+    Stdin is read from the start, in a thread: its end (the run ended or was killed) stops the
+    worker at once, even in the middle of the imports, which take seconds.
+    """
+    said_go = threading.Event()
+
+    def listen() -> None:
+        try:
+            go = sys.stdin.readline().strip() == "go"
+        except (OSError, ValueError):
+            go = False
+        if go:
+            said_go.set()
+            return
+        _remove_if_orphaned(folder, parent)
+        os._exit(0)
+
+    threading.Thread(target=listen, daemon=True).start()
     try:
-        return sys.stdin.readline().strip() == "go"
+        import umap  # noqa: F401  (the import is the point: it is what takes seconds)
+
+        _cache_compiled_code()
+        said_go.wait()
     except KeyboardInterrupt:  # Ctrl-C in the terminal reaches the whole process group
         return False
+    return True
 
 
 def _worker_main(folder: pathlib.Path) -> None:
@@ -580,7 +600,9 @@ def _remove_if_orphaned(folder: pathlib.Path, parent: int) -> None:
 
 if __name__ == "__main__":  # the worker process of PendingMaps
     _parent = os.getppid()
-    if _wait_for_input():
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)  # its imports yield to the run's start-up and stages
+    if _wait_for_input(pathlib.Path(sys.argv[1]), _parent):
         _worker_main(pathlib.Path(sys.argv[1]))
     else:
         _remove_if_orphaned(pathlib.Path(sys.argv[1]), _parent)
