@@ -37,8 +37,10 @@ def _workers() -> list[psutil.Process]:
 
 
 def _gone(proc: psutil.Process, timeout: float = 30.0) -> bool:
-    """Whether ``proc`` ends within ``timeout`` s (a zombie has ended: an orphan's is reaped
-    by whichever process adopted it, which may take its time)."""
+    """Whether ``proc`` ends within ``timeout`` s.
+
+    A zombie has ended: an orphan's is reaped by whichever process adopted it, in its time.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -220,8 +220,10 @@ def _flow_run_of_deployment(parameters: dict[str, Any], name: str) -> tuple[Any,
 
 
 def _end_orphaned_run() -> None:
-    """The worker died (killed): its run is reported CRASHED. Stop at once, with what this
-    process started (e.g. Prefect's ephemeral API server): its process group."""
+    """Stop at once, with what this process started (e.g. Prefect's API server).
+
+    The worker died (killed): its run is reported CRASHED. This process's group goes too.
+    """
     with contextlib.suppress(OSError):
         if os.getpgid(0) == os.getpid():  # the worker made this a group leader
             os.killpg(0, signal.SIGKILL)
