@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import PrefectFuture
 
 import thresher
 from thresher import tasks
@@ -260,25 +261,39 @@ def curate(
                 command_line=os.environ.get(COMMAND_LINE_ENV, "") or f"curate(input={input!r})",
                 notes=notes,
             )
-            run.stage(
-                tasks.report,
-                info=info,
-                cfg=cfg,
-                embedded=embedded,
-                selected=selected,
-                objects=objects,
-                **found,
-            )
-            result: RunOutputs = run.stage(
-                tasks.write_results,
-                run_id=run_id,
-                config=config,
-                embedded=embedded,
-                selected=selected,
-                trained=trained,
-                objects=objects,
-                **found,
-            )
+            # Outputs that need only the embeddings and the selection are written beside the
+            # report, in threads (pyarrow and Pillow work without the GIL).
+            beside: list[PrefectFuture[Any]] = [
+                tasks.embedding_files.submit(listing=listing, run_id=run_id, embedded=embedded),
+                tasks.thumbnails.submit(
+                    listing=listing, embedded=embedded, selected=selected, objects=objects
+                ),
+            ]
+            try:
+                run.stage(
+                    tasks.report,
+                    info=info,
+                    cfg=cfg,
+                    embedded=embedded,
+                    selected=selected,
+                    objects=objects,
+                    **found,
+                )
+                result: RunOutputs = run.stage(
+                    tasks.write_results,
+                    run_id=run_id,
+                    config=config,
+                    embedded=embedded,
+                    selected=selected,
+                    trained=trained,
+                    objects=objects,
+                    **found,
+                )
+            finally:
+                for future in beside:
+                    future.wait()  # never left writing after the run ended, however it ended
+            for future in beside:
+                future.result()  # a file that could not be written fails the run
             datapool.update(listing, w, embedded, selected)  # after the results, never before
             result.notes = notes
             result.cached = run.cached

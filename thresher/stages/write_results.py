@@ -100,8 +100,7 @@ def sizes(
     n_selected = selected.n_selected if selected else 0
     n_broken = embedded.n_broken if embedded else 0
     if objects is not None and embedded is not None and selected is not None:
-        names = embedded.filenames()
-        chosen = objects.images_of([names[i] for i in selected.indices()])
+        chosen = selected_images(embedded, selected, objects)
         n_selected = len(chosen)
         n_broken = len(set(objects.images_of(list(embedded.broken()))) - set(chosen))
     s = Sizes(
@@ -241,7 +240,7 @@ def write_frames(input_url: str, lightly: Location, chosen: list[str], image_for
     log.info("frames: %d selected frames written to .lightly/frames/", len(chosen))
 
 
-def _thumbnails(input_url: str, lightly: Location, chosen: list[str]) -> None:
+def _thumbnails(input_url: str, lightly: Location, chosen: list[str]) -> int:
     """The selected images' thumbnails (the web page's gallery); INPUT is opened read-only."""
     from thresher.storage.thumbnails import write_thumbnails
 
@@ -249,6 +248,35 @@ def _thumbnails(input_url: str, lightly: Location, chosen: list[str]) -> None:
     for name, why in done.failed:
         log.warning("no thumbnail for %s: %s", name, why)
     log.info("thumbnails: %d of %d selected images", done.written, len(chosen))
+    return done.written
+
+
+def selected_images(
+    embedded: Embedded, selected: Selected, objects: Objects | None = None
+) -> list[str]:
+    """The selected files; at object level the images holding a selected crop."""
+    names = embedded.filenames()
+    chosen = [names[i] for i in selected.indices()]
+    return objects.images_of(chosen) if objects is not None else chosen
+
+
+def thumbnails(
+    listing: Listing,
+    embedded: Embedded | None,
+    selected: Selected | None,
+    objects: Objects | None = None,
+) -> int:
+    """Write the selected images' thumbnails (the web page's gallery); how many were written.
+
+    They need only the selection, so the flow writes them beside the report. A video run's
+    thumbnails are of the frames :func:`write_results` writes: it makes them there.
+    """
+    if listing.dataset_type == "videos" or embedded is None or selected is None:
+        return 0
+    chosen = selected_images(embedded, selected, objects)
+    if not chosen:
+        return 0
+    return _thumbnails(listing.input_url, _store.lightly_location(listing.lightly_url), chosen)
 
 
 def write_sequence_information(
@@ -300,6 +328,36 @@ def write_crops(input_url: str, lightly: Location, objects: Objects, chosen: lis
     log.info("crops: %d selected crops written to .lightly/crops/%s/", len(chosen), objects.task)
 
 
+def embedding_files(listing: Listing, run_id: str, embedded: Embedded | None) -> None:
+    """Write the run's ``embeddings.csv`` (Lightly's format) and ``embeddings.parquet``.
+
+    They need only the embeddings, so the flow writes them beside the report. Both are written
+    a chunk of rows at a time from the stored embeddings (a memory map); past the in-memory
+    bound the CSV is not written, with a warning.
+    """
+    if embedded is None:
+        return
+    from thresher.selection.reduce import needs_reduction
+    from thresher.storage.embeddings_csv import write_embeddings_csv_rows
+
+    lightly = _store.lightly_location(listing.lightly_url)
+    base = run_dir(run_id)
+    names = embedded.filenames()
+    emb = embedded.embeddings()
+    if needs_reduction(*emb.shape):  # past 1 GiB of rows: a CSV would be 2.5x that
+        log.warning(
+            "write_results: %d x %d embeddings are past the in-memory bound; "
+            "embeddings.parquet holds them, embeddings.csv (Lightly's format, about %.0f GB "
+            "here) is not written",
+            emb.shape[0],
+            emb.shape[1],
+            emb.shape[0] * emb.shape[1] * 10 / 1e9,
+        )
+    else:
+        write_embeddings_csv_rows(lightly, f"{base}/embeddings.csv", names, emb)
+    _write_embeddings_parquet(lightly, f"{base}/embeddings.parquet", names, emb)
+
+
 def write_results(
     run_id: str,
     *,
@@ -313,7 +371,11 @@ def write_results(
     objects: Objects | None = None,
     near: NearDuplicates | None = None,
 ) -> RunOutputs:
-    """Write filenames/*.txt, embeddings, config.json, the corruptness info, tags, thumbnails.
+    """Write filenames/*.txt, config.json, the corruptness info, duplicates, tags, frames.
+
+    The embeddings files (:func:`embedding_files`) and the thumbnails of an image run
+    (:func:`thumbnails`) are written beside the report; a video run's thumbnails, of the frames
+    written here, are made here.
 
     With ``embedded`` and ``selected`` None (nothing was left to embed), only what the run
     found is written: the file lists, the corruptness info, duplicates and config.json.
@@ -333,8 +395,6 @@ def write_results(
         near: The near-duplicate groups, written as ``near_duplicates.json``; when they were
             removed, ``deduplicated`` already counts them as duplicates.
     """
-    from thresher.storage.embeddings_csv import write_embeddings_csv_rows
-
     lightly = _store.lightly_location(listing.lightly_url)
     base = run_dir(run_id)
     names = embedded.filenames() if embedded else []
@@ -376,23 +436,6 @@ def write_results(
         _store.write_json(lightly, f"{base}/near_duplicates.json", near.document())
     if selected is not None and selected.sequence_length > 1:
         write_sequence_information(listing, lightly, base, chosen, selected.sequence_length)
-    if embedded is not None:
-        from thresher.selection.reduce import needs_reduction
-
-        emb = embedded.embeddings()  # a memory map: both files are written a chunk at a time
-        if needs_reduction(*emb.shape):  # past 1 GiB of rows: a CSV would be 2.5x that
-            log.warning(
-                "write_results: %d x %d embeddings are past the in-memory bound; "
-                "embeddings.parquet holds them, embeddings.csv (Lightly's format, about %.0f GB "
-                "here) is not written",
-                emb.shape[0],
-                emb.shape[1],
-                emb.shape[0] * emb.shape[1] * 10 / 1e9,
-            )
-        else:
-            write_embeddings_csv_rows(lightly, f"{base}/embeddings.csv", names, emb)
-        _write_embeddings_parquet(lightly, f"{base}/embeddings.parquet", names, emb)
-
     stages = (listing, checked, deduplicated, trained, embedded, near, selected)
     doc: dict[str, Any] = {
         "run_id": run_id,
@@ -424,8 +467,6 @@ def write_results(
         write_frames(listing.input_url, lightly, chosen, image_format)
         if image_format == "png":  # the thumbnails of the frames just written
             _thumbnails(lightly.child(".lightly/frames").url, lightly, chosen)
-    elif chosen:
-        _thumbnails(listing.input_url, lightly, chosen)
     return RunOutputs(
         run_id=run_id,
         lightly=lightly.display,

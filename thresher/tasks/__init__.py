@@ -28,15 +28,21 @@ from thresher.tasks._cache import stage_state
 from thresher.tasks._progress import task_progress
 from thresher.tasks._shards import shard_runner
 
+#: Tasks that are not stages (no run state, no row in the report's timing table): the flow
+#: runs them beside a stage.
+SIDE_TASKS = ("embedding_files", "thumbnails")
+
 __all__ = [
     "corruption_check",
     "deduplicate",
     "embed",
+    "embedding_files",
     "list_input",
     "near_duplicates",
     "objects",
     "report",
     "select",
+    "thumbnails",
     "train",
     "write_results",
 ]
@@ -209,6 +215,26 @@ def report(
             near=near,
         )
     )
+
+
+@task(name="embedding_files", cache_policy=NO_CACHE)
+def embedding_files(
+    *, listing: _list_input.Listing, run_id: str, embedded: _embed.Embedded | None
+) -> None:
+    """The run's embeddings files (not a stage: the flow runs it beside the report)."""
+    _write_results.embedding_files(listing, run_id, embedded)
+
+
+@task(name="thumbnails", cache_policy=NO_CACHE)
+def thumbnails(
+    *,
+    listing: _list_input.Listing,
+    embedded: _embed.Embedded | None,
+    selected: _select.Selected | None,
+    objects: _objects.Objects | None = None,
+) -> int:
+    """The selected images' thumbnails (not a stage: the flow runs it beside the report)."""
+    return _write_results.thumbnails(listing, embedded, selected, objects)
 
 
 @task(name="write_results", cache_policy=NO_CACHE)
