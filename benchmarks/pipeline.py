@@ -200,7 +200,7 @@ def main() -> None:
             f"; {os.cpu_count()} cores"
         )
 
-        dec_s = fwd_s = ov_s = 0.0
+        dec_s = fwd_s = ov_s = i8_s = 0.0
         if not args.skip_baselines:
             torch_n = min(args.n, args.torch_n)
             fwd_s, side = forward_only(torch_n, args.batch)
@@ -258,14 +258,19 @@ def main() -> None:
             print(f"  end to end: {rate:.1f} img/s (targets are set at {sorted(TARGET_RATE)})")
         else:
             print(f"  {verdict(rate >= target)} end to end {rate:.1f} img/s >= {target:.0f}")
-        base = dec_s + ov_s
-        if base:
+        # The run's own model: int8's forward pass under --int8 (the 1.3 target is set for the
+        # default fp32 run, so the int8 ratio is shown without a verdict).
+        model_s, model = (i8_s, "int8") if args.int8 else (ov_s, "OpenVINO")
+        base = dec_s + model_s
+        if base and model_s:
             ratio = e2e / base
             line = (
-                f"end to end / (decode-only + OpenVINO forward-only) = {e2e:.1f} / {base:.1f} "
+                f"end to end / (decode-only + {model} forward-only) = {e2e:.1f} / {base:.1f} "
                 f"= {ratio:.2f}"
             )
-            if args.n == 10000:
+            if args.int8:
+                print(f"  {line} (the <= {TARGET_RATIO} target is the fp32 run's)")
+            elif args.n == 10000:
                 print(f"  {verdict(ratio <= TARGET_RATIO)} {line} <= {TARGET_RATIO}")
             else:
                 print(f"  {line} (target <= {TARGET_RATIO} at 10,000)")
