@@ -261,9 +261,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from thresher.reports import umap_2d
 
         try:
-            if run_cfg.worker.report_umap_neighbors:
-                # The report's UMAP worker imports umap-learn while the cores wait for the API.
-                umap_2d.prestart()
+            # The report's UMAP worker imports umap-learn while the cores wait for the API.
+            umap_2d.prestart(run_cfg.worker.report_umap_neighbors)
             startup.wait()
             if api is not None:
                 api.wait()

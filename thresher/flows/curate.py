@@ -223,9 +223,9 @@ def curate(
                 checkpoint=trained.checkpoint if trained else init,
                 cluster=cluster,
             )
-            if cfg.worker.report_umap_neighbors:
-                # The report's UMAP worker imports umap-learn now, beside the next stages.
-                umap_2d.prestart()
+            # The report's UMAP worker imports umap-learn now, beside the next stages (started
+            # already when the run is thresher run's).
+            umap_2d.prestart(w.report_umap_neighbors)
             if objects is None:  # near duplicates in embedding space (docs/selection.md)
                 near = run.stage(
                     tasks.near_duplicates,

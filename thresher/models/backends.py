@@ -173,7 +173,7 @@ def resolve_backend(requested: str = "auto", device: str = "auto") -> BackendNam
 
 
 def plan_cpu(cores: int, backend: BackendName, n_batches: int) -> tuple[int, int]:
-    """Decode worker processes and inference threads for ``cores`` usable cores.
+    """Decoders (threads on OpenVINO, processes on PyTorch) and inference threads for ``cores``.
 
     OpenVINO keeps every core busy with the forward pass, which costs about three times the
     decoding of a 256-px JPEG (about 180 against 620 images/s per core), so one decode thread

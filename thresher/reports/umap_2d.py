@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -350,18 +351,25 @@ _prestarted: _Worker | None = None
 _prestarted_lock = threading.Lock()
 
 
-def prestart() -> bool:
+def prestart(neighbors: Sequence[int] = NEIGHBORS) -> bool:
     """Start the UMAP worker process now, for the next :func:`start_umap` of this process.
 
     The worker imports umap-learn and numba (2 to 4 s of one core) before the report needs
-    it: called when the embeddings exist, its imports run beside the near-duplicate search
-    and the selection instead of delaying the report's maps. Nothing starts without a spare
+    it: ``thresher run`` calls this at its start-up, while Prefect's API server starts, and
+    the flow when the embeddings exist (a platform worker's run), so the imports run beside
+    other work instead of delaying the report's maps. Nothing starts when the report draws no
+    map (``neighbors`` empty: ``worker_config.report_umap_neighbors: []``), without a spare
     core or umap-learn, or when one is waiting already. Call :func:`discard_prestarted` when
     the run ends, whether or not a report used it.
+
+    Args:
+        neighbors: The maps' ``n_neighbors`` values (the run's ``report_umap_neighbors``).
 
     Returns:
         Whether a worker is waiting now.
     """
+    if not neighbors:
+        return False
     global _prestarted
     with _prestarted_lock:
         if _prestarted is not None:

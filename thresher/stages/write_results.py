@@ -346,7 +346,7 @@ def embedding_files(listing: Listing, run_id: str, embedded: Embedded | None) ->
     emb = embedded.embeddings()
     if needs_reduction(*emb.shape):  # past 1 GiB of rows: a CSV would be 2.5x that
         log.warning(
-            "write_results: %d x %d embeddings are past the in-memory bound; "
+            "embedding_files: %d x %d embeddings are past the in-memory bound; "
             "embeddings.parquet holds them, embeddings.csv (Lightly's format, about %.0f GB "
             "here) is not written",
             emb.shape[0],
