@@ -598,12 +598,19 @@ def _remove_if_orphaned(folder: pathlib.Path, parent: int) -> None:
     """In the worker, told nothing: remove its folder if the process that made it is gone.
 
     A killed run (SIGKILL, the OOM killer) cannot remove the worker's folder; a live one
-    removes it itself (:func:`discard_prestarted`), so the folder is left to it.
+    removes it itself (:func:`discard_prestarted`, which also kills this worker), so the folder
+    is left to it. A dying parent closes its files (this worker's stdin: end-of-file) before
+    the kernel hands its children to another process, so the parent is looked for again for up
+    to a second: seen once, a killed parent's folder was left behind.
     """
-    if os.getppid() != parent:
-        import shutil
+    deadline = time.monotonic() + 1.0
+    while os.getppid() == parent:
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+    import shutil
 
-        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":  # the worker process of PendingMaps
