@@ -39,8 +39,13 @@ def _module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-def _imports(root: Path, path: Path, module: str) -> set[str]:
-    """The thresher modules that ``module`` (at ``path``) imports, at any depth in its body."""
+@cache
+def _imports(root: Path, path: Path, module: str) -> frozenset[str]:
+    """The thresher modules that ``module`` (at ``path``) imports, at any depth in its body.
+
+    Parsed once per process: the stages' closures share most of their files, and parsing them
+    for every stage cost about a second of each run on the critical path.
+    """
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
@@ -63,7 +68,7 @@ def _imports(root: Path, path: Path, module: str) -> set[str]:
             prefix = ".".join(parts[:i])
             if _module_file(root, prefix) is not None:
                 modules.add(prefix)
-    return modules
+    return frozenset(modules)
 
 
 def module_closure(module: str, root: Path = PACKAGE_ROOT) -> list[Path]:

@@ -364,6 +364,11 @@ def _warm_imports(torch: bool = True, flow_imported: threading.Event | None = No
         return  # the flow's import hangs: leave the rest to the stages
     for name in WARM_MODULES:
         importlib.import_module(name)
+    from thresher.caching import code_version
+    from thresher.stages import STAGE_NAMES
+
+    for stage in STAGE_NAMES:  # each stage's cache key hashes its code: read it now
+        code_version(stage)
 
 
 class ParallelStartup:

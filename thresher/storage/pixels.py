@@ -19,20 +19,27 @@ import io
 import struct
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from thresher.errors import CorruptMediaError
 
 #: Pillow modes whose samples are wider than 8 bits.
 WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+#: The EXIF orientations that turn or mirror the stored pixels (1 keeps them as stored).
+_TURNED = frozenset(range(2, 9))
 
 
 def upright(img: Image.Image) -> Image.Image:
-    """``img`` turned as its EXIF orientation says; unchanged when its EXIF is unreadable."""
+    """``img`` (loaded) turned as its EXIF orientation says: a new image when it is turned,
+    ``img`` itself when it is not (Pillow's ``exif_transpose`` copies every image, turned or
+    not: a third of a small JPEG's decode) or when its EXIF is unreadable."""
     try:
-        return ImageOps.exif_transpose(img)
+        img.load()
+        if img.getexif().get(ExifTags.Base.Orientation, 1) in _TURNED:
+            return ImageOps.exif_transpose(img)
     except (OSError, ValueError, SyntaxError, TypeError, KeyError, struct.error):
-        return img  # garbage EXIF: the pixels as stored are the best we have
+        pass  # garbage EXIF: the pixels as stored are the best we have
+    return img
 
 
 def readable(img: Image.Image) -> Image.Image:
