@@ -69,3 +69,39 @@ def test_lightly_inside_input_is_refused_before_anything_is_written(
             selection_config={"n_samples": 2},
         )
     assert _snapshot(example_dataset.root) == before
+
+
+def test_a_failing_report_leaves_no_side_task_writing(
+    prefect_server, example_dataset, tmp_path, monkeypatch
+):
+    # The embeddings files and thumbnails are written beside the report, in threads. When the
+    # report fails, the run must wait for them before it ends: its log (saved as the run ends)
+    # then holds their last word, and nothing is left half-written.
+    import logging
+    import time
+
+    from thresher.stages import report, write_results
+
+    real = write_results.embedding_files
+
+    def slow_embedding_files(*args, **kwargs):
+        time.sleep(1.5)
+        real(*args, **kwargs)
+        logging.getLogger("thresher.stages").info("side task: embeddings files written")
+
+    def failing_report(*args, **kwargs):
+        raise RuntimeError("the report broke")
+
+    monkeypatch.setattr(write_results, "embedding_files", slow_embedding_files)
+    monkeypatch.setattr(report, "report", failing_report)
+    lightly = tmp_path / "lightly"
+    with pytest.raises(RuntimeError, match="the report broke"):
+        curate(
+            input=str(example_dataset.root), lightly=str(lightly), selection_config={"n_samples": 5}
+        )
+    run = next(lightly.glob(".lightly/runs/*"))
+    log = (run / "log.txt").read_text()
+    assert "the report broke" in log
+    assert "side task: embeddings files written" in log, "the run ended while a side task wrote"
+    assert (run / "embeddings.csv").is_file()
+    assert not [p for p in lightly.rglob("*") if ".tmp-" in p.name]
