@@ -7,11 +7,13 @@ before Prefect starts: each case runs ``main()`` in a fresh interpreter and repo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,6 +107,56 @@ def test_bad_json_flag(images: Path, tmp_path: Path) -> None:
     assert (code, prefect) == (2, False)
     assert_one_paragraph(err)
     assert "--worker-config: not valid JSON" in err and "column 2" in flat(err), err
+
+
+def _running_with(mark: str) -> list[Any]:
+    """The processes whose environment holds ``THRESHER_TEST_MARK=mark``."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("THRESHER_TEST_MARK") == mark:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return found
+
+
+def test_a_refused_run_leaves_nothing_running(images: Path, tmp_path: Path) -> None:
+    # `thresher run` starts Prefect's API server (and the report's UMAP worker) at its first
+    # line, before it checks anything: a refused run must stop them as it exits.
+    import time
+    import uuid
+
+    import psutil
+
+    mark = uuid.uuid4().hex
+    env = dict(os.environ, THRESHER_TEST_MARK=mark, PREFECT_HOME=str(tmp_path / "prefect"))
+    for key in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
+        env.pop(key, None)  # no API of the user's: the command starts its own
+    env["THRESHER_PROGRESS"] = "0"
+    err = tmp_path / "stderr.txt"  # a file, not a pipe: a process left behind would hold a pipe
+    with err.open("w") as fh:
+        proc = subprocess.run(  # the command itself: only its own process starts these early
+            [sys.executable, "-m", "thresher", "run", str(images), "--worker-config", "{bad"],
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+            cwd=tmp_path,
+            timeout=300,
+            env=env,
+        )
+    assert proc.returncode == 2, err.read_text()
+    assert_one_paragraph(err.read_text())
+    deadline = time.monotonic() + 3
+    while (left := _running_with(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    names = []
+    for p in left:  # named, then killed: a failure here leaves nothing behind either
+        with contextlib.suppress(psutil.Error):
+            names.append(" ".join(p.cmdline()))
+            p.kill()
+    assert names == [], "left running after the command exited"
 
 
 def test_unknown_config_key_suggests_the_closest(images: Path, tmp_path: Path) -> None:
