@@ -25,6 +25,7 @@ from thresher import tasks
 from thresher.cluster import check_scheduler
 from thresher.config import LightlyConfig, RunConfig, SelectionConfig, WorkerConfig, load_configs
 from thresher.errors import ConfigError, InputError
+from thresher.malloc import keep_freed_memory
 from thresher.reports import umap_2d
 from thresher.runlog import RunLog
 from thresher.stages import _store, datapool
@@ -136,6 +137,7 @@ def curate(
             and deduplication (the run's findings are written first).
     """
     now = time.time()
+    keep_freed_memory()  # for this process's many short-lived arrays (thresher.malloc)
     cfg: RunConfig = load_configs(worker_config, selection_config, lightly_config)
     if dataset_type not in ("images", "videos"):
         raise ConfigError(f"dataset_type must be 'images' or 'videos', got {dataset_type!r}")

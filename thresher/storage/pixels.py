@@ -30,9 +30,11 @@ _TURNED = frozenset(range(2, 9))
 
 
 def upright(img: Image.Image) -> Image.Image:
-    """``img`` (loaded) turned as its EXIF orientation says: a new image when it is turned,
-    ``img`` itself when it is not (Pillow's ``exif_transpose`` copies every image, turned or
-    not: a third of a small JPEG's decode) or when its EXIF is unreadable."""
+    """``img`` (loaded) turned as its EXIF orientation says.
+
+    A new image when it is turned; ``img`` itself when it is not, or when its EXIF is
+    unreadable (Pillow's ``exif_transpose`` copies every image, turned or not).
+    """
     try:
         img.load()
         if img.getexif().get(ExifTags.Base.Orientation, 1) in _TURNED:
