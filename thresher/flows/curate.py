@@ -271,25 +271,12 @@ def curate(
                     listing=listing, embedded=embedded, selected=selected, objects=objects
                 ),
             ]
+            # What the report and the results both read: every stage's summary.
+            summaries = dict(found, embedded=embedded, selected=selected, objects=objects)
             try:
-                run.stage(
-                    tasks.report,
-                    info=info,
-                    cfg=cfg,
-                    embedded=embedded,
-                    selected=selected,
-                    objects=objects,
-                    **found,
-                )
+                run.stage(tasks.report, info=info, cfg=cfg, **summaries)
                 result: RunOutputs = run.stage(
-                    tasks.write_results,
-                    run_id=run_id,
-                    config=config,
-                    embedded=embedded,
-                    selected=selected,
-                    trained=trained,
-                    objects=objects,
-                    **found,
+                    tasks.write_results, run_id=run_id, config=config, trained=trained, **summaries
                 )
             finally:
                 for future in beside:
