@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/malloc.py [--n 1500] [--rounds 3]
 
 Makes N 256x256 JPEGs (as ``benchmarks/pipeline.py`` does) and times
-:func:`thresher.checks.corruption.check_files` over them (its threads, on all cores) in fresh
-processes, glibc's default malloc settings and the run's settings taking turns, so both see the
-same machine. Prints the best wall time of each and their ratio.
+:func:`thresher.checks.corruption.check_files` over them (its default: one forked worker
+process per core, which inherit the settings) in fresh processes, glibc's default malloc
+settings and the run's settings taking turns, so both see the same machine. Prints the best
+wall time of each and their ratio.
 """
 
 from __future__ import annotations

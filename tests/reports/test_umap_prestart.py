@@ -19,10 +19,11 @@ import numpy as np
 import psutil
 import pytest
 
+from thresher.cores import cpu_count
 from thresher.reports import umap_2d
 
 pytestmark = pytest.mark.skipif(
-    not umap_2d.available() or umap_2d.usable_cpus() < 2,
+    not umap_2d.available() or cpu_count() < 2,
     reason="umap-learn not installed, or one core: no worker process",
 )
 

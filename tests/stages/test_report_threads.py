@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from thresher.reports.umap_2d import usable_cpus
+from thresher.cores import cpu_count
 from thresher.stages.report import _threads_beside_umap
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -20,5 +20,5 @@ def test_report_leaves_a_core_to_the_umap_worker() -> None:
     before = _blas_threads()
     assert before  # numpy's BLAS is seen
     with _threads_beside_umap():
-        assert set(_blas_threads()) == {max(1, usable_cpus() - 1)}
+        assert set(_blas_threads()) == {max(1, cpu_count() - 1)}
     assert _blas_threads() == before  # restored after the report

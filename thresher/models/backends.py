@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from thresher.cores import cpu_count
 from thresher.errors import ConfigError
 
 if TYPE_CHECKING:  # PyTorch is imported where a function needs it: not on the fast path
@@ -65,14 +66,6 @@ BACKEND_CHOICES: tuple[str, ...] = ("auto", "torch", "openvino")
 Runner = Callable[["torch.Tensor"], np.ndarray]
 
 _TELEMETRY_PACKAGE = "openvino_telemetry"
-
-
-def cpu_count() -> int:
-    """Cores this process may use (its affinity mask; all cores where there is none)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def cpu_description() -> str:

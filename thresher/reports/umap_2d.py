@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from thresher.cores import cpu_count
 from thresher.reports.pca import pca_basis
 from thresher.reports.stats import subsample
 from thresher.storage.embeddings_npy import read_rows
@@ -199,14 +200,6 @@ def _fit_maps(
             maps[str(k)] = np.asarray(reducer.fit_transform(z), np.float64)
         seconds[str(k)] = round(time.perf_counter() - t, 2)
     return maps, seconds, skipped
-
-
-def usable_cpus() -> int:
-    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 class PendingMaps:
@@ -374,7 +367,7 @@ def prestart(neighbors: Sequence[int] = NEIGHBORS) -> bool:
     with _prestarted_lock:
         if _prestarted is not None:
             return True
-        if usable_cpus() < 2 or not available():
+        if cpu_count() < 2 or not available():
             return False
         try:
             _prestarted = _Worker()
@@ -487,7 +480,7 @@ def start_umap(
     out["rows"], out["isSelected"] = rows, is_sel
     x_rows = read_rows(embeddings, rows)  # reads the sampled rows only
     if use_process is None:
-        use_process = usable_cpus() >= 2
+        use_process = cpu_count() >= 2
     return PendingMaps(out, x_rows, seed, tuple(neighbors), time_budget_s, use_process)
 
 

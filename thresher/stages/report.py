@@ -165,14 +165,14 @@ def _threads_beside_umap() -> Iterator[None]:
     took 3 to 4 times as long (6.7 s instead of 2.3 s at 10,000 rows; the PCA of the UMAP
     sample 3.3 s instead of 0.4 s). Values agree to float rounding (1e-6 relative).
     """
-    from thresher.reports.umap_2d import usable_cpus
+    from thresher.cores import cpu_count
 
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # umap-learn (scikit-learn) brings it; without it, as before
         yield
         return
-    with threadpool_limits(limits=max(1, usable_cpus() - 1)):
+    with threadpool_limits(limits=max(1, cpu_count() - 1)):
         yield
 
 
