@@ -147,7 +147,13 @@ class RunOutputs:
 def _write_embeddings_parquet(
     lightly: Location, rel: str, names: list[str], emb: np.ndarray
 ) -> None:
-    """``filename`` and ``embedding`` (fixed-size float32 lists), one row group per chunk."""
+    """``filename`` and ``embedding`` (fixed-size float32 lists), one row group per chunk.
+
+    zstd without dictionaries: the floats and the filenames are (nearly) all distinct, so
+    Parquet's default dictionary pages were built and dropped for every chunk; at 10,000 x 1,280
+    that took 0.65 s for 33 MB with snappy, against 0.16 s for 29 MB (the run writes this
+    beside its report, whose cores it shares).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -155,7 +161,10 @@ def _write_embeddings_parquet(
 
     d = int(emb.shape[1])
     schema = pa.schema([("filename", pa.string()), ("embedding", pa.list_(pa.float32(), d))])
-    with streamed_write(lightly, rel) as fh, pq.ParquetWriter(fh, schema) as writer:
+    with (
+        streamed_write(lightly, rel) as fh,
+        pq.ParquetWriter(fh, schema, use_dictionary=False, compression="zstd") as writer,
+    ):
         for a, chunk in iter_chunks(emb):
             flat = pa.array(chunk.reshape(-1), type=pa.float32())
             vectors = pa.FixedSizeListArray.from_arrays(flat, d)
