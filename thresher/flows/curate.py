@@ -247,6 +247,7 @@ def curate(
                 sequence_length=w.selected_sequence_length,
                 objects=objects,
                 checked=checked,
+                near=found.get("near"),
             )
             notes = _notes(deduplicated, selected)
             config = _config_doc(cfg, embedded, notes)

@@ -14,7 +14,7 @@ from thresher.config.selection import SelectionConfig
 from thresher.errors import ConfigError, InputError
 from thresher.selection.combiner import greedy
 from thresher.selection.inputs import SelectionData, resolve
-from thresher.selection.knn import BACKENDS
+from thresher.selection.knn import BACKENDS, NeighbourGraph
 from thresher.selection.objective import Objective, Pool
 from thresher.selection.registry import REGISTRY
 from thresher.storage.predictions import TaskPredictions
@@ -93,6 +93,7 @@ def select(
     seed: int = 0,
     queries: Mapping[str, Any] | None = None,
     backend: str = "auto",
+    neighbours: NeighbourGraph | None = None,
 ) -> NDArray[np.int64]:
     """Choose rows to label, in pick order.
 
@@ -116,6 +117,10 @@ def select(
         queries: ``{tag_name or query_embeddings: (Q, D) array or list of filenames}`` for
             SIMILARITY inputs.
         backend: Nearest-neighbour backend: ``auto``, ``numpy``, ``torch`` or ``faiss``.
+        neighbours: The exact neighbour graph of ``embeddings`` over themselves
+            (:func:`thresher.selection.knn.neighbour_graph`), when one was searched already
+            (the run's near-duplicate search): COVERAGE takes its neighbourhoods from it when
+            it is wide enough, with the same picks. None: searched here.
 
     Returns:
         (n,) int64 row indices into ``embeddings``, unique, in pick order. ``n`` is at most
@@ -157,6 +162,10 @@ def select(
         queries=queries or {},
         seed=seed,
     )
-    pool = Pool(embeddings=x, seed=seed, backend=backend, budget=n)
+    if neighbours is not None and neighbours.indices.shape[0] != n_rows:
+        raise InputError(
+            f"neighbours has {neighbours.indices.shape[0]} rows for {n_rows} embeddings"
+        )
+    pool = Pool(embeddings=x, seed=seed, backend=backend, budget=n, neighbours=neighbours)
     objectives = build_objectives(cfg, data, pool)
     return greedy(objectives, n_rows, n, pre)

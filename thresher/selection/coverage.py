@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from thresher.selection.knn import Backend, knn
+from thresher.selection.knn import Backend, NeighbourGraph, knn
 from thresher.selection.objective import Objective, Pool, safe_log
 
 if TYPE_CHECKING:
@@ -139,6 +139,7 @@ class CoverageObjective(Objective):
         seed: int = 0,
         backend: Backend = "auto",
         reference_size: int = REFERENCE_SIZE,
+        neighbours: NeighbourGraph | None = None,
     ) -> CoverageObjective:
         """Build the truncated kernel of ``embeddings`` (N, D) against its reference rows.
 
@@ -150,6 +151,9 @@ class CoverageObjective(Objective):
             seed: Seeds the reference subset and the scale sample.
             backend: knn backend.
             reference_size: Largest reference set (all rows below it).
+            neighbours: The exact neighbour graph of ``embeddings`` over themselves: where
+                every row is a reference row and the graph is at least K wide, the
+                neighbourhoods are its first K columns (what the search would return).
         """
         n = embeddings.shape[0]
         if n > reference_size:
@@ -176,6 +180,8 @@ class CoverageObjective(Objective):
         if n == 0 or k == 0:
             d = np.zeros((len(queries), 0), np.float32)
             idx = np.zeros((len(queries), 0), np.int64)
+        elif neighbours is not None and n_ref == n and candidates is None and neighbours.k >= k:
+            d, idx = neighbours.first(k)
         else:
             d, idx = knn(queries, xr, k=k, backend=backend)
         w = np.exp(-(d.astype(np.float64) ** 2) / (2.0 * sigma * sigma)).astype(np.float32)
@@ -234,4 +240,5 @@ def build(cfg: CoverageStrategy, r: Resolved, pool: Pool) -> Objective:
         strength=cfg.strength,
         seed=pool.seed,
         backend=cast(Backend, pool.backend),
+        neighbours=pool.neighbours,
     )

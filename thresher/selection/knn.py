@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -76,6 +77,57 @@ def knn(
     return fn(q, db, kk, exclude_self, chunk_size)
 
 
+@dataclass(frozen=True)
+class NeighbourGraph:
+    """Every row's ``k`` nearest rows of the same array, itself included: ``knn(x, x, k)``.
+
+    One exact search serves every consumer of the same rows (the near-duplicate search, then
+    the COVERAGE selection): its rows are ordered by distance, then index, as :func:`knn`
+    orders them, so its first ``j`` columns are what ``knn(x, x, j)`` returns, and
+    :meth:`others` what ``knn(x, x, j, exclude_self=True)`` returns.
+
+    Attributes:
+        distances: (N, K) float32 Euclidean distances, ascending per row.
+        indices: (N, K) int64 row indices.
+    """
+
+    distances: NDArray[np.float32]
+    indices: NDArray[np.int64]
+
+    @property
+    def k(self) -> int:
+        """Neighbours per row (self included)."""
+        return int(self.indices.shape[1])
+
+    def first(self, k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """``knn(x, x, k)``: each row's ``k`` nearest rows, itself included."""
+        if k > self.k:
+            raise ValueError(f"the graph holds {self.k} neighbours per row, {k} were asked for")
+        return self.distances[:, :k], self.indices[:, :k]
+
+    def others(self, k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """``knn(x, x, k, exclude_self=True)``: each row's ``k`` nearest other rows."""
+        if k + 1 > self.k:
+            raise ValueError(
+                f"the graph holds {self.k} neighbours per row, {k} others (and self) were asked"
+            )
+        idx = self.indices[:, : k + 1]
+        is_self = idx == np.arange(len(idx))[:, None]
+        # Each row without its own index (where it is among the first k + 1), order kept.
+        keep = np.argsort(is_self, axis=1, kind="stable")[:, :k]
+        return (
+            np.take_along_axis(self.distances[:, : k + 1], keep, axis=1),
+            np.take_along_axis(idx, keep, axis=1),
+        )
+
+
+def neighbour_graph(
+    x: NDArray[np.floating[Any]], k: int, *, backend: Backend = "auto"
+) -> NeighbourGraph:
+    """The :class:`NeighbourGraph` of the rows of ``x``: one exact search, ``k`` per row."""
+    return NeighbourGraph(*knn(x, x, k, backend=backend))
+
+
 def _resolve(backend: str) -> str:
     if backend not in ("auto", *BACKENDS):
         raise ValueError(
@@ -111,13 +163,16 @@ def _topk_from_sqdist(
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     if self_rows is not None:
         d2[np.arange(d2.shape[0]), self_rows] = np.inf
-    if kk < d2.shape[1]:
-        part = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+    # A few extra, as the other backends take: ties at the k-th distance (identical rows) are
+    # then ordered by index too, which argpartition alone leaves arbitrary.
+    extra = min(kk + 8, d2.shape[1])
+    if extra < d2.shape[1]:
+        part = np.argpartition(d2, extra - 1, axis=1)[:, :extra]
     else:
         part = np.broadcast_to(np.arange(d2.shape[1]), (d2.shape[0], d2.shape[1])).copy()
     pd = np.take_along_axis(d2, part, axis=1)
     # Stable order: by distance, then by index, so every backend agrees on ties.
-    order = np.lexsort((part, pd), axis=1)
+    order = np.lexsort((part, pd), axis=1)[:, :kk]
     idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
     dist = np.sqrt(np.maximum(np.take_along_axis(pd, order, axis=1), 0.0)).astype(np.float32)
     return dist, idx

@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thresher.config.worker import NEAR_DUPLICATE_THRESHOLD
-from thresher.selection.knn import Backend, knn
+from thresher.selection.knn import Backend, NeighbourGraph, knn
 
 #: The default ``worker_config.near_duplicate_threshold`` (cosine distance), calibrated on the
 #: planted set of ``benchmarks/near_duplicates.py`` (docs/selection.md, "Near duplicates").
@@ -154,6 +154,7 @@ def find_near_duplicates(
     backend: Backend = "auto",
     exact_max: int = EXACT_MAX_ROWS,
     full: NDArray[np.floating[Any]] | None = None,
+    graph: NeighbourGraph | None = None,
 ) -> NearDuplicateGroups:
     """Group the rows whose cosine distance is below ``threshold``.
 
@@ -167,6 +168,11 @@ def find_near_duplicates(
             of unit rows (:class:`thresher.selection.reduce.Pca` with ``normalize``): the
             search runs on the projection as given, and each candidate pair is checked on
             ``full``.
+        graph: The exact :class:`~thresher.selection.knn.NeighbourGraph` of the rows as
+            searched (``unit_rows(embeddings)``: ``embeddings`` itself when its rows are
+            unit already), at least ``k + 1`` wide: the search is skipped and the groups are
+            the ones it would find. The stage makes one graph for this search and the
+            selection's.
 
     Returns:
         The groups (only groups of two or more rows).
@@ -185,7 +191,10 @@ def find_near_duplicates(
     if not np.isfinite(x).all():
         raise ValueError("embeddings hold NaN or inf values")
     u = unit_rows(x) if full is None else np.ascontiguousarray(x, dtype=np.float32)
-    dist, idx = _neighbours(u, min(k, n - 1), backend, exact_max)
+    if graph is not None and full is None:
+        dist, idx = graph.others(min(k, n - 1))
+    else:
+        dist, idx = _neighbours(u, min(k, n - 1), backend, exact_max)
     # unit rows: ||a - b||^2 = 2 (1 - cos), so cosine distance = d^2 / 2
     close = (dist * dist) / 2.0 < threshold
     rows, cols = np.nonzero(close)

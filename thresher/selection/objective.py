@@ -18,10 +18,13 @@ zero objective is a very small number rather than ``-inf`` and negative strength
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from thresher.selection.knn import NeighbourGraph
 
 TINY = 1e-12
 HUGE = 1e12
@@ -42,6 +45,8 @@ class Pool:
         backend: knn backend name (see :func:`thresher.selection.knn.knn`).
         budget: Number of new picks asked for, None when unbounded (COVERAGE sizes its
             neighbourhoods with it).
+        neighbours: The exact neighbour graph of the embeddings over themselves, when one was
+            searched already (COVERAGE reuses it); None otherwise.
         cache: Per-run scratch space shared by objectives (e.g. squared norms).
     """
 
@@ -49,6 +54,7 @@ class Pool:
     seed: int = 0
     backend: str = "auto"
     budget: int | None = None
+    neighbours: NeighbourGraph | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property

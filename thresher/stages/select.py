@@ -26,6 +26,7 @@ from thresher.progress import ProgressFactory, null_progress
 from thresher.stages import _store, datapool
 from thresher.stages.embed import Embedded
 from thresher.stages.list_input import Listing
+from thresher.stages.near_duplicates import NearDuplicates
 from thresher.stages.objects import Objects
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ def select(
     sequence_length: int = 1,
     objects: Objects | None = None,
     checked: CorruptionChecked | None = None,
+    near: NearDuplicates | None = None,
 ) -> Selected:
     """Run the selection engine over the embeddings (and whatever inputs the config names).
 
@@ -167,7 +169,9 @@ def select(
     (:mod:`thresher.selection.sequences`); the stored indices are their frames, in order.
     With ``objects`` (object level) the rows are crops, and SCORES and PREDICTIONS of the
     object task apply per crop (``docs/objects.md``). With ``checked`` (the corruption
-    check), ``thresher.*`` metadata inputs use its stored quality scores.
+    check), ``thresher.*`` metadata inputs use its stored quality scores. With ``near`` (the
+    near-duplicate stage that ran on these embeddings), its neighbour graph spares COVERAGE
+    its own search where it fits (:meth:`NearDuplicates.graph`); the picks are the same.
     """
     from thresher import selection as engine
 
@@ -233,8 +237,16 @@ def select(
         pick_pre = pick_inputs.pop("preselected", None)
         log.info("%d candidate sequences of %d samples", len(groups), sequence_length)
     # --
+    # -- the near-duplicate search's graph, where the rows are its own --
+    same_rows = pca is None and pre is None and groups is None and objects is None
+    graph = None
+    if near is not None and near.embedded.key == embedded.key and same_rows:
+        graph = near.graph()
+    # --
     with progress("select", 1, unit="run") as advance:
-        picks = engine.select(pick_cfg, seed=seed, **pick_inputs, preselected=pick_pre)
+        picks = engine.select(
+            pick_cfg, seed=seed, **pick_inputs, preselected=pick_pre, neighbours=graph
+        )
         idx = np.asarray(picks, dtype=np.int64)
         advance(1)
     # -- sequences: the picked groups' rows, group after group --

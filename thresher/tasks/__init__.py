@@ -172,6 +172,7 @@ def select(
     sequence_length: int = 1,
     objects: _objects.Objects | None = None,
     checked: _corruption_check.CorruptionChecked | None = None,
+    near: _near_duplicates.NearDuplicates | None = None,
 ) -> State[Any]:
     """Stage ``select``."""
     return stage_state(
@@ -184,6 +185,7 @@ def select(
             sequence_length=sequence_length,
             objects=objects,
             checked=checked,
+            near=near,
         )
     )
 
