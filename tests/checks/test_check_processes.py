@@ -66,6 +66,25 @@ def test_a_local_input_is_decoded_by_worker_processes_with_the_threads_results(
     assert {r.name for r in got if r.corrupt_reason} >= set(example_dataset.corrupt)
 
 
+def test_a_file_that_kills_its_worker_is_corrupt_and_the_rest_are_checked(folder, monkeypatch):
+    root, names = folder
+    loc = Location(str(root))
+    by_threads = {r.name: r for r in check_files(loc, names, num_threads=2)}
+    crasher = names[len(names) // 2]
+    real = corruption.verify_image
+
+    def crashing(data, name):  # the workers are forked: they run this too
+        if name == crasher:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return real(data, name)
+
+    monkeypatch.setattr(corruption, "verify_image", crashing)
+    got = check_files(loc, names)
+    assert [r.name for r in got] == names
+    assert {r.name: r.corrupt_reason for r in got}[crasher] == corruption.CRASHED
+    assert [r for r in got if r.name != crasher] == [by_threads[n] for n in names if n != crasher]
+
+
 def test_threads_check_what_processes_cannot_or_need_not():
     local = Location("/tmp")
     assert not use_processes(local, MIN_FILES_FOR_PROCESSES - 1, True)  # too few to pay off

@@ -23,7 +23,8 @@ import stat
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -257,6 +258,12 @@ def check_files(
     return results
 
 
+#: The reason of a file whose check killed its worker process twice.
+CRASHED = (
+    "crashed the decoder: the process checking it died, twice (a fault in the image decoder, "
+    "or out of memory)"
+)
+
 #: Files per task handed to a worker process (and per progress step).
 CHUNK = 64
 
@@ -325,21 +332,55 @@ def _check_in_processes(
 
     Forked, not spawned: a worker starts in milliseconds with the modules already imported.
     The workers only read, hash and decode (no OpenVINO, no network client), which is safe in a
-    fork of a process that runs threads.
+    fork of a process that runs threads. A worker that dies (a decoder crashing on a file, the
+    OOM killer) fails only its own tasks: their files are checked again one by one
+    (:func:`_isolate`), and a file that kills its worker again is corrupt with that reason.
     """
     chunks = [
         (list(names[i : i + CHUNK]), list(known[i : i + CHUNK]), check_corruption)
         for i in range(0, len(names), CHUNK)
     ]
-    n_workers = min(cpu_count(), len(chunks))
-    ctx = multiprocessing.get_context("fork")
     results: list[FileCheck] = []
-    with ctx.Pool(n_workers, initializer=_child_start, initargs=(location,)) as pool:
-        for part in pool.imap(_check_chunk, chunks):
+    with _pool(location, min(cpu_count(), len(chunks))) as pool:
+        futures = [pool.submit(_check_chunk, chunk) for chunk in chunks]
+        for chunk, future in zip(chunks, futures, strict=True):
+            try:
+                part = future.result()
+            except BrokenProcessPool:
+                part = _isolate(location, chunk)
             results.extend(part)
             if progress:
                 progress(len(part))
     return results
+
+
+def _pool(location: Location, workers: int) -> ProcessPoolExecutor:
+    """Forked worker processes that check files of ``location`` (:func:`_child_start`)."""
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_child_start,
+        initargs=(location,),
+    )
+
+
+def _isolate(
+    location: Location, chunk: tuple[list[str], list[int | None], bool]
+) -> list[FileCheck]:
+    """The files of a task whose worker died, each checked in a worker of its own.
+
+    A file whose worker dies again is corrupt: its decoder crashed the process (or the
+    process ran out of memory on it), which a run must survive, not repeat.
+    """
+    names, sizes, check_corruption = chunk
+    out: list[FileCheck] = []
+    for name, size in zip(names, sizes, strict=True):
+        with _pool(location, 1) as pool:
+            try:
+                out += pool.submit(_check_chunk, ([name], [size], check_corruption)).result()
+            except BrokenProcessPool:
+                out.append(FileCheck(name, size or 0, "", CRASHED))
+    return out
 
 
 def find_exact_duplicates(results: Sequence[FileCheck]) -> dict[str, str]:
