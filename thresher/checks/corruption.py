@@ -341,16 +341,29 @@ def _check_in_processes(
         for i in range(0, len(names), CHUNK)
     ]
     results: list[FileCheck] = []
-    with _pool(location, min(cpu_count(), len(chunks))) as pool:
-        futures = [pool.submit(_check_chunk, chunk) for chunk in chunks]
-        for chunk, future in zip(chunks, futures, strict=True):
-            try:
-                part = future.result()
-            except BrokenProcessPool:
-                part = _isolate(location, chunk)
-            results.extend(part)
-            if progress:
-                progress(len(part))
+    done = 0  # chunks whose results are in
+    while done < len(chunks):
+        # A dead worker breaks the whole pool: every task not finished fails with it. The
+        # first failed task is checked file by file, and a fresh pool takes the rest (the
+        # file that killed the worker was in that task or in one running beside it).
+        with _pool(location, min(cpu_count(), len(chunks) - done)) as pool:
+            futures = [pool.submit(_check_chunk, chunk) for chunk in chunks[done:]]
+            for future in futures:
+                try:
+                    part = future.result()
+                except BrokenProcessPool:
+                    part = _isolate(location, chunks[done])
+                    for rest in futures:
+                        rest.cancel()
+                    broken = True
+                else:
+                    broken = False
+                results.extend(part)
+                done += 1
+                if progress:
+                    progress(len(part))
+                if broken:
+                    break
     return results
 
 
