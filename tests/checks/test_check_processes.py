@@ -3,6 +3,7 @@ workers never outlive the process that started them."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
 import signal
@@ -57,7 +58,8 @@ def test_a_local_input_is_decoded_by_worker_processes_with_the_threads_results(
     steps: list[int] = []
     got = check_files(loc, names, progress=steps.append)
     seen = {int(p) for p in pids.read_text().split()}
-    assert os.getpid() not in seen and len(seen) == 2  # this process decoded nothing
+    # this process decoded nothing (one worker may take every task on a loaded machine)
+    assert seen and os.getpid() not in seen
     assert sum(steps) == len(names)
     pids.unlink()
     by_threads = check_files(loc, names, num_threads=2)
@@ -75,6 +77,7 @@ def test_a_file_that_kills_its_worker_is_corrupt_and_the_rest_are_checked(folder
 
     def crashing(data, name):  # the workers are forked: they run this too
         if name == crasher:
+            faulthandler.disable()  # pytest's crash dump of this worker would only be noise
             os.kill(os.getpid(), signal.SIGSEGV)
         return real(data, name)
 
