@@ -22,7 +22,7 @@ import signal
 import stat
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -247,7 +247,7 @@ def check_files(
     known: Sequence[int | None] = sizes if sizes is not None else [None] * len(names)
     if num_threads == -1 and use_processes(location, len(names), check_corruption):
         return _check_in_processes(location, names, known, check_corruption, progress)
-    workers = num_threads if num_threads > 0 else max(2, 2 * (os.cpu_count() or 1))
+    workers = num_threads if num_threads > 0 else 2 * cpu_count()
     results: list[FileCheck] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thresher-scan") as pool:
         checks = pool.map(lambda n, z: check_one(location, n, check_corruption, z), names, known)
@@ -347,24 +347,33 @@ def _check_in_processes(
         # first failed task is checked file by file, and a fresh pool takes the rest (the
         # file that killed the worker was in that task or in one running beside it).
         with _pool(location, min(cpu_count(), len(chunks) - done)) as pool:
-            futures = [pool.submit(_check_chunk, chunk) for chunk in chunks[done:]]
-            for future in futures:
-                try:
-                    part = future.result()
-                except BrokenProcessPool:
-                    part = _isolate(location, chunks[done])
-                    for rest in futures:
-                        rest.cancel()
-                    broken = True
-                else:
-                    broken = False
+            for part in _until_broken(location, pool, chunks[done:]):
                 results.extend(part)
                 done += 1
                 if progress:
                     progress(len(part))
-                if broken:
-                    break
     return results
+
+
+def _until_broken(
+    location: Location,
+    pool: ProcessPoolExecutor,
+    chunks: Sequence[tuple[list[str], list[int | None], bool]],
+) -> Iterator[list[FileCheck]]:
+    """Each task's results, in order, until a task fails with the pool: its files isolated.
+
+    After the broken task nothing more comes; the tasks after it need a fresh pool.
+    """
+    futures = [pool.submit(_check_chunk, chunk) for chunk in chunks]
+    for chunk, future in zip(chunks, futures, strict=True):
+        try:
+            part = future.result()
+        except BrokenProcessPool:
+            for rest in futures:
+                rest.cancel()
+            yield _isolate(location, chunk)
+            return
+        yield part
 
 
 def _pool(location: Location, workers: int) -> ProcessPoolExecutor:

@@ -27,6 +27,7 @@ from thresher.caching import digest, stage_dir, stage_key
 from thresher.checks.corruption import local_file_problem
 from thresher.config.selection import SelectionConfig
 from thresher.config.worker import WorkerConfig
+from thresher.cores import cpu_count
 from thresher.errors import ConfigError, InputError, NotSupportedYetError, StorageError
 from thresher.stages import _store
 from thresher.storage.location import IMAGE_EXTENSIONS, TEMP_NAME, Location, modified_time
@@ -310,7 +311,7 @@ def scan_videos(
 
     PyAV decodes without the GIL, so threads use every core.
     """
-    workers = num_threads if num_threads > 0 else max(1, os.cpu_count() or 1)
+    workers = num_threads if num_threads > 0 else cpu_count()
 
     def one(name: str, size: int) -> VideoScan:
         # Never opened: FIFOs, devices, linked folders, links out of INPUT (a video is
