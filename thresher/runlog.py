@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import psutil
+
+from thresher.tempdirs import TempDir
 
 LOGGER_NAME = "thresher"
 
@@ -103,7 +103,8 @@ class RunLog:
     """Collects the run's log records (logger ``thresher`` and below) and memory samples."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="thresher-run-"))
+        self._tmp = TempDir("run")
+        self.dir = Path(self._tmp.name)
         self.log_path = self.dir / "log.txt"
         self.memlog_path = self.dir / "memlog.txt"
         self._handler = logging.FileHandler(self.log_path, encoding="utf-8")
@@ -129,7 +130,7 @@ class RunLog:
     def __exit__(self, *exc: object) -> None:
         """Close, and delete the temporary folder (the run has copied its logs by now)."""
         self.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self._tmp.cleanup()
 
     def close(self) -> None:
         """Stop collecting and write memlog.txt (safe to call twice)."""

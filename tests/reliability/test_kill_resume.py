@@ -127,8 +127,11 @@ def _thresher(
     scope: str = "group",
     mark: str = "",
     timeout_s: float = 400,
+    systmp: Path | None = None,
 ) -> Run:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KILL_"))}
+    if systmp is not None:
+        env["TMPDIR"] = str(systmp)
     env.update(
         PYTHONPATH=pythonpath,
         PREFECT_HOME=str(prefect_home),
@@ -321,6 +324,8 @@ def _kill_and_resume(
     """
     tmp.mkdir(parents=True, exist_ok=True)
     lightly = tmp / "lightly"
+    systmp = tmp / "systmp"  # the runs' temporary folders
+    systmp.mkdir()
     mark = secrets.token_hex(8)
     killed = _thresher(
         setup.images,
@@ -332,6 +337,7 @@ def _kill_and_resume(
         delay,
         scope,
         mark,
+        systmp=systmp,
     )
     assert killed.kill, f"the run never reached {kill_at}:\n{killed.output[-3000:]}"
     assert killed.code == -9, (killed.code, killed.output[-3000:])
@@ -342,12 +348,21 @@ def _kill_and_resume(
     # The file the kill point names (a commit's final name, a write's temporary one), then.
     point_existed = Path(killed.kill.split()[-1]).exists()
     shards = list(lightly.glob(".lightly/cache/embed/*/shards/*.npy"))
+    orphans = sorted(p.name for p in systmp.glob("thresher-*"))
+    assert any(n.startswith("thresher-run-") for n in orphans), orphans  # its log buffer
 
     again = _thresher(
-        setup.images, lightly, setup.prefect_home, setup.pythonpath, tmp / "again.txt"
+        setup.images,
+        lightly,
+        setup.prefect_home,
+        setup.pythonpath,
+        tmp / "again.txt",
+        systmp=systmp,
     )
     where = f"killed at {killed.kill}"
     assert again.code == 0, f"{where}; the re-run failed:\n{again.output[-3000:]}"
+    # The re-run swept the killed run's temporary folders and removed its own.
+    assert sorted(p.name for p in systmp.glob("thresher-*")) == [], (where, orphans)
     # The stages the killed run finished are served from the cache; nothing else is.
     # (The listing is never cached: listing INPUT is how a run sees what changed.)
     cached = again.from_cache

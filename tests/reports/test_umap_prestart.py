@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -21,6 +22,7 @@ import pytest
 
 from thresher.cores import cpu_count
 from thresher.reports import umap_2d
+from thresher.tempdirs import sweep
 
 pytestmark = pytest.mark.skipif(
     not umap_2d.available() or cpu_count() < 2,
@@ -106,14 +108,19 @@ _PARENT = textwrap.dedent(
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_the_worker_ends_with_its_process(how: str) -> None:
-    """Killed (the OOM killer) or Ctrl-C to the process group: the worker ends too."""
+def test_the_worker_ends_with_its_process(how: str, tmp_path: Path) -> None:
+    """Killed (the OOM killer) or Ctrl-C to the process group: the worker ends too.
+
+    Ctrl-C lets the process remove the worker's folder; after a SIGKILL the next run's
+    :func:`thresher.tempdirs.sweep` does.
+    """
     parent = subprocess.Popen(
         [sys.executable, "-c", _PARENT],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's command has
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     try:
         assert parent.stdout is not None
@@ -126,6 +133,9 @@ def test_the_worker_ends_with_its_process(how: str) -> None:
             os.killpg(parent.pid, signal.SIGINT)
         parent.wait(30)
         assert _gone(worker, 60), f"the UMAP worker outlived its process ({how})"
+        assert os.path.dirname(folder) == str(tmp_path)
+        if how == "SIGKILL":
+            assert sweep(str(tmp_path)) == 1
         assert not os.path.exists(folder), f"the UMAP worker's folder was left ({how})"
     finally:
         if parent.poll() is None:
@@ -133,7 +143,7 @@ def test_the_worker_ends_with_its_process(how: str) -> None:
             parent.wait()
 
 
-def test_the_worker_ends_with_its_process_while_still_importing() -> None:
+def test_the_worker_ends_with_its_process_while_still_importing(tmp_path: Path) -> None:
     """Killed a moment after the start, the worker stops at once, not after its imports.
 
     Importing umap-learn and numba takes 1.5 s or more; the worker reads its stdin from the
@@ -145,6 +155,7 @@ def test_the_worker_ends_with_its_process_while_still_importing() -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     try:
         assert parent.stdout is not None
@@ -154,6 +165,7 @@ def test_the_worker_ends_with_its_process_while_still_importing() -> None:
         parent.kill()
         parent.wait(30)
         assert _gone(worker, 1.2), "the UMAP worker went on importing after its process died"
+        assert sweep(str(tmp_path)) == 1  # the next run's
         assert not os.path.exists(folder)
     finally:
         if parent.poll() is None:

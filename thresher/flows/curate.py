@@ -40,6 +40,7 @@ from thresher.stages.select import Selected
 from thresher.stages.train import resolve_checkpoint
 from thresher.stages.write_results import RunOutputs, run_dir
 from thresher.storage.location import Location
+from thresher.tempdirs import sweep as sweep_temp_folders
 
 log = logging.getLogger("thresher.flow")
 
@@ -171,6 +172,7 @@ def curate(
     started = _started_at(now)
     lightly_loc = _store.lightly_location(lightly_url)
     lightly_loc.makedirs()
+    sweep_temp_folders()  # the log buffers and report pages of runs that were killed
     with RunLog() as runlog:
         try:
             log.info("run %s: %s -> %s", run_id, Location(input).display, lightly_loc.display)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from thresher.errors import ConfigError, CorruptMediaError, InputError, StorageE
 from thresher.models.checkpoint import load_into, read_checkpoint, save_checkpoint
 from thresher.models.inference import FileImages, cpu_count
 from thresher.models.zoo import IMAGENET_MEAN, IMAGENET_STD, ResNetBackbone, resnet_from_checkpoint
+from thresher.tempdirs import TempDir
 
 logger = logging.getLogger("thresher.models")
 
@@ -452,7 +452,7 @@ def train_simclr(
         init_checkpoint=init_checkpoint,
         progress=progress,
     )
-    with tempfile.TemporaryDirectory(prefix="thresher-train-") as root:
+    with TempDir("train") as root:
         trainer = pl.Trainer(default_root_dir=root, **setup.trainer_kwargs)
         trainer.fit(setup.module, train_dataloaders=setup.dataloader)
     rec = setup.recorder

@@ -33,7 +33,6 @@ import pathlib
 import pickle
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -47,6 +46,7 @@ from thresher.cores import cpu_count
 from thresher.reports.pca import pca_basis
 from thresher.reports.stats import subsample
 from thresher.storage.embeddings_npy import read_rows
+from thresher.tempdirs import TempDir
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class PendingMaps:
         # a second) so the worker needs only umap-learn.
         self._graph: tuple[Any, ...] = () if x_rows is None else _graph(x_rows, seed, neighbors)
         self._proc: subprocess.Popen[bytes] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._tmp: TempDir | None = None
         if x_rows is not None and use_process:
             try:
                 self._start()
@@ -280,9 +280,7 @@ class PendingMaps:
         self._proc, self._tmp = None, None
 
 
-def _end(
-    proc: subprocess.Popen[bytes] | None, tmp: tempfile.TemporaryDirectory[str] | None
-) -> None:
+def _end(proc: subprocess.Popen[bytes] | None, tmp: TempDir | None) -> None:
     """Stop a worker process (if running) and remove its folder."""
     if proc is not None:
         if proc.stdin is not None:
@@ -305,7 +303,7 @@ class _Worker:
     """
 
     def __init__(self) -> None:
-        self.tmp = tempfile.TemporaryDirectory(prefix="thresher-umap-")
+        self.tmp = TempDir("umap")
         folder = pathlib.Path(self.tmp.name)
         env = dict(os.environ)
         root = str(pathlib.Path(__file__).resolve().parents[2])  # the folder holding thresher/
@@ -395,7 +393,7 @@ def discard_prestarted() -> None:
         worker.end()
 
 
-def _wait_for_input(folder: pathlib.Path, parent: int) -> bool:
+def _wait_for_input() -> bool:
     """In the worker: import umap-learn, then wait for ``go`` on stdin (False at its end).
 
     Stdin is read from the start, in a thread: its end (the run ended or was killed) stops the
@@ -411,8 +409,7 @@ def _wait_for_input(folder: pathlib.Path, parent: int) -> bool:
         if go:
             said_go.set()
             return
-        _remove_if_orphaned(folder, parent)
-        os._exit(0)
+        os._exit(0)  # the run ended; its folder is swept by the next (thresher.tempdirs)
 
     threading.Thread(target=listen, daemon=True).start()
     try:
@@ -587,30 +584,8 @@ def umap_embedding_data(
     }
 
 
-def _remove_if_orphaned(folder: pathlib.Path, parent: int) -> None:
-    """In the worker, told nothing: remove its folder if the process that made it is gone.
-
-    A killed run (SIGKILL, the OOM killer) cannot remove the worker's folder; a live one
-    removes it itself (:func:`discard_prestarted`, which also kills this worker), so the folder
-    is left to it. A dying parent closes its files (this worker's stdin: end-of-file) before
-    the kernel hands its children to another process, so the parent is looked for again for up
-    to a second: seen once, a killed parent's folder was left behind.
-    """
-    deadline = time.monotonic() + 1.0
-    while os.getppid() == parent:
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.01)
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 if __name__ == "__main__":  # the worker process of PendingMaps
-    _parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
         os.nice(10)  # its imports yield to the run's start-up and stages
-    if _wait_for_input(pathlib.Path(sys.argv[1]), _parent):
+    if _wait_for_input():
         _worker_main(pathlib.Path(sys.argv[1]))
-    else:
-        _remove_if_orphaned(pathlib.Path(sys.argv[1]), _parent)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +25,7 @@ from thresher.storage.crops import CropReader
 from thresher.storage.location import Location
 from thresher.storage.pixels import readable
 from thresher.storage.video import FrameReader
+from thresher.tempdirs import TempDir
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def report(
         inputs.object_sizes = objects.sizes([names[int(i)] for i in inputs.selected])
     inputs.class_labels = _class_labels(lightly, inputs.filenames)
     written = []
-    with tempfile.TemporaryDirectory(prefix="thresher-report-") as tmp:
+    with TempDir("report") as tmp:
         if frames is not None:
             inputs.video_sizes, inputs.video_timeline = _video_parts(cfg, listing, checked, inputs)
         with _threads_beside_umap():

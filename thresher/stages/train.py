@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from thresher.stages import _store
 from thresher.stages.deduplicate import Deduplicated
 from thresher.stages.list_input import Listing
 from thresher.storage.location import Location
+from thresher.tempdirs import TempDir
 
 log = logging.getLogger("thresher.stages")
 
@@ -127,7 +127,7 @@ def train(
         lightly_cfg.trainer.max_epochs,
         f", starting from {init.source}" if init else "",
     )
-    with tempfile.TemporaryDirectory(prefix="thresher-train-") as tmp:
+    with TempDir("train") as tmp:
         local = os.path.join(tmp, "checkpoint.ckpt")
         with progress("train", lightly_cfg.trainer.max_epochs, unit="epoch") as advance:
 
