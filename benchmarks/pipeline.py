@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from thresher.models.backends import cpu_description
+
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 
@@ -197,7 +199,7 @@ def main() -> None:
         names = make_jpegs(inp, args.n, args.size)
         print(
             f"made {len(names)} {args.size}x{args.size} JPEGs in {time.perf_counter() - t0:.1f} s"
-            f"; {os.cpu_count()} cores"
+            f"; {cpu_description()}"
         )
 
         dec_s = fwd_s = ov_s = i8_s = 0.0

@@ -19,6 +19,7 @@ from thresher.errors import ConfigError
 from thresher.models import embed_files, zoo
 from thresher.models.backends import (
     OpenVINORunner,
+    cpu_description,
     openvino_model_key,
     plan_cpu,
     resolve_backend,
@@ -209,3 +210,25 @@ def test_a_stale_note_is_not_used(tmp_path: Path) -> None:
     assert found is not None and found.xml.with_suffix(".bin").is_file()
     (found.xml.with_suffix(".bin")).unlink()  # the converted file is gone: no note either
     assert pretrained_openvino("resnet-18", 32, cache) is None
+
+
+def test_the_cpu_description_names_the_widest_vector_instructions() -> None:
+    """This machine's own /proc/cpuinfo: its model, its widest vector set, its cores."""
+    from thresher.cores import cpu_count
+
+    info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    flags = next(x for x in info.splitlines() if x.startswith("flags")).split(":")[1].split()
+    model = next(x for x in info.splitlines() if x.startswith("model name")).split(":")[1]
+    widest = next(
+        name
+        for flag, name in [
+            ("avx512_vnni", "AVX-512 VNNI"),
+            ("avx512f", "AVX-512"),
+            ("avx_vnni", "AVX2 VNNI"),
+            ("avx2", "AVX2"),
+            ("", ""),
+        ]
+        if flag in flags or not flag
+    )
+    vector = f", {widest}" if widest else ""
+    assert cpu_description() == f"CPU: {model.strip()}{vector} ({cpu_count()} cores)"
