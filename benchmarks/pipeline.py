@@ -148,8 +148,13 @@ def verdict(ok: bool) -> str:
 
 def thresher_run(
     inp: Path, lightly: Path, n: int, worker_config: str = ""
-) -> tuple[float, dict[str, float], float]:
-    """``thresher run INPUT --n-samples N/10`` in a fresh process: wall s, stage s, peak MB."""
+) -> tuple[float, dict[str, float], float, str]:
+    """``thresher run INPUT --n-samples N/10`` in a fresh process.
+
+    Returns:
+        Wall seconds, seconds per stage, peak MB, and the report's description of the model
+        (with int8, its fidelity or its fallback to fp32).
+    """
     argv = [sys.executable, "-m", "thresher", "run", str(inp), "--lightly", str(lightly)]
     argv += ["--n-samples", str(max(1, n // 10))]
     if worker_config:
@@ -160,12 +165,17 @@ def thresher_run(
     if out.returncode != 0:
         sys.exit(f"thresher run failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     run = next((lightly / ".lightly" / "runs").iterdir())
-    stages = json.loads((run / "report.json").read_text())["stageSeconds"]
+    report = json.loads((run / "report.json").read_text())
     peak = 0.0
     for line in (run / "memlog.txt").read_text().splitlines():
         if line.startswith("# peak_total_mb"):
             peak = float(line.split()[-1])
-    return wall, stages, peak
+    return (
+        wall,
+        report["stageSeconds"],
+        peak,
+        str(report["generalInformation"]["runInformation"].get("modelDescription", "")),
+    )
 
 
 def main() -> None:
@@ -225,12 +235,12 @@ def main() -> None:
 
         warm = work / "warm-input"
         make_jpegs(warm, 20, args.size)
-        warm_s, _, _ = thresher_run(warm, work / "warm-lightly", 20)
+        warm_s, *_ = thresher_run(warm, work / "warm-lightly", 20)
         print(f"\nwarm-up run (20 images; creates Prefect's database): {warm_s:.1f} s  [{load()}]")
 
         cfg = json.dumps({"embedding_precision": "int8"}) if args.int8 else ""
         if args.int8:
-            cal_s, _, _ = thresher_run(inp, work / "calibrate-lightly", args.n, cfg)
+            cal_s, *_ = thresher_run(inp, work / "calibrate-lightly", args.n, cfg)
             print(f"int8 calibration run (quantizes once, cached): {cal_s:.1f} s  [{load()}]")
             if not args.skip_baselines:
                 i8_s = int8_forward_only(args.n, args.batch)
@@ -239,7 +249,7 @@ def main() -> None:
                     f"(batch {args.batch}, uint8 pixels, OpenVINO int8: the run's model)  "
                     f"[{load()}]"
                 )
-        e2e, stages, peak = thresher_run(inp, work / "lightly", args.n, cfg)
+        e2e, stages, peak, described = thresher_run(inp, work / "lightly", args.n, cfg)
         what = "int8" if args.int8 else "fp32 (the default)"
         print(
             f"thresher run, {args.n} images, --n-samples {max(1, args.n // 10)}, {what}:  "
@@ -257,6 +267,9 @@ def main() -> None:
         rate = args.n / e2e
         print(f"  {'end to end':<18} {e2e:7.2f} s {rate:8.1f} img/s  (the whole command)")
         print(f"  peak memory (own RSS + children USS, incl. Prefect's API server): {peak:.0f} MB")
+        for part in described.split("; ") if args.int8 else []:  # its fidelity, or its fallback
+            if "int8" in part:
+                print(f"  {part}")
 
         print("\ntargets (issue 11):")
         target = (TARGET_RATE_INT8 if args.int8 else TARGET_RATE).get(args.n)
