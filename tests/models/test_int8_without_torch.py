@@ -15,6 +15,7 @@ import pytest
 
 from tests.cli.test_cli_run import imported_packages
 from thresher.examples import make_example_dataset
+from thresher.models.backends import vector_instructions
 
 pytest.importorskip("nncf")
 
@@ -45,4 +46,8 @@ def test_default_int8_run_never_imports_pytorch(tmp_path: Path) -> None:
     home = tmp_path / "home" / "models" / "openvino"
     assert len(list(home.glob("int8-*/model.xml"))) == 2  # quantized again: new calibration
     config = next((tmp_path / "second" / ".lightly" / "runs").glob("*/config.json"))
-    assert "int8 (OpenVINO, NNCF post-training quantization): mean cosine" in config.read_text()
+    said = config.read_text()
+    if "VNNI" in vector_instructions():
+        assert "int8 (OpenVINO, NNCF post-training quantization): mean cosine" in said
+    else:  # int8 may fall under the floor without VNNI: then the fp32 embedding is torch-free too
+        assert "int8 (OpenVINO, NNCF" in said or "this CPU has no VNNI instructions" in said

@@ -13,8 +13,13 @@ from tests.models.test_models_backends import photo_jpegs
 from thresher.config import load_configs
 from thresher.errors import ConfigError
 from thresher.models import zoo
+from thresher.models.backends import vector_instructions
 
 pytest.importorskip("nncf")
+
+#: int8 keeps its fidelity with VNNI; without it (AVX2 only) the figures are lower (README,
+#: "On a CPU without AVX-512"): the floors below are this CPU's.
+VNNI = "VNNI" in vector_instructions()
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +59,11 @@ def test_int8_quantizes_once_states_fidelity_and_falls_back(
         name, zoo.create(name), spec.input_size, spec.mean, spec.std, spec.dim, cache
     )
     # 32 calibration photos are fewer than a run uses (300), hence the lower floor here.
-    plan = prepare_int8(fp32, root, names, cache_root=cache, floor=0.98)
+    floor = 0.98 if VNNI else 0.95
+    plan = prepare_int8(fp32, root, names, cache_root=cache, floor=floor)
     assert plan.precision == "int8" and plan.model_xml is not None and not plan.cached
     assert (plan.n_calibration, plan.n_held_out) == (32, 32)
-    assert 0.98 <= plan.mean_cosine <= 1.0 and 0.5 < plan.overlap10 <= 1.0
+    assert floor <= plan.mean_cosine <= 1.0 and 0.5 < plan.overlap10 <= 1.0
     assert f"mean cosine {plan.mean_cosine:.4f}" in plan.note and "32 held-out" in plan.note
     assert "cached" not in plan.note
 
@@ -69,7 +75,7 @@ def test_int8_quantizes_once_states_fidelity_and_falls_back(
 
     int8, ref = rows(plan.model_xml), rows(fp32.xml)
     cos = (int8 * ref).sum(axis=1)
-    assert cos.mean() >= 0.99 and cos.min() < 0.99999
+    assert cos.mean() >= (0.99 if VNNI else 0.97) and cos.min() < 0.99999
 
     # Cached: the same images give the same model file and the same measurement, neither
     # quantized nor measured again (no file rewritten), and the note says so.
@@ -82,6 +88,7 @@ def test_int8_quantizes_once_states_fidelity_and_falls_back(
     # Under the floor: fp32, and the note says so with the measured figures.
     assert again.precision == "fp32" and again.model_xml is None
     assert "embedded in fp32" in again.note and "floor of 1.01" in again.note
+    assert ("this CPU has no VNNI" in again.note) is not VNNI
     assert again.mean_cosine == plan.mean_cosine
 
     # Other held-out images: the cached model, measured again (its own cached figure).

@@ -46,7 +46,12 @@ from typing import Any
 import numpy as np
 
 from thresher.errors import ConfigError
-from thresher.models.backends import PretrainedOpenVINO, import_openvino, thresher_home
+from thresher.models.backends import (
+    PretrainedOpenVINO,
+    import_openvino,
+    thresher_home,
+    vector_instructions,
+)
 
 logger = logging.getLogger("thresher.models")
 
@@ -390,6 +395,8 @@ def prepare_int8(
             f"int8 was asked for but embedded in fp32: int8 reached {measured}, under the "
             f"floor of {floor} (worker_config.embedding_precision)"
         )
+        if "VNNI" not in vector_instructions():
+            note += "; this CPU has no VNNI instructions, without which int8 loses precision"
         logger.warning("%s", note)
         return Int8Plan(
             "fp32", None, got.mean_cosine, got.overlap10, n_cal, n_held, note, got.cached
