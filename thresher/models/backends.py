@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -105,8 +106,12 @@ _VECTOR_FLAGS = (
 )
 
 
+@functools.lru_cache(maxsize=1)
 def _cpuinfo() -> dict[str, str]:
-    """The first CPU's ``model name`` and ``flags`` from ``/proc/cpuinfo`` (empty elsewhere)."""
+    """The first CPU's ``model name`` and ``flags`` from ``/proc/cpuinfo`` (empty elsewhere).
+
+    Read once per process: :func:`cpu_description` and :func:`vector_instructions` share it.
+    """
     found: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
