@@ -348,9 +348,8 @@ def _kill_and_resume(
     # The file the kill point names (a commit's final name, a write's temporary one), then.
     point_existed = Path(killed.kill.split()[-1]).exists()
     shards = list(lightly.glob(".lightly/cache/embed/*/shards/*.npy"))
+    # What the killed run left there (its log buffer, when killed while it had one).
     orphans = sorted(p.name for p in systmp.glob("thresher-*"))
-    if killed.kill.split()[3] != "-":  # killed in a stage: after the run made its log buffer
-        assert any(n.startswith("thresher-run-") for n in orphans), (killed.kill, orphans)
 
     again = _thresher(
         setup.images,
