@@ -31,6 +31,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import thresher.prefect_defaults  # noqa: F401  (the API's process inherits them)
+
 log = logging.getLogger("thresher")
 
 ENV = "THRESHER_PARALLEL_STARTUP"
@@ -93,18 +95,10 @@ def needs_pytorch(cfg: Any, dataset_type: str = "images") -> bool:
     )
 
 
-#: thresher's defaults for Prefect (``thresher.flows`` sets them too): offline-friendly.
-OFFLINE_DEFAULTS = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "thresher",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-}
-
-
 def _start_api(flow_imported: threading.Event | None = None) -> None:
     """Import the flow (and Prefect), then start the ephemeral API if the run will use it."""
     try:
-        importlib.import_module("thresher.flows")  # sets Prefect's offline defaults, loads it
+        importlib.import_module("thresher.flows")  # loads Prefect
     finally:
         if flow_imported is not None:
             flow_imported.set()
@@ -223,9 +217,7 @@ class EarlyAPI:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        env = dict(os.environ)
-        for key, value in OFFLINE_DEFAULTS.items():
-            env.setdefault(key, value)
+        env = dict(os.environ)  # with thresher's defaults for Prefect (thresher.prefect_defaults)
         env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1")
         if _blocks_registered():
             env.setdefault("PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION", "false")

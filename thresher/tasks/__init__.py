@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import thresher.prefect_defaults  # noqa: F401  (before Prefect: its settings' defaults)
+
+# isort: split
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State

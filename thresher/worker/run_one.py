@@ -23,6 +23,7 @@ import threading
 import time
 from typing import IO, Any
 
+import thresher.prefect_defaults  # noqa: F401  (before Prefect: its settings' defaults)
 from thresher.runlog import redact
 from thresher.stages import STAGE_NAMES, stage
 from thresher.wire import ARTIFACT_FILES
@@ -171,12 +172,10 @@ def run_flow(job: dict[str, Any], events: _Events) -> Any:
     Without one (the server runs no Prefect, ``THRESHER_PREFECT_SERVER=off``; or the deployment
     is missing) the flow is called directly, as a flow run of no deployment.
     """
-    # thresher.flows first: it sets Prefect's offline defaults (the ephemeral API's 90 s to
-    # start among them), which Prefect reads once, when it is first imported.
-    from thresher.flows.curate import curate  # isort: skip
-
     from prefect.flow_engine import load_flow_run
     from prefect.flow_engine import run_flow as prefect_run_flow
+
+    from thresher.flows.curate import curate
 
     parameters = flow_parameters(job)
     flow_run_id, why = _flow_run_of_deployment(parameters, str(job["run_id"]))

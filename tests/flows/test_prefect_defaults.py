@@ -1,0 +1,51 @@
+"""Prefect reads its settings once, when first imported: thresher's defaults must come first.
+
+Each module of thresher that leads to Prefect sets the defaults before Prefect is imported (a
+worker's run process once imported Prefect first, so its ephemeral API had Prefect's 20 s to
+start, which a busy 2-core machine exceeds, and its runs FAILED).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from thresher.prefect_defaults import OFFLINE_DEFAULTS
+
+_READ = """
+import {module}
+from prefect.settings import get_current_settings
+s = get_current_settings()
+print(s.server.ephemeral.startup_timeout_seconds, s.server.analytics_enabled)
+"""
+
+
+@pytest.mark.parametrize("module", ["thresher.flows", "thresher.tasks", "thresher.worker.run_one"])
+def test_prefect_sees_threshers_defaults_whatever_is_imported_first(module: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_DEFAULTS}
+    out = subprocess.run(
+        [sys.executable, "-c", _READ.format(module=module)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    assert out == ["90", "False"]
+
+
+def test_a_users_own_setting_wins() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_DEFAULTS}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "7"
+    out = subprocess.run(
+        [sys.executable, "-c", _READ.format(module="thresher.flows")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    assert out[0] == "7"
