@@ -23,29 +23,30 @@ print(s.server.ephemeral.startup_timeout_seconds, s.server.analytics_enabled)
 """
 
 
-@pytest.mark.parametrize("module", ["thresher.flows", "thresher.tasks", "thresher.worker.run_one"])
-def test_prefect_sees_threshers_defaults_whatever_is_imported_first(module: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_DEFAULTS}
-    out = subprocess.run(
+def _settings_prefect_sees(module: str, **env: str) -> list[str]:
+    """Prefect's ephemeral start-up timeout and analytics switch after ``import module``.
+
+    Run in a fresh interpreter, without thresher's defaults in its environment (the test
+    session sets its own) but with ``env``.
+    """
+    clean = {k: v for k, v in os.environ.items() if k not in OFFLINE_DEFAULTS}
+    return subprocess.run(
         [sys.executable, "-c", _READ.format(module=module)],
-        env=env,
+        env={**clean, **env},
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     ).stdout.split()
-    assert out == ["90", "False"]
+
+
+@pytest.mark.parametrize("module", ["thresher.flows", "thresher.tasks", "thresher.worker.run_one"])
+def test_prefect_sees_threshers_defaults_whatever_is_imported_first(module: str) -> None:
+    assert _settings_prefect_sees(module) == ["90", "False"]
 
 
 def test_a_users_own_setting_wins() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_DEFAULTS}
-    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "7"
-    out = subprocess.run(
-        [sys.executable, "-c", _READ.format(module="thresher.flows")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.split()
-    assert out[0] == "7"
+    got = _settings_prefect_sees(
+        "thresher.flows", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="7"
+    )
+    assert got[0] == "7"
